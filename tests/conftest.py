@@ -1,0 +1,13 @@
+"""Loads the hyphenated script once, under the name mlagents_learn."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "mlagents-learn.py"
+
+spec = importlib.util.spec_from_file_location("mlagents_learn", SCRIPT)
+mlagents_learn = importlib.util.module_from_spec(spec)
+sys.modules["mlagents_learn"] = mlagents_learn
+spec.loader.exec_module(mlagents_learn)
