@@ -1300,6 +1300,22 @@ def check_run_id(run_id: str) -> None:
                          "use letters, digits, '-', '_' or '.', without '..' or path separators")
 
 
+def forwarded_flags(argv: Sequence[str]) -> list[str]:
+    """The user's own mlagents-learn flags, as typed and in order, less those the sweep owns."""
+    forwarded, words = [], list(argv)
+    ours_with_value = {option for action in build_parser()._actions if action.nargs is None and action.option_strings
+                       for option in action.option_strings} - set(MLAGENTS_FLAGS)
+    index = 0
+    while index < len(words) and words[index] != "--env-args":
+        word = words[index]
+        name, has_value, _ = word.partition("=")
+        takes_value = MLAGENTS_FLAGS.get(name, name in ours_with_value) and not has_value
+        if name in MLAGENTS_FLAGS and name not in SWEEP_OWNED_FLAGS:
+            forwarded += words[index:index + 1 + takes_value]
+        index += 1 + takes_value
+    return forwarded
+
+
 def parse_args(argv: Sequence[str]) -> tuple[Settings, dict[str, Any], str]:
     """Check the command line and the config; return the settings, the config and its text."""
     args = build_parser().parse_args(list(argv))
@@ -1340,16 +1356,10 @@ def parse_args(argv: Sequence[str]) -> tuple[Settings, dict[str, Any], str]:
         raise SweepError(f"trainer not found: {args.trainer}", "--trainer",
                          "install ML-Agents (python scripts/install_mlagents.py), activate its environment, or pass --trainer PATH")
 
-    forwarded: list[str] = []
-    for flag, takes_value in MLAGENTS_FLAGS.items():
-        value = getattr(args, flag[2:].replace("-", "_"), None) if flag not in SWEEP_OWNED_FLAGS else None
-        if value is None:
-            continue
-        forwarded.append(f"{flag}={value}" if takes_value else flag)
     settings = Settings(
         config_path=config_path, run_id=run_id, concurrency=concurrency, base_port=base_port,
         results_dir=Path(args.results_dir if args.results_dir is not None else checkpoint.get("results_dir") or DEFAULT_RESULTS_DIR),
-        env_path=env_path, forwarded=forwarded, env_args=args.env_args, trainer=trainer, dry_run=args.dry_run,
+        env_path=env_path, forwarded=forwarded_flags(argv), env_args=args.env_args, trainer=trainer, dry_run=args.dry_run,
         repetitions=args.num_repetitions, stop_timeout=args.stop_timeout, poll_interval=args.poll_interval,
         tensorboard_url=None if args.no_tensorboard else url, metric=args.metric,
         force=bool(args.force or checkpoint.get("force")), resume=bool(args.resume or checkpoint.get("resume")),
