@@ -1,0 +1,246 @@
+"""The sweep against real processes: the stand-in trainer, real signals, real ports."""
+
+import csv
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, SCRIPT
+from helpers import STAND_IN, free_port, process_alive, read_records, wait_until
+from mlagents_learn import main
+
+pytestmark = pytest.mark.skipif(os.name == "nt", reason="POSIX signals and process groups")
+
+TRAINER = shlex.join([sys.executable, STAND_IN])
+
+
+@pytest.fixture
+def records(tmp_path, monkeypatch):
+    folder = tmp_path / "records"
+    folder.mkdir()
+    monkeypatch.setenv("STAND_IN_RECORDS", str(folder))
+    monkeypatch.chdir(tmp_path)
+    return folder
+
+
+def write_config(folder: Path, stand_in: str, behaviors: str = "  B:\n    max_steps: 100\n") -> Path:
+    path = folder / "sweep.yaml"
+    path.write_text(f"behaviors:\n{behaviors}stand_in:\n{stand_in}")
+    return path
+
+
+def sweep_args(config: Path, *extra: str) -> list[str]:
+    return [str(config), "--trainer", TRAINER, "--results-dir", "results", "--run-id", "r", "--no-tensorboard", *extra]
+
+
+def overlapping(a: dict, b: dict) -> bool:
+    return a["start"] < b["end"] and b["start"] < a["end"]
+
+
+def max_concurrency(recs: list[dict]) -> int:
+    return max(sum(1 for other in recs if other["start"] <= rec["start"] < other["end"]) for rec in recs)
+
+
+def test_runs_train_at_most_num_envs_at_once_and_slots_refill_at_once(records, tmp_path, capsys):
+    config = write_config(tmp_path, "  duration: {opt_values: [0.5, 2.0, 1.0, 0.5, 1.5, 0.5]}\n")
+    assert main(sweep_args(config, "--num-envs", "2", "--env=Fake", "--base-port", str(free_port()))) == 0
+    recs = read_records(records)
+    assert sorted(rec["run_id"] for rec in recs) == [f"r-{i}" for i in range(6)]
+    assert all(rec["exit_code"] == 0 for rec in recs)
+    assert max_concurrency(recs) == 2
+    # Runs start in order, and each run after the first two starts as soon as one ends.
+    by_start = sorted(recs, key=lambda rec: rec["start"])
+    assert [rec["run_id"] for rec in by_start] == [f"r-{i}" for i in range(6)]
+    for rec in by_start[2:]:
+        freed = max(other["end"] for other in recs if other["end"] <= rec["start"])
+        assert rec["start"] - freed < 1.0
+    out = capsys.readouterr().out
+    assert out.count("] start r-") == 6 and out.count("] finished r-") == 6
+    rows = list(csv.reader((tmp_path / "results" / "r-sweep" / "summary.csv").open()))
+    assert rows[0] == ["run", "values", "status", "exit", "duration", "last step",
+                       "Environment/Cumulative Reward", "note"]
+    assert sorted((row[0], row[1], row[2], row[3]) for row in rows[1:]) == sorted(
+        (f"r-{i}", f"duration={d}", "finished", "0") for i, d in enumerate(["0.5", "2.0", "1.0", "0.5", "1.5", "0.5"]))
+
+
+def test_concurrent_runs_never_share_a_port_and_ports_held_by_others_are_skipped(records, tmp_path, capsys):
+    base = free_port()
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", base + 2))  # inside slot 1's range (2 instances per run)
+    blocker.listen()
+    try:
+        config = write_config(tmp_path, "  duration: {opt_values: [1.0, 1.0, 1.0, 1.0, 1.0]}\n",
+                              "  B: {}\nenv_settings:\n  num_envs: 2\n")
+        assert main(sweep_args(config, "--num-envs", "3", "--env=Fake", "--base-port", str(base))) == 0
+    finally:
+        blocker.close()
+    recs = read_records(records)
+    assert len(recs) == 5 and all(rec["exit_code"] == 0 for rec in recs)
+    assert all(len(rec["ports"]) == 2 and base + 2 not in rec["ports"] for rec in recs)
+    for a in recs:
+        for b in recs:
+            if a is not b and overlapping(a, b):
+                assert not set(a["ports"]) & set(b["ports"])
+    assert f"port {base + 2} is in use by another program; r-1 skips it" in capsys.readouterr().out
+
+
+def test_each_runs_output_lands_in_its_own_log_and_flags_are_forwarded(records, tmp_path):
+    config = write_config(tmp_path, "  duration: {opt_values: [0.2, 0.3]}\n")
+    assert main(sweep_args(config, "--seed", "7", "--time-scale=5", "--env-args", "--level", "3")) == 0
+    logs = tmp_path / "results" / "r-sweep" / "logs"
+    for run_id in ("r-0", "r-1"):
+        text = (logs / f"{run_id}.log").read_text()
+        assert f"stand-in: training {run_id}\n" in text and f"stand-in: stderr of {run_id}\n" in text
+        other = "r-1" if run_id == "r-0" else "r-0"
+        assert other not in text
+    argv = {rec["run_id"]: rec["argv"] for rec in read_records(records)}
+    assert argv["r-1"] == ["results/r-sweep/configs/r-1.yaml", "--run-id=r-1", "--results-dir", "results",
+                           "--seed", "7", "--time-scale=5", "--env-args", "--level", "3"]
+
+
+def test_a_failed_run_does_not_stop_the_others_and_the_sweep_exits_1(records, tmp_path, capsys):
+    config = write_config(tmp_path, "  duration: 0.2\n  exit_code: {opt_values: [0, 3, 0]}\n")
+    assert main(sweep_args(config)) == 1
+    assert sorted((rec["run_id"], rec["exit_code"]) for rec in read_records(records)) == [
+        ("r-0", 0), ("r-1", 3), ("r-2", 0)]
+    out = capsys.readouterr().out
+    assert re.search(r"\] FAILED r-1: exit 3 after \ds; log: results/r-sweep/logs/r-1.log\n", out)
+    rows = {row[0]: row for row in csv.reader((tmp_path / "results" / "r-sweep" / "summary.csv").open())}
+    assert (rows["r-1"][2], rows["r-1"][3], rows["r-1"][-1]) == ("failed", "3", "results/r-sweep/logs/r-1.log")
+    assert rows["r-2"][2] == "finished"
+
+
+def test_dry_run_writes_the_sweep_folder_prints_the_plan_and_starts_nothing(records, tmp_path, capsys):
+    config = write_config(tmp_path, "  duration: {opt_values: [1, 2]}\n")
+    assert main(sweep_args(config, "--dry-run", "--env=Game", "--num-envs", "2", "--base-port", "6000")) == 0
+    assert read_records(records) == []
+    folder = tmp_path / "results" / "r-sweep"
+    assert sorted(p.name for p in (folder / "configs").iterdir()) == ["r-0.yaml", "r-1.yaml"]
+    assert (folder / "config_info.txt").read_text() == "r-0\n- stand_in\n  - duration: 1\n\nr-1\n- stand_in\n  - duration: 2\n"
+    assert not (tmp_path / "results" / "r-0").exists()
+    out = capsys.readouterr().out
+    assert out.splitlines()[:5] == [
+        "2 runs, at most 2 at once; configs and config_info.txt in results/r-sweep",
+        "r-0: duration=1",
+        f"  {TRAINER} results/r-sweep/configs/r-0.yaml --run-id=r-0 --base-port=6000 --results-dir results --env=Game",
+        "r-1: duration=2",
+        f"  {TRAINER} results/r-sweep/configs/r-1.yaml --run-id=r-1 --base-port=6001 --results-dir results --env=Game",
+    ]
+
+
+def test_existing_run_results_are_refused_before_anything_starts(records, tmp_path, capsys):
+    config = write_config(tmp_path, "  duration: {opt_values: [1, 2]}\n")
+    (tmp_path / "results" / "r-1").mkdir(parents=True)
+    assert main(sweep_args(config)) == 2
+    assert capsys.readouterr().err == (
+        "error: results of r-1 already exist (results): pass --resume to continue them, "
+        "--force to overwrite them, or choose another --run-id\n")
+    assert sorted(p.name for p in (tmp_path / "results").iterdir()) == ["r-1"]
+    assert read_records(records) == []
+
+
+def test_force_overwrites_existing_results(records, tmp_path):
+    config = write_config(tmp_path, "  duration: 0.2\n")
+    (tmp_path / "results" / "r-0").mkdir(parents=True)
+    assert main(sweep_args(config, "--force")) == 0
+    assert [rec["exit_code"] for rec in read_records(records)] == [0]
+
+
+def start_sweep(tmp_path: Path, config: Path, *extra: str) -> subprocess.Popen:
+    """The sweep as a real process, as a user starts it in a terminal."""
+    return subprocess.Popen([sys.executable, str(SCRIPT), *sweep_args(config, *extra)], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_ctrl_c_stops_every_run_so_it_saves_its_model_and_leaves_no_process(records, tmp_path):
+    config = write_config(tmp_path, "  duration: 60\n  child: true\n  tag: {opt_values: [a, b, c]}\n")
+    sweep = start_sweep(tmp_path, config, "--num-envs", "2", "--env=Fake", "--base-port", str(free_port()))
+    wait_until(lambda: len([r for r in read_records(records) if r["last_step"]]) == 2, 30)
+    sweep.send_signal(signal.SIGINT)
+    out, err = sweep.communicate(timeout=30)
+    assert sweep.returncode == 130, err
+    recs = read_records(records)
+    assert sorted(rec["run_id"] for rec in recs) == ["r-0", "r-1"]
+    for rec in recs:
+        assert rec["signals"] == ["SIGINT"] and rec["exit_code"] == 0
+        assert (tmp_path / "results" / rec["run_id"] / "B.onnx").is_file()
+        assert not process_alive(rec["pid"]) and not process_alive(rec["child_pid"])
+    assert "interrupted r-0: exit 0" in out and "interrupted r-1: exit 0" in out
+    rows = {row[0]: row[2] for row in csv.reader((tmp_path / "results" / "r-sweep" / "summary.csv").open())}
+    assert rows == {"run": "status", "r-0": "interrupted", "r-1": "interrupted", "r-2": "not started"}
+
+
+def test_a_run_that_ignores_the_stop_is_killed_after_stop_timeout(records, tmp_path):
+    config = write_config(tmp_path, "  duration: 60\n  ignore_sigint: true\n  child: true\n")
+    sweep = start_sweep(tmp_path, config, "--stop-timeout", "1")
+    wait_until(lambda: [r for r in read_records(records) if r["last_step"]], 30)
+    began = time.monotonic()
+    sweep.send_signal(signal.SIGINT)
+    out, _ = sweep.communicate(timeout=30)
+    assert sweep.returncode == 130
+    assert 1.0 <= time.monotonic() - began < 10
+    [rec] = read_records(records)
+    assert rec["signals"] == ["SIGINT"] and rec["exit_code"] is None
+    assert not process_alive(rec["pid"]) and not process_alive(rec["child_pid"])
+    assert "killing r-0: it did not stop within 1s" in out
+    assert "interrupted r-0: exit -9 after" in out and "killed after --stop-timeout" in out
+
+
+def test_a_second_ctrl_c_kills_at_once(records, tmp_path):
+    config = write_config(tmp_path, "  duration: 60\n  ignore_sigint: true\n")
+    sweep = start_sweep(tmp_path, config, "--stop-timeout", "300")
+    wait_until(lambda: [r for r in read_records(records) if r["last_step"]], 30)
+    sweep.send_signal(signal.SIGINT)
+    wait_until(lambda: read_records(records)[0]["signals"], 10)
+    sweep.send_signal(signal.SIGINT)
+    out, _ = sweep.communicate(timeout=10)
+    assert sweep.returncode == 130
+    assert "interrupted again: killing every run" in out
+    assert not process_alive(read_records(records)[0]["pid"])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--num-envs", "0"], "--num-envs must be at least 1, not 0 (command line): pass --num-envs 1 or more"),
+    (["--num-envs", "-2"], "--num-envs must be at least 1, not -2 (command line): pass --num-envs 1 or more"),
+    (["--num-envs", "two"], "argument --num-envs: invalid int value: 'two' (command line): see python mlagents-learn.py --help"),
+    (["--num-repetitions", "0"], "--num-repetitions must be at least 1, not 0 (command line): pass --num-repetitions 1 or more"),
+    (["--stop-timeout", "-1"], "--stop-timeout must be a positive number of seconds, not -1 (command line): e.g. --stop-timeout 60"),
+    (["--poll-interval", "0"], "--poll-interval must be a positive number of seconds, not 0 (command line): e.g. --poll-interval 60"),
+    (["--num-envs", "2"], "--num-envs 2 without --env: the Unity Editor trains one run at a time on its fixed port "
+                          "(command line): pass --env=<your build> to train runs at once, or --num-envs 1"),
+    (["--bogus-flag"], "unrecognized arguments: --bogus-flag (command line): see python mlagents-learn.py --help"),
+    (["--run-id", "../up"], "run id '../up' is not a plain name (--run-id): use letters, digits, '-', '_' or '.', "
+                            "without '..' or path separators"),
+    (["--trainer", "no-such-trainer-here"], "trainer not found: no-such-trainer-here (--trainer): install ML-Agents "
+     "(python scripts/install_mlagents.py), activate its environment, or pass --trainer PATH"),
+])
+def test_bad_command_lines_get_one_line_exit_2_and_nothing_written(records, tmp_path, capsys, args, message):
+    config = write_config(tmp_path, "  duration: 0.1\n")
+    argv = sweep_args(config)
+    argv = argv[:argv.index("--trainer")] + argv[argv.index("--trainer") + 2:] if "--trainer" in args else argv
+    assert main(argv + args) == 2
+    assert capsys.readouterr().err == f"error: {message}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["records", "sweep.yaml"]
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("missing.yaml", None, "config file not found (missing.yaml): check the path of the config"),
+    ("bad.yaml", "behaviors:\n  B: {x: [1\n", "YAML syntax error: did not find expected ',' or ']' (bad.yaml, line 3): fix the YAML"),
+    ("none.yaml", "default_settings: {}\n", "the config has no behaviors (none.yaml): add a behaviors: section naming at least one behavior"),
+    ("empty.yaml", "behaviors:\n  B: {x: {opt_values: []}}\n", "opt_values is empty (empty.yaml: behaviors.B.x.opt_values): list at least one value"),
+])
+def test_bad_configs_get_one_line_exit_2_and_nothing_written(records, tmp_path, capsys, name, text, message):
+    if text is not None:
+        (tmp_path / name).write_text(text)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main([name, "--trainer", TRAINER]) == 2
+    assert capsys.readouterr().err == f"error: {message}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
