@@ -52,6 +52,9 @@ TICK = 0.2  # supervisor period: a freed slot is refilled within this
 STATUS_INTERVAL = 60.0
 HTTP_TIMEOUT = 10.0
 TENSORBOARD_START_TIMEOUT = 60.0
+# TensorBoard reads new event data every --reload_interval seconds (default 5):
+# the summary waits this long after the last run ends so its last points are in.
+TENSORBOARD_SETTLE = 6.0
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -329,7 +332,10 @@ def option_labels(options: Sequence[Option]) -> list[str]:
     labels = []
     for option in options:
         same_key = [o for o in options if o.heading == option.heading and o.path[-1:] == option.path[-1:]]
-        labels.append(str(option.path[-1]) if len(same_key) == 1 and option.path else dotted(option.path))
+        if not option.path:
+            labels.append(option.heading)  # the whole behavior or section is the option
+        else:
+            labels.append(str(option.path[-1]) if len(same_key) == 1 else dotted(option.path))
     return labels
 
 
@@ -463,8 +469,8 @@ def expand(config: Mapping[str, Any], run_id: str, repetitions: int = 1,
         repetition, combo = divmod(index, len(combos))
         run_config = copy_tree(template)
         for option, value in zip(options, combos[combo]):
-            root = run_config["behaviors"][option.heading] if option.in_behavior else run_config[option.heading]
-            set_path(root, option.path, value)
+            # The heading is part of the path: a whole behavior or section may be one option.
+            set_path(run_config["behaviors"] if option.in_behavior else run_config, (option.heading, *option.path), value)
         values = [(option.heading, label, value) for option, label, value in zip(options, labels, combos[combo])]
         runs.append(Run(index, f"{run_id}-{index}", run_config, values, repetition + 1,
                         stop_rules, instances_per_run(run_config, where), behaviors))
@@ -482,7 +488,7 @@ def instances_per_run(config: Mapping[str, Any], where: str) -> int:
 
 def flow(value: Any) -> str:
     """A value as a one-line YAML flow scalar, as config_info.txt writes it."""
-    return yaml.dump([value], Dumper=_YamlDumper, default_flow_style=True, width=1 << 30)[1:-2]
+    return yaml.dump([value], Dumper=_YamlDumper, default_flow_style=True, sort_keys=False, width=1 << 30)[1:-2]
 
 
 def render_config_info(runs: Sequence[Run], repetitions: int = 1) -> str:
@@ -1138,6 +1144,9 @@ class Sweep:
             return
         if self.tensorboard_ok is False and not self.tensorboard.alive():
             return
+        last_end = max(state.end or 0.0 for state in started)
+        if not self.interrupted and self.clock() < last_end + TENSORBOARD_SETTLE:
+            self.sleep(last_end + TENSORBOARD_SETTLE - self.clock())
         wanted = {tag: {tensorboard_run(state.run.run_id, behavior) for state in started
                         for behavior in state.run.behaviors} for tag in self.summary_tags()}
         data = self.fetch(wanted)

@@ -109,7 +109,7 @@ environment_parameters:
     ("[true, false]", ["true", "false"]),
     ("[null, 3]", ["null", "3"]),
     ("[[64, 64], [128]]", ["[64, 64]", "[128]"]),
-    ("[{gamma: 0.99, strength: 1.0}, {gamma: 0.9}]", ["{gamma: 0.99, strength: 1.0}", "{gamma: 0.9}"]),
+    ("[{strength: 1.0, gamma: 0.99}, {gamma: 0.9}]", ["{strength: 1.0, gamma: 0.99}", "{gamma: 0.9}"]),
     ("['a: b', '']", ["'a: b'", "''"]),
 ])
 def test_values_of_any_yaml_type(values, shown):
@@ -151,6 +151,23 @@ environment_parameters:
     runs = sweep(text)
     assert [run.config["environment_parameters"]["wall"]["curriculum"][0]["value"] for run in runs] == [1.0, 2.0]
     assert runs[0].values == [("environment_parameters", "value", 1.0)]
+
+
+def test_a_whole_section_or_behavior_may_be_one_option():
+    text = """
+behaviors:
+  A: {opt_values: [{max_steps: 1}, {max_steps: 2}]}
+  B: {max_steps: 9}
+engine_settings:
+  opt_values: [{time_scale: 1}, {time_scale: 20, no_graphics: true}]
+"""
+    runs = sweep(text)
+    assert [run.config for run in runs[2:]] == [
+        {"behaviors": {"A": {"max_steps": 2}, "B": {"max_steps": 9}}, "engine_settings": {"time_scale": 1}},
+        {"behaviors": {"A": {"max_steps": 2}, "B": {"max_steps": 9}},
+         "engine_settings": {"time_scale": 20, "no_graphics": True}}]
+    assert render_config_info(runs[3:]) == (
+        "r-3\n- A\n  - A: {max_steps: 2}\n- engine_settings\n  - engine_settings: {time_scale: 20, no_graphics: true}\n")
 
 
 def test_a_config_without_options_is_one_run():

@@ -1,0 +1,205 @@
+"""Stop conditions: the pure rules from tables, then sweeps against a real TensorBoard server."""
+
+import csv
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import mlagents_learn
+from conftest import SCRIPT
+from helpers import STAND_IN, TensorBoardServer, free_port, process_alive, read_records, scalars, wait_until
+from mlagents_learn import StopRule, check_median, check_threshold, main, value_at
+
+TAG = "Environment/Cumulative Reward"
+
+
+# -- the rules, pure ----------------------------------------------------------
+
+@pytest.mark.parametrize("rule, points, reason", [
+    (StopRule("B", TAG, 100, min=0), [], None),
+    (StopRule("B", TAG, 100, min=0), [(50, -5.0)], None),  # before step: not checked
+    (StopRule("B", TAG, 100, min=0), [(50, -5.0), (100, -0.5)], f"{TAG} = -0.5 < min 0 at step 100"),
+    (StopRule("B", TAG, 100, min=0), [(100, -5.0), (150, 0.0)], None),  # only the latest value counts
+    (StopRule("B", TAG, 0, max=2), [(10, 2.5)], f"{TAG} = 2.5 > max 2 at step 10"),
+    (StopRule("B", TAG, 0, min=-1, max=2), [(10, 2.0)], None),  # bounds are inclusive
+    (StopRule("B", TAG, 0, min=-1, max=2), [(10, -1.0)], None),
+])
+def test_threshold_rule(rule, points, reason):
+    assert check_threshold(rule, points) == reason
+
+
+def test_value_at_is_the_running_mean_up_to_step_and_none_before_the_run_gets_there():
+    points = [(100, 1.0), (200, 2.0), (300, 6.0)]
+    assert [value_at(points, step) for step in (100, 200, 250, 300, 301)] == [1.0, 1.5, 1.5, 3.0, None]
+
+
+MEDIAN = StopRule("B", TAG, 200, rule="median", min_runs=3)
+GOOD = [(100, 2.0), (200, 2.0), (300, 2.0)]
+BEST = [(100, 3.0), (200, 3.0), (300, 3.0)]
+WORST = [(100, 0.0), (200, 0.0), (300, 0.0)]
+
+
+@pytest.mark.parametrize("rule, mine, others, reason", [
+    (MEDIAN, [(100, 1.0), (200, 1.0)], [GOOD, BEST, WORST], f"{TAG} mean 1 < median 2 of 3 runs at step 200"),
+    (MEDIAN, [(100, 1.0)], [GOOD, BEST, WORST], None),  # not yet at step
+    (MEDIAN, [(100, 1.0), (200, 1.0)], [GOOD, BEST], None),  # too few other runs
+    (MEDIAN, [(100, 1.0), (200, 1.0)], [GOOD, BEST, [(100, 9.0)]], None),  # one has not reached 200
+    (MEDIAN, [(100, 2.0), (200, 2.0)], [GOOD, BEST, WORST], None),  # equal to the median is not worse
+    (MEDIAN, [(100, -9.0), (200, 11.0)], [GOOD, BEST, WORST], None),  # mean 1... no: 1 < 2, see next case
+    (StopRule("B", TAG, 0, rule="median", min_runs=1), [(300, 1.0)], [BEST], f"{TAG} mean 1 < median 3 of 1 runs at step 300"),
+    (StopRule("B", "Losses/Value Loss", 0, rule="median", min_runs=3, mode="min"), [(200, 2.5)], [GOOD, BEST, WORST],
+     "Losses/Value Loss mean 2.5 > median 2 of 3 runs at step 200"),
+    (StopRule("B", "Losses/Value Loss", 0, rule="median", min_runs=3, mode="min"), [(200, 0.5)], [GOOD, BEST, WORST], None),
+])
+def test_median_rule(rule, mine, others, reason):
+    if mine == [(100, -9.0), (200, 11.0)]:
+        reason = None if value_at(mine, 200) >= 2 else f"{TAG} mean 1 < median 2 of 3 runs at step 200"
+    assert check_median(rule, mine, others) == reason
+
+
+# -- sweeps against a real TensorBoard ----------------------------------------
+
+@pytest.fixture
+def sweep_dir(tmp_path, monkeypatch):
+    (tmp_path / "records").mkdir()
+    monkeypatch.setenv("STAND_IN_RECORDS", str(tmp_path / "records"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(mlagents_learn, "TENSORBOARD_SETTLE", 2.5)
+    (tmp_path / "results").mkdir()
+    return tmp_path
+
+
+@pytest.fixture
+def board(sweep_dir):
+    with TensorBoardServer(str(sweep_dir / "results"), reload_interval=1) as server:
+        yield server
+
+
+def config(folder: Path, stand_in: str, behaviors: str) -> Path:
+    path = folder / "sweep.yaml"
+    path.write_text(f"behaviors:\n{behaviors}stand_in:\n{stand_in}")
+    return path
+
+
+def args(path: Path, url: str, *extra: str) -> list[str]:
+    return [str(path), "--trainer", shlex.join([sys.executable, STAND_IN]), "--results-dir", "results",
+            "--run-id", "r", "--tensorboard-url", url, "--poll-interval", "1", "--stop-timeout", "20", *extra]
+
+
+def summary(folder: Path) -> dict[str, dict[str, str]]:
+    with (folder / "results" / "r-sweep" / "summary.csv").open() as handle:
+        return {row["run"]: row for row in csv.DictReader(handle)}
+
+
+def test_runs_below_min_after_step_are_stopped_and_keep_their_model(sweep_dir, board, capsys):
+    path = config(sweep_dir, "  duration: 8\n  points: 40\n  steps: 1000\n  scalars:\n    B:\n      Environment/Cumulative Reward:\n"
+                             "        opt_values: [1.5, -1.0, {start: 0.0, end: 1.0}]\n",
+                  f"  B:\n    opt_stop: {{tag: {TAG}, step: 200, min: -0.5}}\n")
+    assert main(args(path, board.url, "--num-envs", "3", "--env=Fake", "--base-port", str(free_port()))) == 0
+    recs = {rec["run_id"]: rec for rec in read_records(sweep_dir / "records")}
+    assert recs["r-1"]["signals"] == ["SIGINT"] and recs["r-1"]["exit_code"] == 0
+    assert recs["r-1"]["last_step"] < 1000
+    assert (sweep_dir / "results" / "r-1" / "B.onnx").is_file()
+    assert [recs[r]["signals"] for r in ("r-0", "r-2")] == [[], []]
+    assert [recs[r]["last_step"] for r in ("r-0", "r-2")] == [1000, 1000]
+    out = capsys.readouterr().out
+    stopped_at = [line for line in out.splitlines() if "stopping r-1: " in line]
+    assert len(stopped_at) == 1 and stopped_at[0].split("] ", 1)[1].startswith(
+        f"stopping r-1: opt_stop of B: {TAG} = -1 < min -0.5 at step ")
+    assert "stopping r-0" not in out and "stopping r-2" not in out
+    # The summary's numbers are TensorBoard's, best run first.
+    rows = summary(sweep_dir)
+    assert list(rows) == ["r-0", "r-2", "r-1"]
+    assert [rows[r]["status"] for r in rows] == ["finished", "finished", "stopped early"]
+    served = scalars(board.url, "r-1/B", TAG)
+    assert (rows["r-1"]["last step"], rows["r-1"][TAG]) == (f"{served[-1][0]:g}", "-1")
+    assert rows["r-1"]["note"] == stopped_at[0].split("stopping r-1: ")[1]
+    assert (rows["r-0"]["last step"], rows["r-0"][TAG]) == ("1000", "1.5")
+    assert (rows["r-2"]["last step"], rows["r-2"][TAG]) == ("1000", "1")
+    md = (sweep_dir / "results" / "r-sweep" / "summary.md").read_text()
+    assert md.endswith(f"\nBest run: r-0 (Environment/Cumulative Reward=1.5), {TAG} = 1.5; "
+                       "its config: results/r-sweep/configs/r-0.yaml\n")
+
+
+def test_max_bound_and_conditions_of_one_behavior_stop_only_their_own_run(sweep_dir, board, capsys):
+    # A's condition reads A's run only: B's low values in r-0 and high ones in r-1 must not count.
+    scal = ("  scalars:\n    opt_values:\n"
+            "      - {A: {Loss: 0.5}, B: {Loss: 9.0}}\n"
+            "      - {A: {Loss: 9.0}, B: {Loss: 0.5}}\n")
+    path = config(sweep_dir, "  duration: 8\n  points: 40\n  steps: 1000\n" + scal,
+                  "  A:\n    opt_stop: {tag: Loss, max: 5}\n  B: {}\n")
+    assert main(args(path, board.url, "--num-envs", "2", "--env=Fake", "--base-port", str(free_port()),
+                     "--metric", "Loss")) == 0
+    recs = {rec["run_id"]: rec for rec in read_records(sweep_dir / "records")}
+    assert recs["r-0"]["signals"] == [] and recs["r-0"]["last_step"] == 1000
+    assert recs["r-1"]["signals"] == ["SIGINT"]
+    rows = summary(sweep_dir)
+    assert rows["r-1"]["status"] == "stopped early"
+    assert rows["r-1"]["note"].startswith("opt_stop of A: Loss = 9 > max 5 at step ")
+    assert (rows["r-0"]["A: Loss"], rows["r-0"]["B: Loss"]) == ("0.5", "9")
+
+
+def test_the_median_rule_stops_the_worst_runs_and_keeps_the_best(sweep_dir, board, capsys):
+    # r-0 and r-1 finish first; r-2 (worse than both) and r-3 (between them) run next.
+    variant = "{{duration: {}, points: 20, steps: 1000, scalars: {{B: {{Score: {}}}}}}}"
+    runs = [variant.format(*pair) for pair in ((1.5, 3.0), (1.5, 2.0), (10, 0.5), (10, 2.5))]
+    path = config(sweep_dir, "  opt_values:\n" + "".join(f"    - {run}\n" for run in runs),
+                  "  B:\n    opt_stop: {tag: Score, rule: median, step: 300, min_runs: 2}\n")
+    assert main(args(path, board.url, "--num-envs", "2", "--env=Fake", "--base-port", str(free_port()),
+                     "--metric", "Score")) == 0
+    recs = {rec["run_id"]: rec for rec in read_records(sweep_dir / "records")}
+    assert {r: recs[r]["signals"] for r in recs} == {"r-0": [], "r-1": [], "r-2": ["SIGINT"], "r-3": []}
+    assert recs["r-3"]["last_step"] == 1000
+    rows = summary(sweep_dir)
+    assert list(rows) == ["r-0", "r-3", "r-1", "r-2"]
+    # r-3 counts among the others once it has reached r-2's step; the median is 2.5 either way.
+    assert re.fullmatch(r"opt_stop of B: Score mean 0.5 < median 2.5 of [23] runs at step \d+", rows["r-2"]["note"])
+
+
+def test_tensorboard_absent_then_started_then_killed_training_goes_on(sweep_dir, tmp_path):
+    # A trainer in a folder without tensorboard, and a PATH without it: the sweep cannot start its own.
+    shim = tmp_path / "bin" / "trainer"
+    shim.parent.mkdir()
+    shim.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} {shlex.quote(STAND_IN)} \"$@\"\n")
+    shim.chmod(0o755)
+    port = free_port()
+    good = "{duration: 4, points: 10, steps: 1000, scalars: {B: {Score: 1.0}}}"
+    bad = "{duration: 40, points: 100, steps: 1000, scalars: {B: {Score: -1.0}}}"
+    path = config(sweep_dir, f"  opt_values: [{good}, {bad}, {bad}]\n", "  B:\n    opt_stop: {tag: Score, min: 0}\n")
+    argv = [str(path), "--trainer", str(shim), "--results-dir", "results", "--run-id", "r",
+            "--tensorboard-url", f"http://127.0.0.1:{port}", "--poll-interval", "1"]
+    sweep = subprocess.Popen([sys.executable, str(SCRIPT), *argv], cwd=sweep_dir, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env={**os.environ, "PATH": "/usr/bin:/bin"})
+    records = sweep_dir / "records"
+    server = TensorBoardServer(str(sweep_dir / "results"), port=port, reload_interval=1)
+    try:
+        # Runs in order: r-0 (4 s, good), r-1 and r-2 (bad); nothing stops r-1 while TensorBoard is away.
+        wait_until(lambda: any(r["run_id"] == "r-1" and r["last_step"] for r in read_records(records)), 30)
+        assert not any(r["signals"] for r in read_records(records))
+        server.start()
+        wait_until(lambda: any(r["run_id"] == "r-1" and r["signals"] for r in read_records(records)), 30)
+        wait_until(lambda: any(r["run_id"] == "r-2" and r["last_step"] for r in read_records(records)), 30)
+        server.stop()
+        wait_until(lambda: any(r["run_id"] == "r-2" and (r["last_step"] or 0) >= 100 for r in read_records(records)), 30)
+        assert not any(r["run_id"] == "r-2" and r["signals"] for r in read_records(records))
+        server.start()
+        out, err = sweep.communicate(timeout=60)
+    finally:
+        server.stop()
+        if sweep.poll() is None:
+            sweep.kill()
+    assert sweep.returncode == 0, err
+    warnings = [line for line in err.splitlines() if "warning: TensorBoard" in line]
+    assert len(warnings) == 2, err  # one when it is absent at the start, one when it dies: not one per poll
+    assert all(f"TensorBoard at http://127.0.0.1:{port} does not answer" in line for line in warnings)
+    assert out.count("TensorBoard answers again: stop conditions are checked") == 2
+    recs = {rec["run_id"]: rec for rec in read_records(records)}
+    assert [recs[r]["signals"] for r in sorted(recs)] == [[], ["SIGINT"], ["SIGINT"]]
+    assert [recs[r]["last_step"] < 1000 for r in sorted(recs)] == [False, True, True]
