@@ -27,8 +27,9 @@ The config's top-level `stand_in:` section (all keys optional) drives it:
 
 Without `scalars`, each behavior under `behaviors:` gets `Environment/Cumulative
 Reward` linear from 0.0 to 1.0.  Behaviors only in `scalars` are written too.
-With --resume, steps go on from the last step of the previous run (kept in
-<results>/<run-id>/stand_in_state.json); the value specs start again at point 0.
+With --resume, training goes on from the last step of the previous run (kept
+in <results>/<run-id>/stand_in_state.json) up to the same total `steps`, as
+mlagents-learn resumes up to max_steps; a point keeps its value spec's value.
 
 Where it differs from the real trainer on purpose:
 - Flags given on the command line win over the YAML's checkpoint_settings and
@@ -155,6 +156,24 @@ def scalar_plan(config: Dict[str, Any], stand_in: Dict[str, Any]) -> Dict[str, D
 # ------------------------------------------------------------------ records
 
 
+def launch_time() -> float:
+    """When this process was created (epoch seconds), before the interpreter started.
+
+    Tests of how fast the sweep launches a run must not count this Python's own
+    start-up, which on a busy 2-core machine can take longer than the launch.
+    """
+    try:
+        # /proc/uptime (1/100 s) rather than /proc/stat's btime, which is whole seconds.
+        with open("/proc/uptime", encoding="ascii") as f:
+            uptime = float(f.read().split()[0])
+        now = time.time()
+        with open(f"/proc/{os.getpid()}/stat", encoding="ascii", errors="replace") as f:
+            ticks = float(f.read().rsplit(")", 1)[1].split()[19])
+        return now - (uptime - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return time.time()
+
+
 class Record:
     """The JSON file a test reads to see what this trainer did; rewritten atomically."""
 
@@ -170,6 +189,7 @@ class Record:
             "sid": os.getsid(0) if hasattr(os, "getsid") else None,
             "cwd": os.getcwd(),
             "start": time.time(),
+            "launched": launch_time(),
             "end": None,
             "signals": [],
             "exit_code": None,
@@ -361,7 +381,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             raise StandInError(MSG_NO_PREVIOUS_DATA)
         first_step = read_state(run_dir) if resume else 0
         ports: List[socket.socket] = bind_ports(base_port, num_envs) if env_path else []
-        record.write(ports=[s.getsockname()[1] for s in ports], resumed=resume)
+        record.write(ports=[s.getsockname()[1] for s in ports], resumed=resume, last_step=first_step or None)
     except StandInError as e:
         print(e, file=sys.stderr, flush=True)
         record.write(error=str(e), end=time.time(), exit_code=1)
@@ -397,11 +417,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     start = time.monotonic()
     last_step = first_step
     completed = True
-    for k in range(points):
-        if not sigs.sleep_until(start + (k + 1) * duration / points):
+    # Like mlagents-learn's max_steps, `steps` is the total: a resumed run trains
+    # only the points it had not reached, each taking its share of the duration.
+    remaining = [k for k in range(points) if (k + 1) * steps // points > first_step]
+    for n, k in enumerate(remaining):
+        if not sigs.sleep_until(start + (n + 1) * duration / points):
             completed = False
             break
-        step = first_step + (k + 1) * steps // points
+        step = (k + 1) * steps // points
         wall = time.time()
         for name, tags in plan.items():
             values = [

@@ -207,19 +207,24 @@ def test_a_complete_run_leaves_what_mlagents_leaves(tmp_path, results, tensorboa
         wait_for_points(tensorboard.url, f"from-yaml/{behavior}", REWARD, expected)
 
 
-def test_resume_continues_after_the_last_step(tmp_path, results, tensorboard, records):
+def test_resume_continues_after_the_last_step_up_to_the_total(tmp_path, results, tensorboard, records):
     config = write_config(tmp_path / "c.yaml", {"duration": 0.1, "points": 2, "steps": 200})
     flags = ("--run-id", "again", "--results-dir", results)
     assert run(config, *flags).returncode == 0
-    resumed = run(config, *flags, "--resume")
+    # As with mlagents-learn's max_steps: resuming a finished run trains nothing more ...
+    assert run(config, *flags, "--resume").returncode == 0
+    # ... and raising the total trains the points not yet reached.
+    longer = write_config(tmp_path / "longer.yaml", {"duration": 0.2, "points": 4, "steps": 400})
+    resumed = run(longer, *flags, "--resume")
     assert resumed.returncode == 0, resumed.stderr
-    first, second = read_records(records)
+    first, same, second = read_records(records)
     assert (first["resumed"], first["last_step"]) == (False, 200)
+    assert (same["resumed"], same["last_step"]) == (True, 200)
     assert (second["resumed"], second["last_step"]) == (True, 400)
     with open(os.path.join(results, "again", "configuration.yaml")) as f:
         assert yaml.safe_load(f)["checkpoint_settings"]["resume"] is True
-    # Two event files in one behavior folder; TensorBoard reads them as one run.
-    expected = [(100, 0.0), (200, 1.0), (300, 0.0), (400, 1.0)]
+    # Several event files in one behavior folder; TensorBoard reads them as one run.
+    expected = [(100, 0.0), (200, 1.0), (300, f32(2 / 3)), (400, 1.0)]
     wait_for_points(tensorboard.url, "again/3DBall", REWARD, expected)
 
 
