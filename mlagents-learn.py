@@ -57,6 +57,8 @@ TENSORBOARD_START_TIMEOUT = 60.0
 TENSORBOARD_SETTLE = 6.0
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+STATE_FILE = "sweep_state.json"
+STATE_VERSION = 1
 
 # mlagents-learn 1.1.0's flags, and whether each takes a value. The sweep must
 # know which flags take a value to tell `--env Build` from the config path.
@@ -515,12 +517,30 @@ def dump_config(config: Mapping[str, Any]) -> str:
     return yaml.dump(dict(config), Dumper=_YamlDumper, sort_keys=False, default_flow_style=False, width=1 << 30)
 
 
-def fingerprint(config_text: str, settings: Settings) -> str:
-    """What made the sweep: the source config and the flags that shape its grid."""
-    shape = {"config": config_text, "run_id": settings.run_id, "repetitions": settings.repetitions,
-             "forwarded": [f for f in settings.forwarded if f not in ("--resume", "--force")],
-             "env_args": settings.env_args}
-    return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()
+def made_by(config_text: str, settings: Settings, runs: Sequence[Run]) -> dict[str, Any]:
+    """What made the sweep: a resumed sweep must come from the same config, grid and flags."""
+    return {"config_sha256": hashlib.sha256(config_text.encode()).hexdigest(),
+            "repetitions": settings.repetitions, "flags": [flag for flag in settings.forwarded if flag != "--force"],
+            "env_args": settings.env_args,
+            "runs": [[run.run_id, run.describe()] for run in runs]}
+
+
+def sweep_changes(before: Mapping[str, Any], now: Mapping[str, Any]) -> str | None:
+    """What differs between the sweep on disk and the one asked for now, or None."""
+    if before.get("repetitions") != now["repetitions"]:
+        return f"--num-repetitions was {before.get('repetitions')}, now {now['repetitions']}"
+    if before.get("flags") != now["flags"] or before.get("env_args") != now["env_args"]:
+        old_flags = shlex.join(before.get("flags") or []) + (" --env-args ..." if before.get("env_args") is not None else "")
+        return f"the mlagents-learn flags were '{old_flags}', now '{shlex.join(now['flags'])}'"
+    old_runs, new_runs = [tuple(run) for run in before.get("runs", [])], [tuple(run) for run in now["runs"]]
+    if len(old_runs) != len(new_runs):
+        return f"the grid had {len(old_runs)} runs, now {len(new_runs)}"
+    for (old_id, old_values), (new_id, new_values) in zip(old_runs, new_runs):
+        if (old_id, old_values) != (new_id, new_values):
+            return f"{old_id} was {old_values}, now {new_id} is {new_values}"
+    if before.get("config_sha256") != now["config_sha256"]:
+        return "the config file changed (the grid is the same, other settings are not)"
+    return None
 
 
 # ---------------------------------------------------------------------------
@@ -702,6 +722,34 @@ class Process:
 Launcher = Callable[[Sequence[str], Path], Process]
 
 
+def group_alive(pgid: int) -> bool:
+    """True while any process of the group (a run of an earlier sweep) is alive."""
+    if WINDOWS:
+        return False  # no process groups to ask; Windows runs die with their console
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop_group(pgid: int, timeout: float, clock: Callable[[], float], sleep: Callable[[float], None]) -> bool:
+    """Stop a left-over run's group as Ctrl-C would, killing it after timeout; True if it had to be killed."""
+    for sig in (signal.SIGINT, signal.SIGKILL):
+        try:
+            os.killpg(pgid, sig)
+        except (ProcessLookupError, PermissionError):
+            return False
+        deadline = clock() + timeout
+        while clock() < deadline:
+            if not group_alive(pgid):
+                return False
+            sleep(TICK)
+    return True
+
+
 def port_free(port: int) -> bool:
     """True if no program listens on port (a run that ended and left TIME_WAIT does not count)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -811,7 +859,7 @@ def run_command(settings: Settings, run: Run, config_path: Path, ports: tuple[in
     if ports is not None:
         command.append(f"--base-port={ports[0]}")
     command += settings.forwarded
-    if resume and "--resume" not in settings.forwarded:
+    if resume:
         command.append("--resume")
     if settings.env_args is not None:
         command += ["--env-args", *settings.env_args]  # swallows the rest, so it stays last
@@ -834,7 +882,7 @@ class Sweep:
                  launch: Launcher = Process, clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], None] = time.sleep,
                  is_port_free: Callable[[int], bool] = port_free,
-                 tensorboard: TensorBoard | None = None, fingerprint: str = "") -> None:
+                 tensorboard: TensorBoard | None = None, made_by: Mapping[str, Any] | None = None) -> None:
         self.settings = settings
         self.states = [RunState(run) for run in runs]
         self.console = console
@@ -843,7 +891,7 @@ class Sweep:
         self.sleep = sleep
         self.is_port_free = is_port_free
         self.tensorboard = tensorboard
-        self.fingerprint = fingerprint
+        self.made_by = dict(made_by or {})
         self.interrupted = False
         self.killing = False
         self.tensorboard_ok: bool | None = None  # None: not asked yet
@@ -1164,9 +1212,37 @@ class Sweep:
     # -- state file -----------------------------------------------------------
 
     def save_state(self) -> None:
-        state = {"version": 1, "fingerprint": self.fingerprint, "run_id": self.settings.run_id,
+        state = {"version": STATE_VERSION, "made_by": self.made_by,
                  "runs": [run_state.to_json() for run_state in self.states]}
-        write_atomically(self.sweep_dir / "sweep_state.json", json.dumps(state, indent=1) + "\n")
+        write_atomically(state_path(self.settings), json.dumps(state, indent=1) + "\n")
+
+    def restore(self, previous: Mapping[str, Any]) -> None:
+        """Take up a sweep where it stopped: done runs stay done, the others continue."""
+        saved = {entry["run_id"]: entry for entry in previous.get("runs", [])}
+        self.reclaim(saved.values())
+        for state in self.states:
+            entry = saved.get(state.run.run_id, {})
+            if entry.get("status") in DONE:
+                state.status, state.exit_code = entry["status"], entry.get("exit_code")
+                state.start, state.end = entry.get("start"), entry.get("end")
+                state.stop_reason, state.killed = entry.get("stop_reason", ""), bool(entry.get("killed"))
+        self.continue_from_checkpoints()
+
+    def reclaim(self, entries: Iterator[Mapping[str, Any]] | Any) -> None:
+        """Stop what is left of runs the earlier sweep was training, so no run ever trains twice at once."""
+        for entry in entries:
+            pid = entry.get("pid")
+            if entry.get("status") != RUNNING or not isinstance(pid, int) or not group_alive(pid):
+                continue
+            self.console.say(f"{entry['run_id']} of the earlier sweep left processes behind (group {pid}): stopping them")
+            if stop_group(pid, self.settings.stop_timeout, self.clock, self.sleep):
+                self.console.warn(f"{entry['run_id']}'s earlier processes (group {pid}) did not stop within "
+                                  f"--stop-timeout {self.settings.stop_timeout:g}s even when killed")
+
+    def continue_from_checkpoints(self) -> None:
+        """Runs that left results (interrupted, failed, or running when the sweep died) resume."""
+        for state in self.pending():
+            state.resume = (self.settings.results_dir / state.run.run_id).exists()
 
 
 # ---------------------------------------------------------------------------
@@ -1319,7 +1395,8 @@ def forwarded_flags(argv: Sequence[str]) -> list[str]:
         word = words[index]
         name, has_value, _ = word.partition("=")
         takes_value = MLAGENTS_FLAGS.get(name, name in ours_with_value) and not has_value
-        if name in MLAGENTS_FLAGS and name not in SWEEP_OWNED_FLAGS:
+        # --resume is decided per run: only runs that left a checkpoint continue from it.
+        if name in MLAGENTS_FLAGS and name not in SWEEP_OWNED_FLAGS and name != "--resume":
             forwarded += words[index:index + 1 + takes_value]
         index += 1 + takes_value
     return forwarded
@@ -1398,6 +1475,31 @@ def check_results(settings: Settings, runs: Sequence[Run]) -> None:
                          "pass --resume to continue them, --force to overwrite them, or choose another --run-id")
 
 
+def state_path(settings: Settings) -> Path:
+    return settings.sweep_dir / STATE_FILE
+
+
+def load_previous_sweep(settings: Settings, now: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The state of the sweep --resume continues, checked to be the same sweep; None if there is none."""
+    path = state_path(settings)
+    try:
+        previous = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise SweepError(f"the sweep's state file cannot be read ({exc.__class__.__name__})", str(path),
+                         "start the sweep anew with --force, or choose another --run-id") from None
+    if not isinstance(previous, dict) or previous.get("version") != STATE_VERSION or not isinstance(previous.get("made_by"), dict):
+        raise SweepError("the sweep's state file is not one this version wrote", str(path),
+                         "start the sweep anew with --force, or choose another --run-id")
+    change = sweep_changes(previous["made_by"], now)
+    if change:
+        raise SweepError(f"--resume asks for a different sweep than the one in {settings.sweep_dir}: {change}",
+                         str(settings.config_path),
+                         "resume with the original config and flags, or start a new sweep with another --run-id")
+    return previous
+
+
 def write_sweep_folder(settings: Settings, runs: Sequence[Run]) -> None:
     """The sweep folder: every run's config and config_info.txt; logs/ for the runs' output."""
     try:
@@ -1432,8 +1534,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings, config, text = parse_args(sys.argv[1:] if argv is None else argv)
         runs = expand(config, settings.run_id, settings.repetitions, settings.max_runs, str(settings.config_path))
+        previous = None
         if not settings.dry_run:
             check_results(settings, runs)
+            previous = load_previous_sweep(settings, made_by(text, settings, runs)) if settings.resume else None
         write_sweep_folder(settings, runs)
     except SweepError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -1442,7 +1546,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_plan(settings, runs, console)
         return EXIT_OK
     tensorboard = TensorBoard(settings.tensorboard_url) if settings.tensorboard_url else None
-    sweep = Sweep(settings, runs, console, tensorboard=tensorboard, fingerprint=fingerprint(text, settings))
+    sweep = Sweep(settings, runs, console, tensorboard=tensorboard, made_by=made_by(text, settings, runs))
+    if previous is not None:
+        sweep.restore(previous)
+        done = len(runs) - len(sweep.pending())
+        console.say(f"resuming sweep {settings.run_id}: {done} runs done, "
+                    f"{sum(state.resume for state in sweep.states)} continue from their checkpoints")
+    elif settings.resume:
+        sweep.continue_from_checkpoints()
     console.say(f"sweep {settings.run_id}: {len(runs)} runs, at most {settings.concurrency} at once; "
                 f"folder {settings.sweep_dir}")
     previous = install_interrupt_handlers(sweep)
