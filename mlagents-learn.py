@@ -222,14 +222,26 @@ def parse_config(text: str, where: str = "config") -> dict[str, Any]:
         raise SweepError(f"YAML syntax error: {exc.problem or exc.context}", line, "fix the YAML") from None
     except yaml.YAMLError as exc:
         raise SweepError(f"YAML error: {exc}", where, "fix the YAML") from None
+    if config is None:
+        raise SweepError("the config is empty", where, "start from an ML-Agents config with a behaviors: section")
     if not isinstance(config, dict):
         raise SweepError("the config is not a YAML mapping", where, "start from an ML-Agents config with a behaviors: section")
     behaviors = config.get("behaviors")
+    # Each behavior, and each key of default_settings, may be an option; the sections as a whole may not.
+    if is_option(behaviors):
+        raise SweepError("behaviors as a whole cannot be an option", f"{where}: behaviors.{OPTION_KEY}",
+                         "put opt_values on a behavior or on the keys inside it")
+    if is_option(config.get("default_settings")):
+        raise SweepError("default_settings as a whole cannot be an option", f"{where}: default_settings.{OPTION_KEY}",
+                         "put opt_values on the keys inside it, e.g. trainer_type: {opt_values: [ppo, sac]}")
     if not isinstance(behaviors, dict) or not behaviors:
         raise SweepError("the config has no behaviors", where, "add a behaviors: section naming at least one behavior")
     for name, body in behaviors.items():
         if not isinstance(body, dict):
             raise SweepError(f"behavior {name!r} is not a mapping", where, "give each behavior its settings as a mapping")
+        if is_option(body) and not all(isinstance(value, dict) for value in body[OPTION_KEY] or [None]):
+            raise SweepError(f"behavior {name!r} is an option whose values are not all mappings",
+                             f"{where}: behaviors.{name}.{OPTION_KEY}", "list the behavior's settings as a mapping per option")
     if config.get("default_settings") is not None and not isinstance(config["default_settings"], dict):
         raise SweepError("default_settings is not a mapping", where, "give default_settings as a mapping")
     check_options(config, (), where)
@@ -422,7 +434,9 @@ def parse_stop_rule(behavior: str, spec: Any, where: str) -> StopRule:
     if unknown:
         raise SweepError(f"unknown opt_stop field {unknown[0]}", where, f"use only {', '.join(sorted(STOP_FIELDS))}")
     tag = spec.get("tag")
-    if not isinstance(tag, str) or not tag:
+    if tag is not None and not isinstance(tag, str):
+        raise SweepError(f"opt_stop tag is not a name: {tag!r}", where, "quote it, e.g. tag: 'Environment/Cumulative Reward'")
+    if not tag:
         raise SweepError("opt_stop has no tag", where, "name the TensorBoard scalar, e.g. tag: Environment/Cumulative Reward")
     rule = spec.get("rule", "threshold")
     if rule not in STOP_RULES:
@@ -1378,10 +1392,10 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
-def check_run_id(run_id: str) -> None:
+def check_run_id(run_id: str, where: str) -> None:
     if not run_id or run_id in (".", "..") or ".." in run_id or any(char in RUN_ID_FORBIDDEN for char in run_id) \
             or any(ord(char) < 32 for char in run_id):
-        raise SweepError(f"run id {run_id!r} is not a plain name", "--run-id",
+        raise SweepError(f"run id {run_id!r} is not a plain name", where,
                          "use letters, digits, '-', '_' or '.', without '..' or path separators")
 
 
@@ -1428,13 +1442,15 @@ def parse_args(argv: Sequence[str]) -> tuple[Settings, dict[str, Any], str]:
     env_settings = config.get("env_settings") if isinstance(config.get("env_settings"), dict) else {}
 
     run_id = args.run_id if args.run_id is not None else str(checkpoint.get("run_id") or DEFAULT_RUN_ID)
-    check_run_id(run_id)
+    check_run_id(run_id, "--run-id" if args.run_id is not None else f"{config_path}: checkpoint_settings.run_id")
     env_path = args.env if args.env is not None else env_settings.get("env_path")
     concurrency = args.num_envs if args.num_envs is not None else 1
     if env_path is None and concurrency > 1:
         raise SweepError(f"--num-envs {concurrency} without --env: the Unity Editor trains one run at a time on its fixed port",
                          "command line", "pass --env=<your build> to train runs at once, or --num-envs 1")
     base_port = args.base_port if args.base_port is not None else int(env_settings.get("base_port") or DEFAULT_BASE_PORT)
+    if not args.trainer.strip():
+        raise SweepError("--trainer is empty", "command line", "pass the trainer's command, e.g. --trainer mlagents-learn")
     trainer = resolve_command(args.trainer)
     if trainer is None and args.dry_run:
         trainer = shlex.split(args.trainer, posix=not WINDOWS)  # a plan for another machine needs no trainer here

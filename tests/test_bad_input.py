@@ -1,0 +1,221 @@
+"""Bad input, all at once: each gets one exact line on stderr, exit 2, and nothing written or started."""
+
+import shlex
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, event, given, settings, strategies as st
+
+from helpers import STAND_IN
+from mlagents_learn import SweepError, expand, main, parse_config
+
+TRAINER = shlex.join([sys.executable, STAND_IN])
+GOOD = "behaviors:\n  B:\n    max_steps: 10\n"
+HELP = "(command line): see python mlagents-learn.py --help"
+SECONDS = "(command line): e.g. {flag} 60"
+
+# (command line after the config path, config text, the message after "error: ")
+CASES = [
+    # command lines
+    (None, GOOD, "no config file given (command line): usage: python mlagents-learn.py config.yaml [flags]"),
+    (["b.yaml"], GOOD, f"unrecognized arguments: b.yaml {HELP}"),
+    (["--num-envs", "0"], GOOD, "--num-envs must be at least 1, not 0 (command line): pass --num-envs 1 or more"),
+    (["--num-envs", "-2"], GOOD, "--num-envs must be at least 1, not -2 (command line): pass --num-envs 1 or more"),
+    (["--num-envs", "two"], GOOD, f"argument --num-envs: invalid int value: 'two' {HELP}"),
+    (["--num-envs=1.5"], GOOD, f"argument --num-envs: invalid int value: '1.5' {HELP}"),
+    (["--num-repetitions", "0"], GOOD, "--num-repetitions must be at least 1, not 0 (command line): pass --num-repetitions 1 or more"),
+    (["--num-repetitions", "x"], GOOD, f"argument --num-repetitions: invalid int value: 'x' {HELP}"),
+    (["--max-runs", "0"], GOOD, "--max-runs must be at least 1, not 0 (command line): pass --max-runs 1 or more"),
+    (["--stop-timeout", "-1"], GOOD, "--stop-timeout must be a positive number of seconds, not -1 " + SECONDS.format(flag="--stop-timeout")),
+    (["--stop-timeout", "nan"], GOOD, "--stop-timeout must be a positive number of seconds, not nan " + SECONDS.format(flag="--stop-timeout")),
+    (["--poll-interval", "0"], GOOD, "--poll-interval must be a positive number of seconds, not 0 " + SECONDS.format(flag="--poll-interval")),
+    (["--poll-interval", "inf"], GOOD, "--poll-interval must be a positive number of seconds, not inf " + SECONDS.format(flag="--poll-interval")),
+    (["--poll-interval", "soon"], GOOD, f"argument --poll-interval: invalid float value: 'soon' {HELP}"),
+    (["--base-port", "0"], GOOD, "--base-port must be at least 1, not 0 (command line): pass --base-port 1 or more"),
+    (["--base-port", "70000"], GOOD, "--base-port 70000 is not a port (command line): pick a port below 65536"),
+    (["--base-port", "abc"], GOOD, f"argument --base-port: invalid int value: 'abc' {HELP}"),
+    (["--tensorboard-url", "ftp://x"], GOOD, "--tensorboard-url 'ftp://x' is not an http URL (command line): e.g. --tensorboard-url http://localhost:6006"),
+    (["--tensorboard-url", "localhost:6006"], GOOD, "--tensorboard-url 'localhost:6006' is not an http URL (command line): e.g. --tensorboard-url http://localhost:6006"),
+    (["--num-envs", "2"], GOOD, "--num-envs 2 without --env: the Unity Editor trains one run at a time on its fixed port "
+                                "(command line): pass --env=<your build> to train runs at once, or --num-envs 1"),
+    (["--bogus-flag"], GOOD, f"unrecognized arguments: --bogus-flag {HELP}"),
+    (["--num-env", "2"], GOOD, f"unrecognized arguments: --num-env 2 {HELP}"),  # no abbreviations: they would hide typos
+    (["--env"], GOOD, f"argument --env: expected one argument {HELP}"),
+    (["--seed"], GOOD, f"argument --seed: expected one argument {HELP}"),
+    (["--run-id", "../up"], GOOD, "run id '../up' is not a plain name (--run-id): use letters, digits, '-', '_' or '.', without '..' or path separators"),
+    (["--run-id", "a/b"], GOOD, "run id 'a/b' is not a plain name (--run-id): use letters, digits, '-', '_' or '.', without '..' or path separators"),
+    (["--run-id", "a\\b"], GOOD, "run id 'a\\\\b' is not a plain name (--run-id): use letters, digits, '-', '_' or '.', without '..' or path separators"),
+    (["--run-id", ""], GOOD, "run id '' is not a plain name (--run-id): use letters, digits, '-', '_' or '.', without '..' or path separators"),
+    (["--trainer", "no-such-trainer-here"], GOOD, "trainer not found: no-such-trainer-here (--trainer): install ML-Agents "
+     "(python scripts/install_mlagents.py), activate its environment, or pass --trainer PATH"),
+    (["--trainer", " "], GOOD, "--trainer is empty (command line): pass the trainer's command, e.g. --trainer mlagents-learn"),
+    # configs
+    ([], "behaviors:\n  B: {}\ncheckpoint_settings: {run_id: ../x}\n", "run id '../x' is not a plain name (c.yaml: "
+     "checkpoint_settings.run_id): use letters, digits, '-', '_' or '.', without '..' or path separators"),
+    ([], "", "the config is empty (c.yaml): start from an ML-Agents config with a behaviors: section"),
+    ([], "- a\n- b\n", "the config is not a YAML mapping (c.yaml): start from an ML-Agents config with a behaviors: section"),
+    ([], "behaviors:\n  B: {x: [1\n", "YAML syntax error: did not find expected ',' or ']' (c.yaml, line 3): fix the YAML"),
+    ([], "behaviors:\n\tB: {}\n", "YAML syntax error: found character that cannot start any token (c.yaml, line 2): fix the YAML"),
+    ([], "a: &x 1\nb: *y\n", "YAML syntax error: found undefined alias (c.yaml, line 2): fix the YAML"),
+    ([], "behaviors: !!python/object:os.system {}\n", "YAML syntax error: could not determine a constructor for the tag "
+     "'tag:yaml.org,2002:python/object:os.system' (c.yaml, line 1): fix the YAML"),
+    ([], "default_settings: {}\n", "the config has no behaviors (c.yaml): add a behaviors: section naming at least one behavior"),
+    ([], "behaviors: {}\n", "the config has no behaviors (c.yaml): add a behaviors: section naming at least one behavior"),
+    ([], "behaviors: [B]\n", "the config has no behaviors (c.yaml): add a behaviors: section naming at least one behavior"),
+    ([], "behaviors:\n  B: {}\ndefault_settings:\n  opt_values: [{trainer_type: ppo}, {trainer_type: sac}]\n",
+     "default_settings as a whole cannot be an option (c.yaml: default_settings.opt_values): "
+     "put opt_values on the keys inside it, e.g. trainer_type: {opt_values: [ppo, sac]}"),
+    ([], "behaviors:\n  opt_values: [{B: {}}]\n", "behaviors as a whole cannot be an option (c.yaml: behaviors.opt_values): "
+     "put opt_values on a behavior or on the keys inside it"),
+    ([], "behaviors:\n  B: {opt_values: [{max_steps: 1}, 3]}\n", "behavior 'B' is an option whose values are not all mappings "
+     "(c.yaml: behaviors.B.opt_values): list the behavior's settings as a mapping per option"),
+    ([], "behaviors:\n  B: 3\n", "behavior 'B' is not a mapping (c.yaml): give each behavior its settings as a mapping"),
+    ([], "behaviors:\n  B: {}\ndefault_settings: 3\n", "default_settings is not a mapping (c.yaml): give default_settings as a mapping"),
+    ([], "behaviors:\n  B:\n    x: {opt_values: []}\n", "opt_values is empty (c.yaml: behaviors.B.x.opt_values): list at least one value"),
+    ([], "behaviors:\n  B:\n    x: {opt_values: 0.1}\n", "opt_values is not a list (c.yaml: behaviors.B.x.opt_values): "
+     "write the options as a list, e.g. opt_values: [0.1, 0.2]"),
+    ([], "behaviors:\n  B:\n    x: {opt_values: {a: 1}}\n", "opt_values is not a list (c.yaml: behaviors.B.x.opt_values): "
+     "write the options as a list, e.g. opt_values: [0.1, 0.2]"),
+    ([], "behaviors:\n  B:\n    x: {opt_values: null}\n", "opt_values is not a list (c.yaml: behaviors.B.x.opt_values): "
+     "write the options as a list, e.g. opt_values: [0.1, 0.2]"),
+    ([], "behaviors:\n  B: {}\ndefault_settings:\n  x: {opt_values: [1], max: 2}\n", "opt_values has other keys beside it: max "
+     "(c.yaml: default_settings.x.opt_values): put opt_values alone in its mapping, e.g. beta: {opt_values: [0.001, 0.002]}"),
+    ([], "behaviors:\n  B:\n    x: {opt_values: [[{opt_values: [1]}]]}\n", "opt_values inside opt_values "
+     "(c.yaml: behaviors.B.x.opt_values): options cannot be nested; list plain values"),
+    ([], "behaviors:\n  B:\n    x: {opt_valeus: [1]}\n", "unknown key opt_valeus (c.yaml: behaviors.B.x.opt_valeus): use opt_values or opt_stop"),
+    ([], "behaviors:\n  B: {}\nopt_stop: {tag: t, min: 0}\n", "opt_stop is not directly under a behavior or default_settings "
+     "(c.yaml: opt_stop): move it under behaviors.<Behavior> or default_settings"),
+    ([], "behaviors:\n  B:\n    opt_stop: {step: 5, min: 0}\n", "opt_stop has no tag (c.yaml: behaviors.B.opt_stop): "
+     "name the TensorBoard scalar, e.g. tag: Environment/Cumulative Reward"),
+    ([], "behaviors:\n  B:\n    opt_stop: {tag: 5, min: 0}\n", "opt_stop tag is not a name: 5 (c.yaml: behaviors.B.opt_stop): "
+     "quote it, e.g. tag: 'Environment/Cumulative Reward'"),
+    ([], "behaviors:\n  B:\n    opt_stop: {tag: R, min: 2, max: 1}\n", "opt_stop min 2 is above max 1 (c.yaml: behaviors.B.opt_stop): swap them, or drop one"),
+    ([], "behaviors:\n  B:\n    opt_stop: {tag: R, minimum: 2}\n", "unknown opt_stop field minimum (c.yaml: behaviors.B.opt_stop): "
+     "use only max, min, min_runs, mode, rule, step, tag"),
+    ([], "behaviors:\n  B:\n    opt_stop: {tag: R, rule: best}\n", "unknown opt_stop rule 'best' (c.yaml: behaviors.B.opt_stop): "
+     "use rule: median, or leave rule out for min/max"),
+    ([], "behaviors:\n  B:\n    opt_stop: {tag: R, min: '0.5'}\n", "opt_stop min is not a number: '0.5' (c.yaml: behaviors.B.opt_stop): write min as a number"),
+    ([], "behaviors:\n  B:\n    opt_stop: {tag: R, step: 1k, min: 0}\n", "opt_stop step is not a number: '1k' (c.yaml: behaviors.B.opt_stop): write step as a number"),
+    ([], "behaviors:\n  B:\n    opt_stop: {tag: R, max: .nan}\n", "opt_stop max is not a number: nan (c.yaml: behaviors.B.opt_stop): write max as a number"),
+    ([], "behaviors:\n  B:\n    opt_stop: {tag: R, rule: median, min_runs: 2.5}\n", "opt_stop min_runs is not a whole number of at least 1: 2.5 "
+     "(c.yaml: behaviors.B.opt_stop): e.g. min_runs: 3"),
+    ([], "behaviors:\n  B: {}\nenv_settings: {num_envs: two}\n", "env_settings.num_envs is not a whole number of at least 1: 'two' (c.yaml): e.g. num_envs: 1"),
+    ([], "behaviors:\n  B:\n" + "".join(f"    k{i}: {{opt_values: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]}}\n" for i in range(5)),
+     "the sweep has 100000 runs, more than --max-runs 10000 (c.yaml): remove options, or pass --max-runs 100000 if you mean it"),
+    (["--max-runs", "3"], "behaviors:\n  B:\n    x: {opt_values: [1, 2]}\n", None),  # 2 runs: fine, and a dry run below
+    (["--num-repetitions", "2", "--max-runs", "3"], "behaviors:\n  B:\n    x: {opt_values: [1, 2]}\n",
+     "the sweep has 4 runs, more than --max-runs 3 (c.yaml): remove options, or pass --max-runs 4 if you mean it"),
+]
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else b"<dir>" for p in folder.rglob("*")}
+
+
+@pytest.mark.parametrize("args, text, message", CASES)
+def test_bad_input_gets_one_line_exit_2_and_nothing_written(tmp_path, monkeypatch, capsys, args, text, message):
+    monkeypatch.chdir(tmp_path)
+    Path("c.yaml").write_text(text)
+    argv = [] if args is None else ["c.yaml", *args]
+    if "--trainer" not in argv:
+        argv += ["--trainer", TRAINER]
+    if message is None:  # a control case: the same command line is fine
+        assert main(argv + ["--dry-run"]) == 0
+        return
+    before = tree(tmp_path)
+    assert main(argv) == 2
+    assert capsys.readouterr().err == f"error: {message}\n"
+    assert tree(tmp_path) == before
+
+
+def test_there_are_at_least_40_bad_inputs():
+    assert len([case for case in CASES if case[2] is not None]) >= 40
+
+
+@pytest.mark.parametrize("name, setup, message", [
+    ("missing.yaml", None, "config file not found (missing.yaml): check the path of the config"),
+    ("folder.yaml", "dir", "the config path is a folder (folder.yaml): pass the config file itself"),
+    ("binary.yaml", b"\xff\xfe\x00", "cannot read the config (UnicodeDecodeError) (binary.yaml): check the file and its permissions"),
+])
+def test_config_files_that_cannot_be_read(tmp_path, monkeypatch, capsys, name, setup, message):
+    monkeypatch.chdir(tmp_path)
+    if setup == "dir":
+        Path(name).mkdir()
+    elif setup is not None:
+        Path(name).write_bytes(setup)
+    before = tree(tmp_path)
+    assert main([name, "--trainer", TRAINER]) == 2
+    assert capsys.readouterr().err == f"error: {message}\n"
+    assert tree(tmp_path) == before
+
+
+# -- any config at all: expansion succeeds with the right count, or says why in our own words --
+
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(allow_nan=False, width=32),
+                    st.text("abc: -_", max_size=4))
+# Mostly ordinary keys, so that many configs are valid and get expanded; now and then a stray opt_* key.
+keys = st.sampled_from(["lr", "beta", "hidden", "gamma", "tag", "min", "max", "lambd", "epsilon", "units", "layers",
+                        "strength", "curiosity", "extrinsic", "time_horizon", "summary_freq", "opt_stop", "opt_x"])
+values = st.recursive(scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.dictionaries(keys, inner, max_size=3),
+    st.lists(inner, min_size=1, max_size=3).map(lambda options: {"opt_values": options})), max_leaves=8)
+option_of = lambda strategy: st.lists(strategy, min_size=1, max_size=2).map(lambda options: {"opt_values": options})
+settings_map = st.dictionaries(keys, values, max_size=4)
+behavior = st.one_of(settings_map, option_of(settings_map))
+configs = st.fixed_dictionaries(
+    {"behaviors": st.one_of(st.dictionaries(st.sampled_from(["A", "B"]), behavior, min_size=1, max_size=2), values)},
+    optional={"default_settings": st.one_of(settings_map, option_of(settings_map), values), "environment_parameters": values,
+              "engine_settings": values})
+
+
+def options_in(node, path=()):
+    """(path, number of values) of every opt_values below node, written apart from the script on purpose."""
+    if isinstance(node, dict) and "opt_values" in node:
+        return [(path, len(node["opt_values"]))]
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else []
+    return [found for key, value in items if key != "opt_stop" for found in options_in(value, path + (key,))]
+
+
+def shadowed(behavior, path) -> bool:
+    """Whether a behavior's own settings replace default_settings' value at path."""
+    node = behavior
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return False
+        node = node[key]
+        if not isinstance(node, dict) or "opt_values" in node:
+            return True
+    return True
+
+
+def expected_runs(config: dict) -> int:
+    count = 1
+    defaults = options_in(config.get("default_settings") or {})
+    for behavior in config["behaviors"].values():
+        for _, n in options_in(behavior) + [(p, n) for p, n in defaults if not shadowed(behavior, p)]:
+            count *= n
+    for section, body in config.items():
+        if section not in ("behaviors", "default_settings"):
+            for _, n in options_in(body):
+                count *= n
+    return count
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(configs)
+def test_expansion_succeeds_with_the_right_count_or_raises_our_own_error(config):
+    text = yaml.safe_dump(config, sort_keys=False)
+    try:
+        parsed = parse_config(text, "c.yaml")
+        runs = expand(parsed, "r", 1, 10_000, "c.yaml")
+    except SweepError as error:
+        assert str(error) and "\n" not in str(error)
+        return
+    event(f"expanded into {'one run' if len(runs) == 1 else 'several runs'}")
+    assert len(runs) == expected_runs(parsed)
+    for run in runs:
+        dumped = yaml.safe_dump(run.config)
+        assert "opt_values" not in dumped and "opt_stop" not in dumped
+        assert yaml.safe_load(dumped) == run.config
