@@ -89,6 +89,11 @@ MLAGENTS_FLAGS: dict[str, bool] = {
     "--capture-frame-rate": True,
     "--no-graphics": False,
     "--no-graphics-monitor": False,
+    # Deprecated, still accepted (they only print a warning).
+    "--torch": False,
+    "--tensorflow": False,
+    "--load": False,
+    "--train": False,
 }
 # Flags the sweep owns: each run gets its own value for them.
 SWEEP_OWNED_FLAGS = ("--run-id", "--num-envs", "--base-port")
@@ -215,7 +220,8 @@ except AttributeError:  # pragma: no cover - PyYAML built without libyaml
 def parse_config(text: str, where: str = "config") -> dict[str, Any]:
     """Parse config text; raise SweepError for anything mlagents-learn would not take."""
     try:
-        config = yaml.load(text, Loader=_YamlLoader)
+        # Safe loading only: _YamlLoader is CSafeLoader or SafeLoader, which bandit cannot see through.
+        config = yaml.load(text, Loader=_YamlLoader)  # nosec B506
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f"{where}, line {mark.line + 1}" if mark else where
@@ -716,7 +722,8 @@ class Process:
 
     def kill(self) -> None:
         if WINDOWS:
-            subprocess.run(["taskkill", "/F", "/T", "/PID", str(self.pid)], capture_output=True, check=False)
+            taskkill = Path(os.environ.get("SystemRoot", r"C:\Windows"), "System32", "taskkill.exe")
+            subprocess.run([str(taskkill), "/F", "/T", "/PID", str(self.pid)], capture_output=True, check=False)
         else:
             self._signal_group(signal.SIGKILL)
 
@@ -1032,8 +1039,7 @@ class Sweep:
 
     def reap(self) -> None:
         for state in self.running():
-            assert state.process is not None
-            code = state.process.poll()
+            code = state.process.poll() if state.process is not None else None
             if code is None:
                 continue
             if state.stop_reason:
@@ -1141,8 +1147,7 @@ class Sweep:
                 process.wait()
 
     def tensorboard_down(self, why: str) -> None:
-        if self.tensorboard_ok is not False:
-            assert self.tensorboard is not None
+        if self.tensorboard_ok is not False and self.tensorboard is not None:
             self.console.warn(f"TensorBoard at {self.tensorboard.url} does not answer ({why}); "
                               "training goes on, stop conditions are checked again at each poll")
         self.tensorboard_ok = False
@@ -1156,7 +1161,8 @@ class Sweep:
 
     def fetch(self, wanted: Mapping[str, set[str]]) -> dict[str, dict[str, Points]] | None:
         """One request per tag for all the runs that need it; None if TensorBoard is down."""
-        assert self.tensorboard is not None
+        if self.tensorboard is None:
+            return None
         data = {}
         try:
             for tag, names in wanted.items():
