@@ -1,0 +1,70 @@
+"""Smoke test of the benchmarks in bench/: each runs with --quick and reports its figures.
+
+Nothing here is timed: the figures must be there and be numbers, whatever they are.
+"""
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the benchmarks read /proc")
+
+BENCH = ROOT / "bench"
+EXPECTED = {
+    "scheduler.py": [
+        "makespan_ratio_sweep", "makespan_ratio_runs", "makespan_ratio_packed", "refill_gap_median_s",
+        "refill_gap_max_s", "reap_delay_median_s", "launch_delay_median_s", "trainer_startup_median_s", "run_overhead_median_s",
+        "sweep_cpu_share_pct", "sweep_cpu_share_steady_pct", "sweep_peak_rss_mb",
+        "dry_run_200_s", "dry_run_200_cpu_s", "dry_run_200_peak_rss_mb",
+    ],
+    "poll.py": [
+        "stop_latency_median_s", "stop_latency_max_s", "stop_latency_to_exit_max_s", "poll_ms", "poll_ms_per_run",
+        "poll_requests", "poll_fetch_ms", "poll_request_first_ms", "poll_request_next_ms", "poll_fetch_1run_ms", "poll_check_threshold_ms", "poll_check_median_ms",
+    ],
+}
+# A quick sweep is about a second long: the sweep may use no whole 10 ms CPU tick in it.
+MAY_BE_ZERO = {"sweep_cpu_share_steady_pct"}
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    # The timeout only keeps a hung benchmark from hanging the suite.
+    return subprocess.run([sys.executable, *args], cwd=ROOT, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=180)
+
+
+def check_figures(result: dict, names: list) -> None:
+    figures = {f["name"]: f for f in result["figures"]}
+    assert sorted(figures) == sorted(names)
+    for name, f in figures.items():
+        value = f["value"]
+        assert isinstance(value, (int, float)) and math.isfinite(value), (name, value)
+        assert value >= 0 if name in MAY_BE_ZERO else value > 0, (name, value)
+        assert f["met"] in (True, False) if f["goal"] else f["met"] is None, f
+
+
+@pytest.mark.parametrize("script", sorted(EXPECTED))
+def test_a_quick_benchmark_exits_0_and_prints_its_figures_as_a_last_json_line(script):
+    done = run(str(BENCH / script), "--quick")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["benchmark"] == script[:-3]
+    check_figures(result, EXPECTED[script])
+    for name in EXPECTED[script]:
+        assert name in done.stdout.rsplit("\n", 2)[0]  # the human-readable lines too
+
+
+def test_bench_run_collects_a_benchmark_into_one_table():
+    done = run(str(BENCH / "run"), "--quick", "--only", "scheduler", "--json")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    lines = done.stdout.strip().splitlines()
+    assert lines[0].split() == ["benchmark", "figure", "value", "unit", "goal", "met?"]
+    rows = {line.split()[1] for line in lines[2:] if line.startswith("scheduler ")}
+    assert rows == set(EXPECTED["scheduler.py"])
+    collected = json.loads(lines[-1])
+    assert collected["failed"] == [] and [r["benchmark"] for r in collected["benchmarks"]] == ["scheduler"]
+    check_figures(collected["benchmarks"][0], EXPECTED["scheduler.py"])
