@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import hashlib
 import io
 import itertools
 import json
 import math
 import os
+import re
+import select
 import shlex
 import shutil
 import signal
@@ -26,6 +29,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -211,10 +215,22 @@ class Settings:
 # ---------------------------------------------------------------------------
 
 try:  # libyaml makes writing 10,000 configs several times faster
-    _YamlLoader: Any = yaml.CSafeLoader
+    _SafeLoader: Any = yaml.CSafeLoader
     _YamlDumper: Any = yaml.CSafeDumper
 except AttributeError:  # pragma: no cover - PyYAML built without libyaml
-    _YamlLoader, _YamlDumper = yaml.SafeLoader, yaml.SafeDumper
+    _SafeLoader, _YamlDumper = yaml.SafeLoader, yaml.SafeDumper
+
+
+class _YamlLoader(_SafeLoader):  # type: ignore[misc, valid-type]
+    """PyYAML's safe loader, reading 3e-4 as a number as YAML 1.2 does (YAML 1.1 wants 3.0e-4).
+
+    mlagents-learn turns such strings into floats itself; opt_stop bounds and
+    config_info.txt need them to be numbers already.
+    """
+
+
+_YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
 
 
 def parse_config(text: str, where: str = "config") -> dict[str, Any]:
@@ -248,6 +264,11 @@ def parse_config(text: str, where: str = "config") -> dict[str, Any]:
         if is_option(body) and not all(isinstance(value, dict) for value in body[OPTION_KEY] or [None]):
             raise SweepError(f"behavior {name!r} is an option whose values are not all mappings",
                              f"{where}: behaviors.{name}.{OPTION_KEY}", "list the behavior's settings as a mapping per option")
+        if is_option(body) and contains_option(config.get("default_settings")):
+            # Whether a default option applied would depend on which of the behavior's values is chosen.
+            raise SweepError(f"behavior {name!r} is an option as a whole, so default_settings' options cannot apply to it",
+                             f"{where}: behaviors.{name}.{OPTION_KEY}",
+                             "put the options on keys inside the behavior, or inside its option values")
     if config.get("default_settings") is not None and not isinstance(config["default_settings"], dict):
         raise SweepError("default_settings is not a mapping", where, "give default_settings as a mapping")
     check_options(config, (), where)
@@ -296,6 +317,16 @@ def check_options(node: Any, path: tuple[str | int, ...], where: str) -> None:
                 raise SweepError(f"unknown key {key}", f"{where}: {dotted(path + (key,))}", "use opt_values or opt_stop")
             continue
         check_options(value, path + (key,), where)
+
+
+def contains_option(node: Any) -> bool:
+    if is_option(node):
+        return True
+    if isinstance(node, dict):
+        return any(contains_option(value) for key, value in node.items() if key != STOP_KEY)
+    if isinstance(node, list):
+        return any(contains_option(item) for item in node)
+    return False
 
 
 def contains_opt_key(node: Any) -> bool:
@@ -377,8 +408,8 @@ def strip_sweep_keys(node: Any) -> Any:
     if isinstance(node, dict):
         out = {}
         for key, value in node.items():
-            if key == STOP_KEY or is_option(value):
-                continue
+            if key == STOP_KEY or is_option(value) or (isinstance(value, list) and contains_option(value)):
+                continue  # each behavior gets it instead (a list goes whole: lists do not merge)
             value = strip_sweep_keys(value)
             if value == {} and node[key] != {}:
                 continue  # a mapping that held only options: mlagents wants none rather than an empty one
@@ -390,26 +421,38 @@ def strip_sweep_keys(node: Any) -> Any:
 
 
 def set_path(root: dict[str, Any], path: Sequence[str | int], value: Any) -> None:
-    """Set root[path] = value, creating the mappings on the way (default_settings' keys)."""
+    """Put an option's value where the option stands in a run's config."""
     node: Any = root
     for key in path[:-1]:
-        if isinstance(node, dict):
-            if not isinstance(node.get(key), (dict, list)):
-                node[key] = {}
-            node = node[key]
-        else:
-            node = node[key]
+        node = node[key]
     node[path[-1]] = copy_tree(value)
 
 
+def behavior_template(defaults: Mapping[str, Any], own: Any) -> Any:
+    """A behavior's settings, holding default_settings' options where the runs' values go.
+
+    A top-level key of default_settings that holds an option is written into the
+    behavior merged with the behavior's own value, as mlagents-learn would merge
+    it, so each behavior gets its own value of the option (lists included).
+    """
+    if is_option(own):
+        return copy_tree(own)
+    out = {key: copy_tree(value) for key, value in own.items() if key != STOP_KEY}
+    for key, value in defaults.items():
+        if key != STOP_KEY and contains_option(value):
+            out[key] = copy_tree(merge_settings(value, own[key]) if key in own else value)
+    return out
+
+
 def config_template(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The part of every run's config that no option changes."""
+    """The part of every run's config that no option changes, with the options in their places."""
+    defaults = config.get("default_settings") or {}
     template: dict[str, Any] = {}
     for section, body in config.items():
         if section == "default_settings":
             body = strip_sweep_keys(body)
         elif section == "behaviors":
-            body = {name: {k: copy_tree(v) for k, v in own.items() if k != STOP_KEY} for name, own in body.items()}
+            body = {name: behavior_template(defaults, own) for name, own in body.items()}
         template[section] = copy_tree(body)
     return template
 
@@ -510,6 +553,17 @@ def instances_per_run(config: Mapping[str, Any], where: str) -> int:
 
 def flow(value: Any) -> str:
     """A value as a one-line YAML flow scalar, as config_info.txt writes it."""
+    if isinstance(value, (str, int, float, type(None))):
+        return _flow_scalar(type(value), value)  # a grid repeats few values many times
+    return _flow_any(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _flow_scalar(kind: type, value: Any) -> str:  # kind keeps True apart from 1 in the cache
+    return _flow_any(value)
+
+
+def _flow_any(value: Any) -> str:
     return yaml.dump([value], Dumper=_YamlDumper, default_flow_style=True, sort_keys=False, width=1 << 30)[1:-2]
 
 
@@ -769,6 +823,51 @@ def stop_group(pgid: int, timeout: float, clock: Callable[[], float], sleep: Cal
                 return False
             sleep(TICK)
     return True
+
+
+class Waker:
+    """The supervisor's sleep, cut short when a child exits or a signal arrives (POSIX, main thread).
+
+    Without it a finished run would wait for the next tick to free its slot;
+    with many short runs those ticks add up.
+    """
+
+    def __init__(self) -> None:
+        self.reader: int | None = None
+        self.previous: tuple[int, Any] | None = None
+
+    def __enter__(self) -> "Waker":
+        if WINDOWS or threading.current_thread() is not threading.main_thread():
+            return self
+        self.reader, writer = os.pipe()
+        os.set_blocking(self.reader, False)
+        os.set_blocking(writer, False)
+        self.writer = writer
+        # A Python-level SIGCHLD handler (which exec resets in the children) makes
+        # the kernel's signal write a byte to the wakeup pipe that select waits on.
+        self.previous = (signal.set_wakeup_fd(writer, warn_on_full_buffer=False),
+                         signal.signal(signal.SIGCHLD, lambda signum, frame: None))
+        return self
+
+    def sleep(self, seconds: float) -> None:
+        if self.reader is None:
+            time.sleep(seconds)
+            return
+        if select.select([self.reader], [], [], max(seconds, 0.0))[0]:
+            try:
+                while os.read(self.reader, 4096):
+                    pass
+            except BlockingIOError:
+                pass
+
+    def __exit__(self, *exc: object) -> None:
+        if self.reader is None or self.previous is None:
+            return
+        signal.set_wakeup_fd(self.previous[0])
+        signal.signal(signal.SIGCHLD, self.previous[1])
+        os.close(self.reader)
+        os.close(self.writer)
+        self.reader = None
 
 
 def port_free(port: int) -> bool:
@@ -1234,7 +1333,8 @@ class Sweep:
     def save_state(self) -> None:
         state = {"version": STATE_VERSION, "made_by": self.made_by,
                  "runs": [run_state.to_json() for run_state in self.states]}
-        write_atomically(state_path(self.settings), json.dumps(state, indent=1) + "\n")
+        # Compact: it is rewritten at every start and end, and a big grid makes it long.
+        write_atomically(state_path(self.settings), json.dumps(state, separators=(",", ":")) + "\n")
 
     def restore(self, previous: Mapping[str, Any]) -> None:
         """Take up a sweep where it stopped: done runs stay done, the others continue."""
@@ -1528,7 +1628,8 @@ def write_sweep_folder(settings: Settings, runs: Sequence[Run]) -> None:
         (settings.sweep_dir / "configs").mkdir(parents=True, exist_ok=True)
         (settings.sweep_dir / "logs").mkdir(exist_ok=True)
         for run in runs:
-            write_atomically(settings.sweep_dir / "configs" / f"{run.run_id}.yaml", dump_config(run.config))
+            # Plain writes: no run has started yet, and a temp file and a rename each would double the file work.
+            (settings.sweep_dir / "configs" / f"{run.run_id}.yaml").write_text(dump_config(run.config), encoding="utf-8")
         write_atomically(settings.sweep_dir / "config_info.txt", render_config_info(runs, settings.repetitions))
     except OSError as exc:
         raise SweepError(f"cannot write the sweep folder ({exc.strerror or exc})", str(settings.sweep_dir),
@@ -1580,7 +1681,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"folder {settings.sweep_dir}")
     previous = install_interrupt_handlers(sweep)
     try:
-        code = sweep.run()
+        with Waker() as waker:
+            sweep.sleep = waker.sleep
+            code = sweep.run()
     finally:
         restore_handlers(previous)
     write_summary(sweep)

@@ -71,6 +71,9 @@ CASES = [
      "put opt_values on a behavior or on the keys inside it"),
     ([], "behaviors:\n  B: {opt_values: [{max_steps: 1}, 3]}\n", "behavior 'B' is an option whose values are not all mappings "
      "(c.yaml: behaviors.B.opt_values): list the behavior's settings as a mapping per option"),
+    ([], "behaviors:\n  B: {opt_values: [{max_steps: 1}]}\ndefault_settings:\n  lr: {opt_values: [1, 2]}\n",
+     "behavior 'B' is an option as a whole, so default_settings' options cannot apply to it (c.yaml: behaviors.B.opt_values): "
+     "put the options on keys inside the behavior, or inside its option values"),
     ([], "behaviors:\n  B: 3\n", "behavior 'B' is not a mapping (c.yaml): give each behavior its settings as a mapping"),
     ([], "behaviors:\n  B: {}\ndefault_settings: 3\n", "default_settings is not a mapping (c.yaml): give default_settings as a mapping"),
     ([], "behaviors:\n  B:\n    x: {opt_values: []}\n", "opt_values is empty (c.yaml: behaviors.B.x.opt_values): list at least one value"),

@@ -65,9 +65,10 @@ def test_default_settings_options_apply_to_each_behavior_individually():
         "r-1\n- Goalie\n  - beta: 0.001\n  - epsilon: 0.1\n- Striker\n  - beta: 0.001\n  - epsilon: 0.2\n")
     last = runs[80].config
     assert last["default_settings"] == {"trainer_type": "poca", "hyperparameters": {"learning_rate": 0.0003}}
+    # Each behavior gets default_settings' hyperparameters merged with its own, as mlagents-learn merges them.
     assert last["behaviors"] == {
-        "Goalie": {"hyperparameters": {"batch_size": 2048, "beta": 0.003, "epsilon": 0.3}},
-        "Striker": {"max_steps": 1000, "hyperparameters": {"beta": 0.003, "epsilon": 0.3}},
+        "Goalie": {"hyperparameters": {"learning_rate": 0.0003, "beta": 0.003, "epsilon": 0.3, "batch_size": 2048}},
+        "Striker": {"max_steps": 1000, "hyperparameters": {"learning_rate": 0.0003, "beta": 0.003, "epsilon": 0.3}},
     }
     combos = {tuple(value for _, _, value in run.values) for run in runs}
     assert len(combos) == 81
@@ -134,6 +135,12 @@ behaviors:
     assert render_config_info(sweep(text)) == (
         "r-0\n- B\n  - reward_signals.extrinsic.gamma: 0.99\n  - reward_signals.curiosity.gamma: 0.9\n"
         "  - strength: 0.02\n")
+
+
+def test_a_default_settings_option_inside_a_list_gives_each_behavior_the_whole_list():
+    runs = sweep("behaviors:\n  A: {}\n  B: {layers: [9]}\ndefault_settings:\n  layers: [{opt_values: [1, 2]}, 5]\n  keep: 3\n")
+    assert len(runs) == 2  # B's own list replaces the default one, option and all
+    assert runs[1].config == {"behaviors": {"A": {"layers": [2, 5]}, "B": {"layers": [9]}}, "default_settings": {"keep": 3}}
 
 
 def test_options_inside_lists_such_as_curriculum_lessons():
@@ -272,3 +279,14 @@ def test_malformed_stop_conditions_are_refused(spec, message):
 def test_flow_writes_one_line_yaml():
     assert [flow(v) for v in (0.001, "x y", True, None, [1, "a"], {"a": [1]})] == [
         "0.001", "x y", "true", "null", "[1, a]", "{a: [1]}"]
+
+
+def test_numbers_in_exponent_form_are_numbers_as_in_yaml_1_2():
+    # YAML 1.1 (PyYAML) reads 3e-4 as a string; ML-Agents users write it all the time.
+    config = parse_config("behaviors:\n  B:\n    lr: {opt_values: [3e-4, 1E+2]}\n    name: 1e\n"
+                          "    opt_stop: {tag: R, min: -1e9}\n")
+    runs = expand(config, "r")
+    assert [run.config["behaviors"]["B"]["lr"] for run in runs] == [0.0003, 100.0]
+    assert runs[0].config["behaviors"]["B"]["name"] == "1e"
+    assert runs[0].stop_rules[0].min == -1e9
+    assert render_config_info(runs[:1]) == "r-0\n- B\n  - lr: 0.0003\n"
