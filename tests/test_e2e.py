@@ -1,0 +1,141 @@
+"""End to end: the real mlagents-learn trains real PPO on the bundled headless environment.
+
+`make test` installs ML-Agents 1.1.0 into .venv first (scripts/install_mlagents.py).
+"""
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT, SCRIPT
+from helpers import TensorBoardServer, free_port, scalars, wait_until
+
+TRAINER = Path(os.environ.get("MLAGENTS_LEARN", ROOT / ".venv" / "bin" / "mlagents-learn"))
+PYTHON = TRAINER.parent / "python"
+ENV = ROOT / "examples" / "MoveToTarget" / "MoveToTarget"
+SWEEP = ROOT / "examples" / "MoveToTarget" / "sweep.yaml"
+REWARD = "Environment/Cumulative Reward"
+
+pytestmark = [
+    pytest.mark.skipif(not TRAINER.is_file(), reason=f"no mlagents-learn at {TRAINER}: run make test, which installs it"),
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the bundled environment's launcher is POSIX sh"),
+]
+
+
+def example(tmp_path: Path, **changes) -> Path:
+    """The example sweep config, with some behavior settings changed."""
+    config = yaml.safe_load(SWEEP.read_text())
+    behavior = config["behaviors"]["MoveToTarget"]
+    for key, value in changes.items():
+        if value is None:
+            behavior.pop(key, None)
+        else:
+            behavior[key] = value
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def sweep_command(config: Path, *extra: str) -> list[str]:
+    return [str(PYTHON), str(SCRIPT), str(config), f"--env={ENV}", "--trainer", str(TRAINER), "--results-dir", "results",
+            "--run-id", "e2e", "--base-port", str(free_port()), *extra]
+
+
+def processes_mentioning(text: str) -> list[str]:
+    """Live processes that run in, or name, a folder: trainers, their workers, environments, TensorBoard."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            cwd = os.readlink(entry / "cwd")
+        except OSError:
+            continue
+        if (text in cmdline or cwd.startswith(text)) and state != "Z":
+            found.append(f"{entry.name}: {cmdline}")
+    return found
+
+
+def test_a_real_sweep_trains_saves_every_model_and_stops_the_runs_going_nowhere(tmp_path):
+    # The example: learning_rate [3e-3, 1e-5] x hidden_units [64, 32]; runs below -0.3 at step 8000 stop.
+    result = subprocess.run(sweep_command(SWEEP, "--num-envs", "2", "--poll-interval", "2",
+                                         "--tensorboard-url", f"http://127.0.0.1:{free_port()}"),
+                            cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    results = tmp_path / "results"
+    info = (results / "e2e-sweep" / "config_info.txt").read_text()
+    assert info == ("e2e-0\n- MoveToTarget\n  - learning_rate: 0.003\n  - hidden_units: 64\n\n"
+                    "e2e-1\n- MoveToTarget\n  - learning_rate: 0.003\n  - hidden_units: 32\n\n"
+                    "e2e-2\n- MoveToTarget\n  - learning_rate: 1.0e-05\n  - hidden_units: 64\n\n"
+                    "e2e-3\n- MoveToTarget\n  - learning_rate: 1.0e-05\n  - hidden_units: 32\n")
+    expected = {"e2e-0": (0.003, 64), "e2e-1": (0.003, 32), "e2e-2": (1e-05, 64), "e2e-3": (1e-05, 32)}
+    for run_id, (learning_rate, hidden_units) in expected.items():
+        assert (results / run_id / "MoveToTarget.onnx").stat().st_size > 1000
+        saved = yaml.safe_load((results / run_id / "configuration.yaml").read_text())["behaviors"]["MoveToTarget"]
+        assert (saved["hyperparameters"]["learning_rate"], saved["network_settings"]["hidden_units"]) == (learning_rate, hidden_units)
+    with (results / "e2e-sweep" / "summary.csv").open() as handle:
+        rows = {row["run"]: row for row in csv.DictReader(handle)}
+    # Learning well: the fast learners run to the end; the slow ones are stopped at step 8000 or soon after.
+    assert [rows[r]["status"] for r in ("e2e-0", "e2e-1")] == ["finished", "finished"]
+    assert [rows[r]["status"] for r in ("e2e-2", "e2e-3")] == ["stopped early", "stopped early"]
+    assert all(8000 <= float(rows[r]["last step"]) < 20000 for r in ("e2e-2", "e2e-3"))
+    assert all(rows[r]["note"].startswith(f"opt_stop of MoveToTarget: {REWARD} = ") for r in ("e2e-2", "e2e-3"))
+    best = list(rows)[0]
+    assert best in ("e2e-0", "e2e-1") and float(rows[best][REWARD]) > 1.0
+    with TensorBoardServer(str(results)) as board:
+        points = wait_until(lambda: scalars(board.url, f"{best}/MoveToTarget", REWARD), 60)
+        assert points[-1][1] > points[0][1] + 1.0  # the best run's reward rose
+        assert points[-1][0] == 20000 and f"{points[-1][1]:g}" == rows[best][REWARD]
+    assert processes_mentioning(str(tmp_path)) == []
+
+
+def test_ctrl_c_mid_sweep_saves_every_running_model_and_leaves_no_process(tmp_path):
+    config = example(tmp_path, max_steps=200000, opt_stop=None)
+    sweep = subprocess.Popen(sweep_command(config, "--num-envs", "2", "--no-tensorboard"), cwd=tmp_path,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    logs = tmp_path / "results" / "e2e-sweep" / "logs"
+    # Well into training (the first summary is at step 2000), so both have a model to save.
+    wait_until(lambda: all((logs / f"e2e-{n}.log").is_file() and "Step: 2000." in (logs / f"e2e-{n}.log").read_text()
+                           for n in (0, 1)), 300)
+    assert len(processes_mentioning(str(tmp_path))) >= 7  # the sweep; 2 trainers, their workers and environments
+    sweep.send_signal(signal.SIGINT)
+    out, err = sweep.communicate(timeout=120)
+    assert sweep.returncode == 130, out + err
+    for run_id in ("e2e-0", "e2e-1"):
+        assert (tmp_path / "results" / run_id / "MoveToTarget.onnx").stat().st_size > 1000
+        assert "Exported" in (logs / f"{run_id}.log").read_text()
+    with (tmp_path / "results" / "e2e-sweep" / "summary.csv").open() as handle:
+        statuses = {row["run"]: (row["status"], row["exit"]) for row in csv.DictReader(handle)}
+    assert statuses == {"e2e-0": ("interrupted", "0"), "e2e-1": ("interrupted", "0"),
+                        "e2e-2": ("not started", ""), "e2e-3": ("not started", "")}
+    wait_until(lambda: processes_mentioning(str(tmp_path)) == [], 15)
+
+
+def test_an_environment_that_crashes_is_restarted_by_the_trainer_and_the_sweep_goes_on(tmp_path):
+    marker = tmp_path / "crashed-once"
+    # The crash comes from the run's own env_settings, so only run 0 crashes (once).
+    config = example(tmp_path, max_steps=6000, opt_stop=None)
+    data = yaml.safe_load(config.read_text())
+    data["behaviors"]["MoveToTarget"]["hyperparameters"]["learning_rate"] = 0.003
+    data["behaviors"]["MoveToTarget"]["network_settings"]["hidden_units"] = 32
+    data["env_settings"] = {"env_args": {"opt_values": [["--crash-after-steps", "300", "--crash-marker", str(marker)], None]}}
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    result = subprocess.run(sweep_command(config, "--num-envs", "2", "--no-tensorboard"), cwd=tmp_path,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert marker.exists()  # run 0's environment did crash
+    log = (tmp_path / "results" / "e2e-sweep" / "logs" / "e2e-0.log").read_text()
+    assert "Restarting" in log or "restart" in log.lower()
+    with (tmp_path / "results" / "e2e-sweep" / "summary.csv").open() as handle:
+        statuses = {row["run"]: row["status"] for row in csv.DictReader(handle)}
+    assert statuses == {"e2e-0": "finished", "e2e-1": "finished"}
+    assert (tmp_path / "results" / "e2e-0" / "MoveToTarget.onnx").is_file()
+    assert processes_mentioning(str(tmp_path)) == []
