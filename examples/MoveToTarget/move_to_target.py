@@ -619,8 +619,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     finally:
         try:
             env.channel.close()
-        except Exception:
-            pass
+        except Exception as exc:  # closing a channel the trainer already dropped; nothing left to do
+            log(f"closing the channel: {exc.__class__.__name__}")
     return 0
 
 
