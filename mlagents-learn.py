@@ -1653,14 +1653,23 @@ def print_plan(settings: Settings, runs: Sequence[Run], console: Console) -> Non
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the sweep the command line describes; return the exit code."""
+    try:
+        return run_sweep(sys.argv[1:] if argv is None else argv)
+    except KeyboardInterrupt:  # before the sweep's own handlers are in place, or after
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def run_sweep(argv: Sequence[str]) -> int:
     console = Console()
     try:
-        settings, config, text = parse_args(sys.argv[1:] if argv is None else argv)
+        settings, config, text = parse_args(argv)
         runs = expand(config, settings.run_id, settings.repetitions, settings.max_runs, str(settings.config_path))
+        origin = made_by(text, settings, runs)
         previous = None
         if not settings.dry_run:
             check_results(settings, runs)
-            previous = load_previous_sweep(settings, made_by(text, settings, runs)) if settings.resume else None
+            previous = load_previous_sweep(settings, origin) if settings.resume else None
         write_sweep_folder(settings, runs)
     except SweepError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -1669,23 +1678,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_plan(settings, runs, console)
         return EXIT_OK
     tensorboard = TensorBoard(settings.tensorboard_url) if settings.tensorboard_url else None
-    sweep = Sweep(settings, runs, console, tensorboard=tensorboard, made_by=made_by(text, settings, runs))
-    if previous is not None:
-        sweep.restore(previous)
-        done = len(runs) - len(sweep.pending())
-        console.say(f"resuming sweep {settings.run_id}: {done} runs done, "
-                    f"{sum(state.resume for state in sweep.states)} continue from their checkpoints")
-    elif settings.resume:
-        sweep.continue_from_checkpoints()
-    console.say(f"sweep {settings.run_id}: {len(runs)} runs, at most {settings.concurrency} at once; "
-                f"folder {settings.sweep_dir}")
-    previous = install_interrupt_handlers(sweep)
+    sweep = Sweep(settings, runs, console, tensorboard=tensorboard, made_by=origin)
+    handlers = install_interrupt_handlers(sweep)
     try:
+        if previous is not None:
+            sweep.restore(previous)
+            done = len(runs) - len(sweep.pending())
+            console.say(f"resuming sweep {settings.run_id}: {done} runs done, "
+                        f"{sum(state.resume for state in sweep.states)} continue from their checkpoints")
+        elif settings.resume:
+            sweep.continue_from_checkpoints()
+        console.say(f"sweep {settings.run_id}: {len(runs)} runs, at most {settings.concurrency} at once; "
+                    f"folder {settings.sweep_dir}")
         with Waker() as waker:
             sweep.sleep = waker.sleep
             code = sweep.run()
     finally:
-        restore_handlers(previous)
+        restore_handlers(handlers)
     write_summary(sweep)
     return code
 
