@@ -259,7 +259,8 @@ def bench_poll_cost(runs: int, points: int, polls: int, tmp: Path) -> list[dict[
             fetch_ms.append(1000 * (ended - started))
             first_ms.append(1000 * (middle - started))
             next_ms.append(1000 * (ended - middle))
-            assert all(len(data[tag]) == runs for tag in data), "TensorBoard left runs out"
+            if not all(len(data[tag]) == runs for tag in data):
+                raise RuntimeError("TensorBoard left runs out: the poll would measure less than it claims")
 
             time.sleep(IDLE)
             started = time.perf_counter()  # a request's fixed cost: one tag, one run
@@ -271,7 +272,8 @@ def bench_poll_cost(runs: int, points: int, polls: int, tmp: Path) -> list[dict[
                 started = time.perf_counter()
                 for name in names:  # as Sweep.poll() does it
                     others = [points_of.get(other, []) for other in names if other != name] if rule.rule == "median" else []
-                    assert mod.check_rule(rule, points_of.get(name, []), others) is None
+                    if mod.check_rule(rule, points_of.get(name, []), others) is not None:
+                        raise RuntimeError(f"{rule.rule} rule fired on {name}: the data was meant to stop nothing")
                 sink.append(1000 * (time.perf_counter() - started))
 
             time.sleep(IDLE)
@@ -280,7 +282,8 @@ def bench_poll_cost(runs: int, points: int, polls: int, tmp: Path) -> list[dict[
             sweep.poll()
             poll_ms.append(1000 * (time.perf_counter() - started))
             requests_per_poll.append(requests_made[0] - before)
-        assert sweep.tensorboard_ok and all(state.stop_asked is None for state in sweep.states)
+        if not sweep.tensorboard_ok or any(state.stop_asked is not None for state in sweep.states):
+            raise RuntimeError("a poll failed or stopped a run: the timings would not be of a full poll")
 
     fetch, poll = statistics.median(fetch_ms), statistics.median(poll_ms)
     return [

@@ -99,7 +99,8 @@ def sample_sweep(proc: subprocess.Popen, every: float = SAMPLE_EVERY) -> dict[st
     final = proc_cpu(pid)  # the zombie's final figures
     _, status, rusage = os.wait4(pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
-    assert final is not None
+    if final is None:
+        raise RuntimeError(f"could not read the sweep's own CPU times from /proc/{pid}/stat")
     own, children = final
     total = rusage.ru_utime + rusage.ru_stime
     samples.append((exited, own))
