@@ -34,7 +34,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import requests
 import yaml
@@ -276,10 +276,12 @@ def parse_config(text: str, where: str = "config") -> dict[str, Any]:
 
 
 def is_option(node: Any) -> bool:
+    """True for a mapping that holds opt_values: an option, not a value."""
     return isinstance(node, dict) and OPTION_KEY in node
 
 
 def dotted(path: Sequence[str | int]) -> str:
+    """A path of keys as config_info.txt and error messages write it: a.b.0.c."""
     return ".".join(str(key) for key in path)
 
 
@@ -320,6 +322,7 @@ def check_options(node: Any, path: tuple[str | int, ...], where: str) -> None:
 
 
 def contains_option(node: Any) -> bool:
+    """True if an option stands anywhere below node (opt_stop aside)."""
     if is_option(node):
         return True
     if isinstance(node, dict):
@@ -330,6 +333,7 @@ def contains_option(node: Any) -> bool:
 
 
 def contains_opt_key(node: Any) -> bool:
+    """True if any opt_* key stands anywhere below node."""
     if isinstance(node, dict):
         return any((isinstance(k, str) and k.startswith("opt_")) or contains_opt_key(v) for k, v in node.items())
     if isinstance(node, list):
@@ -391,6 +395,7 @@ def option_labels(options: Sequence[Option]) -> list[str]:
 
 
 def count_runs(options: Sequence[Option], repetitions: int = 1) -> int:
+    """How many runs the options make: the product of their value counts, times the repetitions."""
     return math.prod(len(option.values) for option in options) * repetitions
 
 
@@ -588,6 +593,7 @@ def render_config_info(runs: Sequence[Run], repetitions: int = 1) -> str:
 
 
 def dump_config(config: Mapping[str, Any]) -> str:
+    """A run's config as YAML, keys in the source's order."""
     return yaml.dump(dict(config), Dumper=_YamlDumper, sort_keys=False, default_flow_style=False, width=1 << 30)
 
 
@@ -713,6 +719,7 @@ def check_median(rule: StopRule, points: Points, others: Sequence[Points]) -> st
 
 
 def check_rule(rule: StopRule, points: Points, others: Sequence[Points]) -> str | None:
+    """Why a run breaks a rule of either kind, or None."""
     if rule.rule == "median":
         return check_median(rule, points, others)
     return check_threshold(rule, points)
@@ -836,7 +843,7 @@ class Waker:
         self.reader: int | None = None
         self.previous: tuple[int, Any] | None = None
 
-    def __enter__(self) -> "Waker":
+    def __enter__(self) -> Waker:
         if WINDOWS or threading.current_thread() is not threading.main_thread():
             return self
         self.reader, writer = os.pipe()
@@ -987,6 +994,7 @@ def run_command(settings: Settings, run: Run, config_path: Path, ports: tuple[in
 
 
 def format_duration(seconds: float | None) -> str:
+    """Seconds as 1h02m03s, 2m03s or 3s."""
     if seconds is None:
         return ""
     seconds = int(round(seconds))
@@ -1371,6 +1379,7 @@ class Sweep:
 
 
 def status_text(state: RunState) -> str:
+    """A run's status as the summary shows it."""
     return "not started" if state.status == PENDING else state.status
 
 
@@ -1410,6 +1419,7 @@ def summary_rows(sweep: Sweep) -> tuple[list[str], list[list[str]], list[RunStat
 
 
 def text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Rows as an aligned plain-text table with a rule under the header."""
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header, *rows]]
     lines.insert(1, "  ".join("-" * width for width in widths))
@@ -1417,6 +1427,7 @@ def text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Rows as a Markdown table."""
     def line(cells: Sequence[str]) -> str:
         return "| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells) + " |"
     return "\n".join([line(header), line(["---"] * len(header)), *(line(row) for row in rows)])
@@ -1455,6 +1466,7 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def build_parser() -> ArgumentParser:
+    """The command line: the sweep's own flags, and mlagents-learn's (hidden from --help) to forward."""
     parser = ArgumentParser(
         prog="python mlagents-learn.py", allow_abbrev=False,
         usage="python mlagents-learn.py config.yaml [--env=BUILD] [--num-envs=N] [sweep flags] [mlagents-learn flags]",
@@ -1499,6 +1511,7 @@ def build_parser() -> ArgumentParser:
 
 
 def check_run_id(run_id: str, where: str) -> None:
+    """Refuse a run id that could put files outside the results folder."""
     if not run_id or run_id in (".", "..") or ".." in run_id or any(char in RUN_ID_FORBIDDEN for char in run_id) \
             or any(ord(char) < 32 for char in run_id):
         raise SweepError(f"run id {run_id!r} is not a plain name", where,
@@ -1576,6 +1589,7 @@ def parse_args(argv: Sequence[str]) -> tuple[Settings, dict[str, Any], str]:
 
 
 def read_config_text(path: Path) -> str:
+    """The config file's text, or a SweepError that says why it cannot be read."""
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -1598,6 +1612,7 @@ def check_results(settings: Settings, runs: Sequence[Run]) -> None:
 
 
 def state_path(settings: Settings) -> Path:
+    """Where the sweep's state file lives."""
     return settings.sweep_dir / STATE_FILE
 
 
@@ -1637,6 +1652,7 @@ def write_sweep_folder(settings: Settings, runs: Sequence[Run]) -> None:
 
 
 def print_plan(settings: Settings, runs: Sequence[Run], console: Console) -> None:
+    """--dry-run: every run's values and exact command line."""
     combos = len(runs) // settings.repetitions
     laps = f" ({combos} combinations x {settings.repetitions} repetitions)" if settings.repetitions > 1 else ""
     console.block(f"{len(runs)} runs{laps}, at most {settings.concurrency} at once; "
@@ -1661,6 +1677,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_sweep(argv: Sequence[str]) -> int:
+    """Check everything, write the sweep folder, then train the runs (or print the plan)."""
     console = Console()
     try:
         settings, config, text = parse_args(argv)
@@ -1711,6 +1728,7 @@ def install_interrupt_handlers(sweep: Sweep) -> dict[int, Any]:
 
 
 def restore_handlers(previous: Mapping[int, Any]) -> None:
+    """Put back the signal handlers the sweep replaced."""
     for sig, handler in previous.items():
         signal.signal(sig, handler)
 
