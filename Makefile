@@ -32,7 +32,7 @@ demo: install
 	@echo "Curves:   $(BIN)/tensorboard --logdir results   then open http://localhost:6006"
 
 test: install $(VENV)/.test-requirements
-	$(BIN)/python -m bandit --quiet --recursive mlagents-learn.py scripts examples bench --skip $(BANDIT_SKIPS)
+	$(BIN)/python -m bandit --quiet --recursive mlagents-learn.py scripts examples bench images --skip $(BANDIT_SKIPS)
 	$(BIN)/python -m pytest tests -q
 
 bench: install $(VENV)/.test-requirements
