@@ -52,6 +52,7 @@ DEFAULT_TENSORBOARD_URL = "http://localhost:6006"
 DEFAULT_METRIC = "Environment/Cumulative Reward"
 DEFAULT_MAX_RUNS = 10_000
 DEFAULT_MEDIAN_MIN_RUNS = 3
+MLAGENTS_MAX_STEPS, MLAGENTS_SUMMARY_FREQ = 500_000, 50_000  # mlagents-learn's defaults per behavior
 TICK = 0.2  # supervisor period: a freed slot is refilled within this
 STATUS_INTERVAL = 60.0
 HTTP_TIMEOUT = 10.0
@@ -172,6 +173,17 @@ class Run:
     stop_rules: list[StopRule]
     instances: int  # Unity instances the run starts (env_settings.num_envs)
     behaviors: list[str]
+    horizons: dict[str, tuple[float, float]] = field(default_factory=dict)  # behavior -> (max_steps, summary_freq)
+
+    def in_last_stretch(self, behavior: str, step: float) -> bool:
+        """True once a behavior is within one summary period of its max_steps.
+
+        The run is about to finish and export its model; a stop then saves
+        almost nothing, and a SIGINT during the export kills mlagents-learn
+        before it has written its final model.
+        """
+        max_steps, summary_freq = self.horizons.get(behavior, (math.inf, 0))
+        return step + summary_freq >= max_steps
 
     def describe(self) -> str:
         """The run's values in one short line, for the console and tables."""
@@ -543,8 +555,27 @@ def expand(config: Mapping[str, Any], run_id: str, repetitions: int = 1,
             set_path(run_config["behaviors"] if option.in_behavior else run_config, (option.heading, *option.path), value)
         values = [(option.heading, label, value) for option, label, value in zip(options, labels, combos[combo])]
         runs.append(Run(index, f"{run_id}-{index}", run_config, values, repetition + 1,
-                        stop_rules, instances_per_run(run_config, where), behaviors))
+                        stop_rules, instances_per_run(run_config, where), behaviors, horizons(run_config)))
     return runs
+
+
+def horizons(config: Mapping[str, Any]) -> dict[str, tuple[float, float]]:
+    """Each behavior's max_steps and summary_freq, as mlagents-learn reads them (defaults included)."""
+    defaults = config.get("default_settings") or {}
+    found = {}
+    for name, own in config["behaviors"].items():
+        merged = merge_settings(defaults, own) if isinstance(own, dict) else {}
+        found[str(name)] = (number(merged.get("max_steps"), MLAGENTS_MAX_STEPS),
+                            number(merged.get("summary_freq"), MLAGENTS_SUMMARY_FREQ))
+    return found
+
+
+def number(value: Any, default: float) -> float:
+    """A config number as mlagents-learn would read it (it also takes numeric strings), else default."""
+    try:
+        return float(value) if value is not None and not isinstance(value, bool) else default
+    except (TypeError, ValueError):
+        return default
 
 
 def instances_per_run(config: Mapping[str, Any], where: str) -> int:
@@ -1302,7 +1333,7 @@ class Sweep:
                 others = [points.get(tensorboard_run(peer.run.run_id, rule.behavior), [])
                           for peer in started if peer is not state] if rule.rule == "median" else []
                 reason = check_rule(rule, mine, others)
-                if reason:
+                if reason and not state.run.in_last_stretch(rule.behavior, mine[-1][0]):
                     self.stop(state, f"opt_stop of {rule.behavior}: {reason}")
                     break
 

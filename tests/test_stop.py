@@ -202,3 +202,57 @@ def test_tensorboard_absent_then_started_then_killed_training_goes_on(sweep_dir,
     recs = {rec["run_id"]: rec for rec in read_records(records)}
     assert [recs[r]["signals"] for r in sorted(recs)] == [[], ["SIGINT"], ["SIGINT"]]
     assert [recs[r]["last_step"] < 1000 for r in sorted(recs)] == [False, True, True]
+
+
+# -- a run in its last summary period is left to finish -------------------------
+
+class Board:
+    """TensorBoard's answer to one poll (the HTTP API itself is tested against a real server above)."""
+
+    url = "http://board"
+
+    def __init__(self, points):
+        self.points = points
+
+    def scalars(self, tag, runs):
+        return {run: self.points for run in runs}
+
+
+class Trainer:
+    pid = 1
+
+    def __init__(self):
+        self.interrupted = False
+
+    def poll(self):
+        return None
+
+    def interrupt(self):
+        self.interrupted = True
+
+
+@pytest.mark.parametrize("points, stopped", [
+    ([(700, -1.0)], True),                  # 700 + 100 < 1000: stopping saves training
+    ([(800, 1.0), (900, -1.0)], False),     # in the last summary period: it is about to finish
+    ([(900, 1.0), (1000, -1.0)], False),    # at max_steps: it is exporting its model
+])
+def test_a_run_in_its_last_summary_period_is_not_stopped(tmp_path, points, stopped):
+    # A SIGINT while mlagents-learn exports its final model kills it before the model is written.
+    text = ("behaviors:\n  B:\n    max_steps: 1000\n    summary_freq: 100\n"
+            f"    opt_stop: {{tag: {TAG}, min: 0}}\n")
+    settings, config, _ = mlagents_learn.parse_args([str(write(tmp_path, text)), "--results-dir", str(tmp_path), "--run-id", "r",
+                                                     "--trainer", sys.executable])
+    runs = mlagents_learn.expand(config, "r")
+    (tmp_path / "r-sweep").mkdir()
+    sweep = mlagents_learn.Sweep(settings, runs, mlagents_learn.Console(), tensorboard=Board(points))
+    state = sweep.states[0]
+    state.status, state.process, state.start = mlagents_learn.RUNNING, Trainer(), 0.0
+    sweep.poll()
+    assert state.process.interrupted is stopped
+    assert (state.stop_reason != "") is stopped
+
+
+def write(folder: Path, text: str) -> Path:
+    path = folder / "c.yaml"
+    path.write_text(text)
+    return path
