@@ -20,6 +20,7 @@ import json
 import math
 import operator
 import os
+import socket
 import statistics
 import sys
 from pathlib import Path
@@ -44,7 +45,8 @@ def load_script() -> Any:
     spec = importlib.util.spec_from_file_location("mlagents_learn", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     sys.modules["mlagents_learn"] = module
-    assert spec.loader is not None
+    if spec.loader is None:
+        raise RuntimeError(f"cannot load {SCRIPT}")
     spec.loader.exec_module(module)
     return module
 
@@ -78,6 +80,40 @@ def proc_hwm_mb(pid: int) -> float | None:
     except (FileNotFoundError, ProcessLookupError):
         return None
     return None
+
+
+def machine_busy_s() -> float:
+    """CPU seconds all cores have been busy since boot, from /proc/stat's first line.
+
+    user + nice + system + irq + softirq (not idle, iowait, or steal).  The
+    difference over a measurement, less the CPU time of the processes measured,
+    is what other programs (other sessions on a shared machine) took meanwhile.
+    """
+    with open("/proc/stat", encoding="ascii") as f:
+        user, nice, system, _idle, _iowait, irq, softirq = (int(x) for x in f.readline().split()[1:8])
+    return (user + nice + system + irq + softirq) / CLK_TCK
+
+
+def free_port_range(count: int) -> int:
+    """A first port of `count` consecutive loopback ports that were all free a moment ago.
+
+    Below Linux's ephemeral range (32768-60999), so that no outgoing connection of
+    another program takes one of them during the sweep.
+    """
+    for base in range(20_000 + (os.getpid() % 97) * 100, 32_768 - count, count):
+        held = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                held.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in held:
+                sock.close()
+    raise SystemExit(f"no {count} consecutive free ports below 32768")
 
 
 # -- results ------------------------------------------------------------------
