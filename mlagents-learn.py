@@ -763,14 +763,26 @@ def check_rule(rule: StopRule, points: Points, others: Sequence[Points]) -> str 
 WINDOWS = os.name == "nt"
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Linux: the kernel sends the run SIGINT if the sweep dies, so it saves its model and exits."""
+@functools.lru_cache(maxsize=1)
+def die_with_parent_hook() -> Callable[[], None] | None:
+    """Linux: a hook for the child that makes the kernel send it SIGINT if the sweep dies,
+    so a run whose sweep was killed saves its model and exits instead of training on.
+
+    libc is looked up here, once, in the parent: between fork and exec the child
+    should do as little as possible (an import there cost every launch 10-100 ms).
+    """
     try:
         import ctypes
 
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGINT))  # 1 = PR_SET_PDEATHSIG
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
-        pass
+        return None
+    death_signal = int(signal.SIGINT)
+
+    def hook() -> None:  # pragma: no cover - runs in the child
+        prctl(1, death_signal)  # 1 = PR_SET_PDEATHSIG
+
+    return hook
 
 
 class Process:
@@ -784,8 +796,8 @@ class Process:
             # Its own session: a Ctrl-C in the sweep's terminal reaches the sweep
             # only, and the sweep decides how each run is stopped.
             options["start_new_session"] = True
-            if sys.platform.startswith("linux"):
-                options["preexec_fn"] = _die_with_parent
+            if sys.platform.startswith("linux") and die_with_parent_hook() is not None:
+                options["preexec_fn"] = die_with_parent_hook()
         with open(log_path, "ab") as log:
             self.popen = subprocess.Popen(list(command), stdin=subprocess.DEVNULL, stdout=log,
                                           stderr=subprocess.STDOUT, **options)
@@ -1053,6 +1065,7 @@ class Sweep:
         self.made_by = dict(made_by or {})
         self.interrupted = False
         self.killing = False
+        self.changed = False  # the state file is behind
         self.tensorboard_ok: bool | None = None  # None: not asked yet
         self.tensorboard_process: Process | None = None
         self.stride = max((run.instances for run in runs), default=1)
@@ -1086,6 +1099,8 @@ class Sweep:
                     self.stop_all()
                 else:
                     self.fill_slots()
+                if self.changed:  # once per tick: a burst of starts or ends is one write
+                    self.save_state()
                 if not self.running() and (self.interrupted or not self.pending()):
                     break
                 now = self.clock()
@@ -1171,7 +1186,7 @@ class Sweep:
         port_text = "" if ports is None else f", port {ports[0]}" if ports[0] == ports[1] else f", ports {ports[0]}-{ports[1]}"
         verb = "resume" if state.resume else "start"
         self.console.say(f"{verb} {run.run_id}: {run.describe()}{port_text}")
-        self.save_state()
+        self.changed = True
 
     # -- watching and stopping runs ------------------------------------------
 
@@ -1205,7 +1220,7 @@ class Sweep:
             elif state.stop_reason:
                 detail += f" while stopping ({state.stop_reason})"
             self.console.say(f"FAILED {run.run_id}: {detail} after {took}; log: {self.log_path(run)}")
-        self.save_state()
+        self.changed = True
 
     def stop(self, state: RunState, reason: str = "") -> None:
         """Ask a run to stop as Ctrl-C would: it saves its model; killed after --stop-timeout."""
@@ -1215,7 +1230,7 @@ class Sweep:
         if reason:
             self.console.say(f"stopping {state.run.run_id}: {reason}")
         state.process.interrupt()
-        self.save_state()
+        self.changed = True
 
     def stop_all(self) -> None:
         for state in self.running():
@@ -1370,6 +1385,7 @@ class Sweep:
     # -- state file -----------------------------------------------------------
 
     def save_state(self) -> None:
+        self.changed = False
         state = {"version": STATE_VERSION, "made_by": self.made_by,
                  "runs": [run_state.to_json() for run_state in self.states]}
         # Compact: it is rewritten at every start and end, and a big grid makes it long.
