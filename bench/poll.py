@@ -99,10 +99,12 @@ def bench_latency(repeats: int, tmp: Path) -> list[dict[str, Any]]:
     points = int(duration / SECONDS_PER_POINT)
     specs = ", ".join("[" + ", ".join(["1"] * n + ["-1"]) + "]" for n in highs)
     config = tmp / "latency.yaml"
-    config.write_text("behaviors:\n  B:\n    max_steps: 1000\n    opt_stop: {tag: %s, min: 0}\n"
+    # max_steps and summary_freq say what the stand-in does (a point every 100 steps), as a real
+    # config would: the sweep leaves a run in its last summary period alone.
+    config.write_text("behaviors:\n  B:\n    max_steps: %d\n    summary_freq: 100\n    opt_stop: {tag: %s, min: 0}\n"
                       "stand_in:\n  duration: %g\n  points: %d\n  steps: %d\n"
                       "  scalars:\n    B:\n      %s: {opt_values: [%s]}\n"
-                      % (TAG, duration, points, points * 100, TAG, specs))
+                      % (points * 100, TAG, duration, points, points * 100, TAG, specs))
     print(f"stop latency: {repeats} runs, crossings after {highs} points of {SECONDS_PER_POINT} s, "
           f"--poll-interval {POLL_INTERVAL:g} ...", flush=True)
     lines: list[tuple[float, str]] = []
