@@ -20,8 +20,10 @@ import json
 import math
 import operator
 import os
+import signal
 import socket
 import statistics
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -150,3 +152,14 @@ def emit(benchmark: str, figures: Sequence[dict[str, Any]]) -> None:
 
 def median(values: Sequence[float]) -> float | None:
     return statistics.median(values) if values else None
+
+
+def stop_sweep(proc: subprocess.Popen, timeout: float = 60) -> None:
+    """A sweep the benchmark gave up on: stop it as Ctrl-C would (it stops its runs), else kill it."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -63,7 +63,7 @@ from typing import Any
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import CLK_TCK, ROOT, SCRIPT, emit, figure, free_port_range, machine_busy_s  # noqa: E402
+from common import CLK_TCK, ROOT, SCRIPT, emit, figure, free_port_range, machine_busy_s, stop_sweep  # noqa: E402
 from helpers import TensorBoardServer  # noqa: E402  (tests/helpers.py)
 
 EXAMPLE = ROOT / "examples" / "MoveToTarget"
@@ -250,13 +250,7 @@ def run_sweep(name: str, config_text: str, num_envs: int, board_url: str, board_
         # Everything the machine did meanwhile, less our sweep's tree and our TensorBoard: other sessions.
         others = machine_busy_s() - busy - cpu - (group_cpu(board_pgid) - board_cpu)
     finally:
-        if proc.poll() is None:  # we failed, not the sweep: stop it as Ctrl-C would (it stops its runs)
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(120)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_sweep(proc, timeout=120)  # if we failed, not the sweep
     text = log.read_text(encoding="utf-8", errors="replace")
     if code not in (0, 1):  # 1: a run failed; those failed while stopping are accepted below
         raise SystemExit(f"the {name} sweep exited {code}:\n{text[-3000:]}")

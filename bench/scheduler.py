@@ -28,7 +28,6 @@ import json
 import math
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -38,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SCRIPT, STAND_IN, emit, figure, median, proc_cpu, proc_hwm_mb  # noqa: E402
+from common import SCRIPT, STAND_IN, emit, figure, median, proc_cpu, proc_hwm_mb, stop_sweep  # noqa: E402
 from helpers import free_port, read_records  # noqa: E402  (tests/helpers.py)
 
 SAMPLE_EVERY = 0.5  # /proc sampling period of the sweep process (shorter for --quick's short runs)
@@ -129,13 +128,7 @@ def bench_sweep(runs: int, duration: float, num_envs: int, tmp: Path) -> list[di
     try:
         seen = sample_sweep(proc, min(SAMPLE_EVERY, duration / 4))
     finally:
-        if proc.returncode is None:  # we failed, not the sweep: stop it as Ctrl-C would
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_sweep(proc)  # if we failed, not the sweep
     if proc.returncode != 0:
         raise SystemExit(f"the sweep exited {proc.returncode}:\n{log.read_text()[-3000:]}")
     recs = read_records(str(records))

@@ -30,7 +30,6 @@ import argparse
 import csv
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -40,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SCRIPT, STAND_IN, emit, figure, free_port_range, machine_busy_s  # noqa: E402
+from common import SCRIPT, STAND_IN, emit, figure, free_port_range, machine_busy_s, stop_sweep  # noqa: E402
 from helpers import read_records  # noqa: E402  (tests/helpers.py)
 from scheduler import sample_sweep  # noqa: E402  (the sweep's own CPU time and peak memory)
 
@@ -106,13 +105,7 @@ def main() -> int:
         try:
             seen = sample_sweep(proc)
         finally:
-            if proc.returncode is None:  # we failed, not the sweep: stop it as Ctrl-C would
-                proc.send_signal(signal.SIGINT)
-                try:
-                    proc.wait(60)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_sweep(proc)  # if we failed, not the sweep
         wall = seen["exited"] - started
         # The machine's busy time meanwhile, less the sweep's and its trainers': other sessions' share.
         others = machine_busy_s() - busy - seen["wait4_cpu"]
