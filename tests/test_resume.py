@@ -75,7 +75,15 @@ def assert_every_run_trained_once_to_the_end(records: list[dict], run_ids: list[
             assert 200 <= recs[0]["last_step"] < 1000
 
 
-def test_a_sweep_killed_outright_stops_its_runs_gracefully_and_resume_finishes_it(folder, capsys):
+@pytest.fixture
+def no_leftovers(folder):
+    """Whatever happens in the test, no stand-in (or its forked worker) outlives it."""
+    yield
+    for rec in read_records(folder / "records"):
+        kill_group(rec["pgid"])
+
+
+def test_a_sweep_killed_outright_stops_its_runs_gracefully_and_resume_finishes_it(folder, capsys, no_leftovers):
     config = write_config(folder, "  duration: 6\n  child: true\n  n: {opt_values: [0, 1, 2, 3]}\n")
     sweep = start_and_wait_for_two_running(folder, config)
     sweep.kill()
@@ -104,7 +112,7 @@ def test_a_sweep_killed_outright_stops_its_runs_gracefully_and_resume_finishes_i
     assert (folder / "results" / "r-sweep" / "config_info.txt").read_text().startswith("r-0\n- stand_in\n  - n: 0\n")
 
 
-def test_power_loss_everything_killed_resume_continues_the_runs_from_their_checkpoints(folder):
+def test_power_loss_everything_killed_resume_continues_the_runs_from_their_checkpoints(folder, no_leftovers):
     config = write_config(folder, "  duration: 6\n  n: {opt_values: [0, 1, 2]}\n")
     sweep = start_and_wait_for_two_running(folder, config)
     running = read_records(folder / "records")
