@@ -21,11 +21,45 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 STAND_IN = os.path.join(HERE, "stand_in_trainer.py")
 
 
-def free_port() -> int:
-    """A loopback TCP port that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+# Linux's ephemeral range starts at 32768: ports below it are not handed to
+# another program's outgoing connections while a test uses them.
+PORT_FLOOR, PORT_CEILING = 20_000, 32_768
+_handed_out: set = set()
+
+
+def free_port(count: int = 8) -> int:
+    """The first of `count` consecutive loopback ports below the ephemeral range, free a moment ago.
+
+    Consecutive, because a sweep at --num-envs N gives each slot its own range from
+    --base-port up. No port is handed out twice in one test session.
+    """
+    import random
+
+    # Each pytest-xdist worker (gw0, gw1, ...) draws from a band of its own.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    band = (PORT_CEILING - PORT_FLOOR) // max(workers, 1)
+    low = PORT_FLOOR + band * (int(worker[2:]) if worker[2:].isdigit() else 0)
+    chooser = random.Random()
+    for _ in range(2000):
+        base = chooser.randrange(low, low + band - count)
+        ports = range(base, base + count)
+        if _handed_out.intersection(ports):
+            continue
+        held = []
+        try:
+            for port in ports:
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                held.append(sock)
+                sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for sock in held:
+                sock.close()
+        _handed_out.update(ports)
+        return base
+    raise RuntimeError(f"no {count} consecutive free ports below {PORT_CEILING}")
 
 
 def wait_until(

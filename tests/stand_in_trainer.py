@@ -4,8 +4,9 @@
     python tests/stand_in_trainer.py <config.yaml> [mlagents-learn flags]
 
 It takes mlagents-learn 1.1.0's command line, leaves what a real run leaves
-(results/<run-id>/ with configuration.yaml, run_logs/, TensorBoard event files
-per behavior, <Behavior>.onnx and <Behavior>/checkpoint.pt), holds its ports,
+(results/<run-id>/ with configuration.yaml, run_logs/training_status.json,
+TensorBoard event files per behavior, <Behavior>.onnx and <Behavior>/checkpoint.pt),
+holds its ports,
 and reacts to signals as the real trainer does: SIGINT saves the model and
 exits 0, SIGTERM kills it on the spot.  No Unity, no torch: it "trains" by
 writing the scalars its config asks for, over a set time.
@@ -19,6 +20,8 @@ The config's top-level `stand_in:` section (all keys optional) drives it:
       steps: 1000          # total steps; point k (0-based) is at (k+1)*steps//points
       ignore_sigint: false # true: record SIGINT, keep training, then hang (never exit)
       child: false         # true: fork one "env worker" that sleeps in the same group
+      child_ignores_sigint: false  # true: that worker ignores SIGINT (only a kill ends it)
+      gate: {step: 500, file: /tmp/open}  # a fresh run holds before any step past 500 until the file exists
       scalars:             # behavior -> tag -> value spec
         3DBall:
           Environment/Cumulative Reward: {start: 0.0, end: 1.0}  # linear over the points
@@ -255,6 +258,15 @@ class Signals:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGTERM)
 
+    def wait_for(self, predicate: Any) -> bool:
+        """Wait until predicate() is true; False as soon as training should stop."""
+        while not predicate():
+            self.poll()
+            if self.interrupted:
+                return False
+            time.sleep(TICK)
+        return True
+
     def sleep_until(self, deadline: float) -> bool:
         """Sleep until the monotonic deadline; False as soon as training should stop."""
         while True:
@@ -284,14 +296,14 @@ def bind_ports(base_port: int, num_envs: int) -> List[socket.socket]:
     return held
 
 
-def spawn_child() -> int:
+def spawn_child(ignore_sigint: bool = False) -> int:
     """Fork a worker that sleeps in our process group and holds our ports, like mlagents'."""
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
     if pid == 0:
         try:
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_IGN if ignore_sigint else signal.SIG_DFL)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             time.sleep(CHILD_MAX_SECONDS)
         finally:
@@ -317,13 +329,22 @@ def reap(pid: Optional[int], kill: bool) -> None:
 
 
 def save_models(run_dir: str, behaviors: List[str], step: int) -> None:
-    """What mlagents-learn leaves when it stops: <B>.onnx and <B>/checkpoint.pt."""
+    """What mlagents-learn leaves when it stops: <B>.onnx, <B>/checkpoint.pt, and
+    run_logs/training_status.json whose final_checkpoint names the step reached
+    (written at a normal end and on Ctrl-C alike, as mlagents 1.1.0 does)."""
+    status: Dict[str, Any] = {"metadata": {"stats_format_version": "0.3.0", "mlagents_version": "stand-in"}}
     for name in behaviors:
         os.makedirs(os.path.join(run_dir, name), exist_ok=True)
         with open(os.path.join(run_dir, f"{name}.onnx"), "wb") as f:
             f.write(b"stand-in onnx " + name.encode() + b" %d\n" % step)
         with open(os.path.join(run_dir, name, "checkpoint.pt"), "wb") as f:
             f.write(b"stand-in checkpoint %d\n" % step)
+        final = {"steps": step, "file_path": os.path.join(run_dir, f"{name}.onnx"), "reward": None,
+                 "creation_time": time.time(), "auxillary_file_paths": []}
+        status[name] = {"checkpoints": [final], "final_checkpoint": final}
+    os.makedirs(os.path.join(run_dir, "run_logs"), exist_ok=True)
+    with open(os.path.join(run_dir, "run_logs", "training_status.json"), "w", encoding="utf-8") as f:
+        json.dump(status, f, indent=4)
 
 
 def write_state(run_dir: str, last_step: int) -> None:
@@ -407,7 +428,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     # Fork before the event writers start their threads.
     if stand_in.get("child") and hasattr(os, "fork"):
-        child = spawn_child()
+        child = spawn_child(bool(stand_in.get("child_ignores_sigint", False)))
         record.write(child_pid=child)
 
     writers: Dict[str, Any] = {}
@@ -425,11 +446,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     # Like mlagents-learn's max_steps, `steps` is the total: a resumed run trains
     # only the points it had not reached, each taking its share of the duration.
     remaining = [k for k in range(points) if (k + 1) * steps // points > first_step]
+    gate = stand_in.get("gate") or {}
     for n, k in enumerate(remaining):
+        step = (k + 1) * steps // points
+        if gate and not resume and step > int(gate["step"]) and not os.path.exists(gate["file"]):
+            # A run that can only end the way the test means it to (stopped, or let through).
+            if not sigs.wait_for(lambda: os.path.exists(gate["file"])):
+                completed = False
+                break
+            start = time.monotonic() - n * duration / points  # keep the pace from here
         if not sigs.sleep_until(start + (n + 1) * duration / points):
             completed = False
             break
-        step = (k + 1) * steps // points
         wall = time.time()
         for name, tags in plan.items():
             values = [

@@ -260,9 +260,9 @@ def test_resume_without_previous_data_exits_1(tmp_path):
 def test_port_in_use_exits_1(tmp_path, records):
     config = write_config(tmp_path / "c.yaml", {"duration": 0.05, "points": 1})
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as other:
-        other.bind(("127.0.0.1", 0))
+        port = free_port(1)
+        other.bind(("127.0.0.1", port))
         other.listen(1)
-        port = other.getsockname()[1]
         refused = run(config, "--env", "Build/3DBall", "--base-port", str(port),
                       "--run-id", "clash", "--results-dir", str(tmp_path / "results"))
     assert refused.returncode == 1
@@ -355,13 +355,18 @@ def test_ignore_sigint_keeps_running_until_killed(tmp_path, records, groups):
 # -------------------------------------------------------------- the helper
 
 
-def test_tensorboard_server_comes_back_on_the_same_port(tensorboard):
-    """Last in the module: it restarts the shared server."""
-    port, pid = tensorboard.port, tensorboard.proc.pid
-    tensorboard.stop()
-    assert not process_alive(pid)
-    with pytest.raises(OSError):
-        scalars(tensorboard.url, "live/3DBall", REWARD)
-    tensorboard.start()
-    assert tensorboard.port == port and tensorboard.proc.pid != pid
-    wait_until(lambda: len(scalars(tensorboard.url, "from-yaml/3DBall", REWARD)) == 4, 10)
+def test_tensorboard_server_comes_back_on_the_same_port(tmp_path, records):
+    """A server of its own: the test must not depend on what other tests wrote."""
+    results = tmp_path / "results"
+    config = write_config(tmp_path / "c.yaml", {"duration": 0.1, "points": 2, "steps": 200})
+    assert run(config, "--run-id", "back", "--results-dir", str(results)).returncode == 0
+    with TensorBoardServer(str(results), reload_interval=1) as server:
+        wait_for_points(server.url, "back/3DBall", REWARD, [(100, 0.0), (200, 1.0)])
+        port, pid = server.port, server.proc.pid
+        server.stop()
+        assert not process_alive(pid)
+        with pytest.raises(OSError):
+            scalars(server.url, "back/3DBall", REWARD)
+        server.start()
+        assert server.port == port and server.proc.pid != pid
+        wait_for_points(server.url, "back/3DBall", REWARD, [(100, 0.0), (200, 1.0)])
