@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import enum
 import functools
 import hashlib
+import http.client
 import io
 import itertools
 import json
@@ -26,17 +28,18 @@ import shlex
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
 import threading
 import time
 import urllib.parse
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence
 
-import requests
 import yaml
 
 # ---------------------------------------------------------------------------
@@ -53,17 +56,32 @@ DEFAULT_METRIC = "Environment/Cumulative Reward"
 DEFAULT_MAX_RUNS = 10_000
 DEFAULT_MEDIAN_MIN_RUNS = 3
 MLAGENTS_MAX_STEPS, MLAGENTS_SUMMARY_FREQ = 500_000, 50_000  # mlagents-learn's defaults per behavior
+MAX_STEPS_LIMIT = 1e15  # more steps than any run trains; past it a number is a typo (or 400 digits)
 TICK = 0.2  # supervisor period: a freed slot is refilled within this
 STATUS_INTERVAL = 60.0
-HTTP_TIMEOUT = 10.0
+# One poll of TensorBoard, all its requests together, must end within this: a
+# server that accepts and never answers, or trickles a byte at a time, costs
+# the sweep stale metrics and nothing else.
+POLL_DEADLINE = 15.0
+MAX_ANSWER_BYTES = 256 << 20
 TENSORBOARD_START_TIMEOUT = 60.0
 # TensorBoard reads new event data every --reload_interval seconds (default 5):
 # the summary waits this long after the last run ends so its last points are in.
 TENSORBOARD_SETTLE = 6.0
+# A run's event file has been on disk this long and TensorBoard still does not
+# serve the run: that TensorBoard reads another folder.
+UNSERVED_GRACE = 30.0
+# Bounds on the config, checked before anything walks it: an ML-Agents config
+# is a few KiB, a few hundred nodes and under ten levels deep.
+MAX_CONFIG_BYTES = 1 << 20
+MAX_CONFIG_DEPTH = 50
+MAX_CONFIG_NODES = 200_000  # aliases count at their full size: that is what a walk visits
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 STATE_FILE = "sweep_state.json"
-STATE_VERSION = 1
+STATE_VERSION = 2
+LOCK_FILE = "sweep.lock"
+SWEEP_LOG = "sweep.log"
 
 # mlagents-learn 1.1.0's flags, and whether each takes a value. The sweep must
 # know which flags take a value to tell `--env Build` from the config path.
@@ -105,9 +123,10 @@ SWEEP_OWNED_FLAGS = ("--run-id", "--num-envs", "--base-port")
 
 OPTION_KEY = "opt_values"
 STOP_KEY = "opt_stop"
-STOP_FIELDS = {"tag", "step", "min", "max", "rule", "min_runs", "mode"}
-STOP_RULES = ("threshold", "median")
 STOP_MODES = ("max", "min")
+# checkpoint_settings keys that describe the sweep, not a run: each run gets
+# --resume or --force on its own command line when it needs them.
+SWEEP_LEVEL_CHECKPOINT_KEYS = ("resume", "force")
 
 RUN_ID_FORBIDDEN = set('/\\:*?"<>|')
 
@@ -137,6 +156,26 @@ class SweepError(Exception):
 # ---------------------------------------------------------------------------
 
 
+class Status(enum.Enum):
+    """What became of a run. The value is what the state file stores; the label is what people read."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    FINISHED = "finished"
+    STOPPED = "stopped"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def label(self) -> str:
+        return {Status.PENDING: "not started", Status.STOPPED: "stopped early"}.get(self, self.value)
+
+    @property
+    def done(self) -> bool:
+        """A resumed sweep does not train a done run again."""
+        return self in (Status.FINISHED, Status.STOPPED)
+
+
 @dataclass(frozen=True)
 class Option:
     """One `opt_values` key: where it lives and the values it takes."""
@@ -149,16 +188,16 @@ class Option:
 
 @dataclass(frozen=True)
 class StopRule:
-    """One `opt_stop` condition of one behavior."""
+    """One `opt_stop` condition of one behavior; which fields apply depends on its kind (see RULE_KINDS)."""
 
     behavior: str
     tag: str
     step: float = 0
     min: float | None = None
     max: float | None = None
-    rule: str = "threshold"  # or "median"
+    rule: str = "threshold"
     min_runs: int = DEFAULT_MEDIAN_MIN_RUNS
-    mode: str = "max"  # median rule: "max" when higher is better
+    mode: str = "max"  # "max" when higher is better
 
 
 @dataclass
@@ -213,6 +252,7 @@ class Settings:
     poll_interval: float
     tensorboard_url: str | None  # None: TensorBoard is not used at all
     metric: str
+    metric_mode: str
     force: bool
     resume: bool
     max_runs: int
@@ -220,6 +260,53 @@ class Settings:
     @property
     def sweep_dir(self) -> Path:
         return self.results_dir / f"{self.run_id}-sweep"
+
+    def config_path_of(self, run: Run) -> Path:
+        """Where a run's complete config is written: the one place that says so."""
+        return self.sweep_dir / "configs" / f"{run.run_id}.yaml"
+
+    def log_path_of(self, run: Run) -> Path:
+        return self.sweep_dir / "logs" / f"{run.run_id}.log"
+
+
+@dataclass
+class RunState:
+    """What became of one run: the supervisor's record of it, saved in the state file."""
+
+    run: Run
+    status: Status = Status.PENDING
+    exit_code: int | None = None
+    start: float | None = None  # wall clock when it first started (a record)
+    end: float | None = None  # wall clock when it last ended
+    trained_s: float = 0.0  # seconds trained in the sessions before the current one
+    session_began: float | None = None  # the supervisor's clock when the current session began
+    pid: int | None = None
+    identity: ProcessIdentity | None = None
+    ports: tuple[int, int] | None = None  # first and last port
+    node: str = ""  # where it trains ("" on this machine)
+    slot: int | None = None
+    stop_reason: str = ""
+    stop_asked: float | None = None  # the supervisor's clock when the run was asked to stop
+    killed: bool = False
+    resume: bool = False  # continue from its checkpoint (mlagents-learn --resume)
+    attempts: int = 0  # times a launcher lost it (its node died) and it was started again
+    handle: RunHandle | None = None
+    metrics: dict[tuple[str, str], float] = field(default_factory=dict)  # (behavior, tag) -> last value
+    last_step: float | None = None
+    policy: dict[str, Any] = field(default_factory=dict)  # what the scheduler policy keeps of the run
+
+    def duration(self, now: float) -> float | None:
+        """Seconds trained over all its sessions, the current one up to now."""
+        if self.start is None:
+            return None
+        return self.trained_s + (now - self.session_began if self.session_began is not None else 0.0)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"run_id": self.run.run_id, "status": self.status.value, "exit_code": self.exit_code,
+                "start": self.start, "end": self.end, "trained_s": round(self.trained_s, 3), "pid": self.pid,
+                "identity": self.identity.to_json() if self.identity else None,
+                "ports": list(self.ports) if self.ports else None, "node": self.node, "stop_reason": self.stop_reason,
+                "killed": self.killed, "attempts": self.attempts, "policy": self.policy}
 
 
 # ---------------------------------------------------------------------------
@@ -245,9 +332,47 @@ _YamlLoader.add_implicit_resolver(
     "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
 
 
+def check_yaml_shape(text: str, where: str) -> None:
+    """Refuse YAML too deep or too large to walk, before it is built.
+
+    libyaml's event parser is iterative, but PyYAML builds nodes recursively
+    (30,000 levels crash the interpreter) and the walks here visit an alias
+    once per use, so nine anchors of nine aliases each are 387 million nodes
+    from 627 bytes. Counting events with each alias at its anchor's size
+    stops such a file after a few hundred events.
+    """
+    sizes: dict[str, int] = {}  # anchor -> nodes below it, aliases expanded
+    opened: list[tuple[str | None, int]] = []  # open collections: (anchor, count when it opened)
+    count = 0
+    for event in yaml.parse(text, Loader=_YamlLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            opened.append((event.anchor, count))
+            count += 1
+            if len(opened) > MAX_CONFIG_DEPTH:
+                raise SweepError(f"the config nests deeper than {MAX_CONFIG_DEPTH} levels", where,
+                                 "an ML-Agents config is a few levels deep: check that this is the right file")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            anchor, began = opened.pop()
+            if anchor is not None:
+                sizes[anchor] = count - began
+        elif isinstance(event, yaml.ScalarEvent):
+            count += 1
+            if event.anchor is not None:
+                sizes[event.anchor] = 1
+        elif isinstance(event, yaml.AliasEvent):
+            if any(anchor == event.anchor for anchor, _ in opened):
+                raise SweepError(f"the alias *{event.anchor} refers to a mapping or list that contains it", where,
+                                 "a config cannot contain itself: replace the alias by a copy of the part you mean")
+            count += sizes.get(event.anchor, 1)
+        if count > MAX_CONFIG_NODES:
+            raise SweepError(f"the config has more than {MAX_CONFIG_NODES} values once its aliases are expanded", where,
+                             "an ML-Agents config has a few hundred: check the file and its anchors (&) and aliases (*)")
+
+
 def parse_config(text: str, where: str = "config") -> dict[str, Any]:
     """Parse config text; raise SweepError for anything mlagents-learn would not take."""
     try:
+        check_yaml_shape(text, where)
         # Safe loading only: _YamlLoader is CSafeLoader or SafeLoader, which bandit cannot see through.
         config = yaml.load(text, Loader=_YamlLoader)  # nosec B506
     except yaml.MarkedYAMLError as exc:
@@ -260,6 +385,7 @@ def parse_config(text: str, where: str = "config") -> dict[str, Any]:
         raise SweepError("the config is empty", where, "start from an ML-Agents config with a behaviors: section")
     if not isinstance(config, dict):
         raise SweepError("the config is not a YAML mapping", where, "start from an ML-Agents config with a behaviors: section")
+    check_options(config, (), where)  # first: every later check may rely on opt_values being a list
     behaviors = config.get("behaviors")
     # Each behavior, and each key of default_settings, may be an option; the sections as a whole may not.
     if is_option(behaviors):
@@ -273,7 +399,7 @@ def parse_config(text: str, where: str = "config") -> dict[str, Any]:
     for name, body in behaviors.items():
         if not isinstance(body, dict):
             raise SweepError(f"behavior {name!r} is not a mapping", where, "give each behavior its settings as a mapping")
-        if is_option(body) and not all(isinstance(value, dict) for value in body[OPTION_KEY] or [None]):
+        if is_option(body) and not all(isinstance(value, dict) for value in body[OPTION_KEY]):
             raise SweepError(f"behavior {name!r} is an option whose values are not all mappings",
                              f"{where}: behaviors.{name}.{OPTION_KEY}", "list the behavior's settings as a mapping per option")
         if is_option(body) and contains_option(config.get("default_settings")):
@@ -283,8 +409,46 @@ def parse_config(text: str, where: str = "config") -> dict[str, Any]:
                              "put the options on keys inside the behavior, or inside its option values")
     if config.get("default_settings") is not None and not isinstance(config["default_settings"], dict):
         raise SweepError("default_settings is not a mapping", where, "give default_settings as a mapping")
-    check_options(config, (), where)
+    check_sweep_sections(config, where)
     return config
+
+
+def check_sweep_sections(config: Mapping[str, Any], where: str) -> None:
+    """The settings the sweep itself reads (ports, run id, results folder) must be values it can use."""
+    for section in ("checkpoint_settings", "env_settings"):
+        body = config.get(section)
+        if body is not None and not isinstance(body, dict):
+            raise SweepError(f"{section} is not a mapping", f"{where}: {section}", f"give {section} as a mapping")
+    checkpoint = config.get("checkpoint_settings") or {}
+    env_settings = config.get("env_settings") or {}
+    owned = [("checkpoint_settings", key, "--" + key.replace("_", "-")) for key in ("run_id", "results_dir", "resume", "force")]
+    owned.append(("env_settings", "base_port", "--base-port"))
+    for section, key, flag in owned:
+        body = checkpoint if section == "checkpoint_settings" else env_settings
+        if is_option(body.get(key)):
+            raise SweepError(f"{section}.{key} cannot be an option: the sweep sets it for every run",
+                             f"{where}: {section}.{key}.{OPTION_KEY}", f"give one value, or pass {flag}")
+    run_id = checkpoint.get("run_id")
+    if run_id is not None and (isinstance(run_id, bool) or not isinstance(run_id, (str, int))):
+        raise SweepError(f"checkpoint_settings.run_id is not a name: {cut(flow(run_id))}", f"{where}: checkpoint_settings.run_id",
+                         "write it as a plain name, e.g. run_id: 3DBall")
+    results_dir = checkpoint.get("results_dir")
+    if results_dir is not None and not isinstance(results_dir, str):
+        raise SweepError(f"checkpoint_settings.results_dir is not a folder name: {cut(flow(results_dir))}",
+                         f"{where}: checkpoint_settings.results_dir", "write it as a path, e.g. results_dir: results")
+    for key in SWEEP_LEVEL_CHECKPOINT_KEYS:
+        if checkpoint.get(key) is not None and not isinstance(checkpoint[key], bool):
+            raise SweepError(f"checkpoint_settings.{key} is not true or false: {cut(flow(checkpoint[key]))}",
+                             f"{where}: checkpoint_settings.{key}", f"write {key}: true, or pass --{key}")
+    base_port = env_settings.get("base_port")
+    if base_port is not None and (isinstance(base_port, bool) or not isinstance(base_port, int) or not 1 <= base_port <= 65535):
+        raise SweepError(f"env_settings.base_port is not a port: {cut(flow(base_port))}", f"{where}: env_settings.base_port",
+                         "write a whole number from 1 to 65535, e.g. base_port: 5005")
+    env_path = env_settings.get("env_path")
+    for value in (env_path[OPTION_KEY] if isinstance(env_path, dict) and OPTION_KEY in env_path else [env_path]):
+        if value is not None and not isinstance(value, str):
+            raise SweepError(f"env_settings.env_path is not a path: {cut(flow(value))}", f"{where}: env_settings.env_path",
+                             "write the path of the Unity build, e.g. env_path: Builds/3DBall")
 
 
 def is_option(node: Any) -> bool:
@@ -396,13 +560,14 @@ def plan_options(config: Mapping[str, Any]) -> list[Option]:
 
 def option_labels(options: Sequence[Option]) -> list[str]:
     """The name config_info.txt gives each option: its key, or its dotted path if ambiguous."""
+    # One count per (heading, key), so a grid of 20,000 options is labelled in one pass.
+    keys = Counter((option.heading, option.path[-1]) for option in options if option.path)
     labels = []
     for option in options:
-        same_key = [o for o in options if o.heading == option.heading and o.path[-1:] == option.path[-1:]]
         if not option.path:
             labels.append(option.heading)  # the whole behavior or section is the option
         else:
-            labels.append(str(option.path[-1]) if len(same_key) == 1 else dotted(option.path))
+            labels.append(str(option.path[-1]) if keys[(option.heading, option.path[-1])] == 1 else dotted(option.path))
     return labels
 
 
@@ -470,6 +635,12 @@ def config_template(config: Mapping[str, Any]) -> dict[str, Any]:
             body = strip_sweep_keys(body)
         elif section == "behaviors":
             body = {name: behavior_template(defaults, own) for name, own in body.items()}
+        elif section == "checkpoint_settings" and isinstance(body, dict):
+            # resume and force are the sweep's: left in a run's config, every fresh run would be
+            # told to resume ("Previous data from this run ID was not found").
+            body = {key: value for key, value in body.items() if key not in SWEEP_LEVEL_CHECKPOINT_KEYS}
+            if not body:
+                continue
         template[section] = copy_tree(body)
     return template
 
@@ -492,45 +663,62 @@ def parse_stop_rules(config: Mapping[str, Any], where: str = "config") -> list[S
     return rules
 
 
+def finite_number(value: Any) -> bool:
+    """True for an int or float that is a finite number (a 400-digit int is not: it has no float)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
+def shown(value: Any) -> str:
+    """A value as an error message quotes it: its repr, cut short."""
+    return cut(repr(value))
+
+
+def cut(text: str, width: int = 40) -> str:
+    """Text cut short for a one-line message: a 400-digit number shows 40 digits and ..."""
+    return text if len(text) <= width else text[:width] + "..."
+
+
 def parse_stop_rule(behavior: str, spec: Any, where: str) -> StopRule:
-    """One opt_stop mapping, checked field by field."""
+    """One opt_stop mapping, checked field by field against its kind in RULE_KINDS."""
     if not isinstance(spec, dict):
         raise SweepError("opt_stop is not a mapping", where, "write it as {tag: ..., step: ..., min: ...}")
-    unknown = sorted(str(key) for key in spec if key not in STOP_FIELDS)
+    every_field = {"tag", "step", "rule"}.union(*(kind.fields for kind in RULE_KINDS.values()))
+    unknown = sorted(str(key) for key in spec if key not in every_field)
     if unknown:
-        raise SweepError(f"unknown opt_stop field {unknown[0]}", where, f"use only {', '.join(sorted(STOP_FIELDS))}")
+        raise SweepError(f"unknown opt_stop field {unknown[0]}", where, f"use only {', '.join(sorted(every_field))}")
     tag = spec.get("tag")
     if tag is not None and not isinstance(tag, str):
-        raise SweepError(f"opt_stop tag is not a name: {tag!r}", where, "quote it, e.g. tag: 'Environment/Cumulative Reward'")
+        raise SweepError(f"opt_stop tag is not a name: {shown(tag)}", where, "quote it, e.g. tag: 'Environment/Cumulative Reward'")
     if not tag:
         raise SweepError("opt_stop has no tag", where, "name the TensorBoard scalar, e.g. tag: Environment/Cumulative Reward")
-    rule = spec.get("rule", "threshold")
-    if rule not in STOP_RULES:
-        raise SweepError(f"unknown opt_stop rule {rule!r}", where, "use rule: median, or leave rule out for min/max")
-    numbers: dict[str, float | None] = {}
-    for name in ("step", "min", "max"):
-        value = spec.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value)):
-            raise SweepError(f"opt_stop {name} is not a number: {value!r}", where, f"write {name} as a number")
-        numbers[name] = value
-    step = numbers["step"] if numbers["step"] is not None else 0
-    low, high = numbers["min"], numbers["max"]
-    if low is not None and high is not None and low > high:
-        raise SweepError(f"opt_stop min {low} is above max {high}", where, "swap them, or drop one")
+    name = spec.get("rule", "threshold")
+    kind = RULE_KINDS.get(name) if isinstance(name, str) else None
+    if kind is None:
+        choices = ", ".join(f"rule: {rule}" for rule in RULE_KINDS if rule != "threshold")
+        raise SweepError(f"unknown opt_stop rule {name!r}", where, f"use {choices}, or leave rule out for min/max")
+    for key in ("step", "min", "max"):
+        value = spec.get(key)
+        if value is not None and not finite_number(value):
+            raise SweepError(f"opt_stop {key} is not a number: {shown(value)}", where, f"write {key} as a number")
+    foreign = sorted(key for key in spec if key not in kind.fields | {"tag", "step", "rule"})
+    if foreign:
+        takes = ", ".join(sorted(kind.fields)) or "no other field"
+        raise SweepError(f"opt_stop field {foreign[0]} does not belong to rule: {name}", where,
+                         f"rule: {name} takes tag, step and {takes}")
     mode = spec.get("mode", "max")
     if mode not in STOP_MODES:
         raise SweepError(f"opt_stop mode {mode!r} is neither max nor min", where, "mode: max when higher is better, min when lower is")
     min_runs = spec.get("min_runs", DEFAULT_MEDIAN_MIN_RUNS)
     if isinstance(min_runs, bool) or not isinstance(min_runs, int) or min_runs < 1:
-        raise SweepError(f"opt_stop min_runs is not a whole number of at least 1: {min_runs!r}", where, "e.g. min_runs: 3")
-    if rule == "threshold":
-        if low is None and high is None:
-            raise SweepError("opt_stop has neither min nor max", where, "add min or max, or rule: median")
-        if "mode" in spec or "min_runs" in spec:
-            raise SweepError("mode and min_runs belong to rule: median", where, "add rule: median or drop them")
-    elif low is not None or high is not None:
-        raise SweepError("rule: median takes no min or max", where, "drop min/max, or drop rule: median")
-    return StopRule(behavior, tag, step, low, high, rule, min_runs, mode)
+        raise SweepError(f"opt_stop min_runs is not a whole number of at least 1: {shown(min_runs)}", where, "e.g. min_runs: 3")
+    rule = StopRule(behavior, tag, spec.get("step") or 0, spec.get("min"), spec.get("max"), name, min_runs, mode)
+    kind.validate(rule, where)
+    return rule
 
 
 def expand(config: Mapping[str, Any], run_id: str, repetitions: int = 1,
@@ -554,43 +742,53 @@ def expand(config: Mapping[str, Any], run_id: str, repetitions: int = 1,
             # The heading is part of the path: a whole behavior or section may be one option.
             set_path(run_config["behaviors"] if option.in_behavior else run_config, (option.heading, *option.path), value)
         values = [(option.heading, label, value) for option, label, value in zip(options, labels, combos[combo])]
-        runs.append(Run(index, f"{run_id}-{index}", run_config, values, repetition + 1,
-                        stop_rules, instances_per_run(run_config, where), behaviors, horizons(run_config)))
+        run = Run(index, f"{run_id}-{index}", run_config, values, repetition + 1, stop_rules, 1, behaviors)
+        run.instances = instances_per_run(run_config, where)
+        run.horizons = horizons(run_config, where)
+        runs.append(run)
     return runs
 
 
-def horizons(config: Mapping[str, Any]) -> dict[str, tuple[float, float]]:
+def horizons(config: Mapping[str, Any], where: str = "config") -> dict[str, tuple[float, float]]:
     """Each behavior's max_steps and summary_freq, as mlagents-learn reads them (defaults included)."""
     defaults = config.get("default_settings") or {}
     found = {}
     for name, own in config["behaviors"].items():
         merged = merge_settings(defaults, own) if isinstance(own, dict) else {}
-        found[str(name)] = (number(merged.get("max_steps"), MLAGENTS_MAX_STEPS),
-                            number(merged.get("summary_freq"), MLAGENTS_SUMMARY_FREQ))
+        found[str(name)] = (steps_setting(merged, "max_steps", MLAGENTS_MAX_STEPS, f"{where}: behaviors.{name}"),
+                            steps_setting(merged, "summary_freq", MLAGENTS_SUMMARY_FREQ, f"{where}: behaviors.{name}"))
     return found
 
 
-def number(value: Any, default: float) -> float:
-    """A config number as mlagents-learn would read it (it also takes numeric strings), else default."""
-    try:
-        return float(value) if value is not None and not isinstance(value, bool) else default
-    except (TypeError, ValueError):
+def steps_setting(settings: Mapping[str, Any], key: str, default: float, where: str) -> float:
+    """A behavior's max_steps or summary_freq as a number; mlagents-learn takes 5.0e5 and '500000' too."""
+    value = settings.get(key)
+    if value is None:
         return default
+    try:
+        number = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError, OverflowError):
+        number = math.nan
+    if not 0 < number <= MAX_STEPS_LIMIT:  # nan and inf fail too
+        raise SweepError(f"{key} is not a number of steps: {cut(flow(value))}", f"{where}.{key}",
+                         f"write a whole number from 1 to {MAX_STEPS_LIMIT:.0e}, e.g. {key}: {int(default)}")
+    return number
 
 
 def instances_per_run(config: Mapping[str, Any], where: str) -> int:
     """How many Unity instances (so ports) one run starts: env_settings.num_envs."""
     env_settings = config.get("env_settings") or {}
     count = env_settings.get("num_envs", 1) if isinstance(env_settings, dict) else 1
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise SweepError(f"env_settings.num_envs is not a whole number of at least 1: {count!r}", where, "e.g. num_envs: 1")
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 1024:
+        raise SweepError(f"env_settings.num_envs is not a whole number from 1 to 1024: {cut(flow(count))}",
+                         f"{where}: env_settings.num_envs", "e.g. num_envs: 1")
     return count
 
 
 def flow(value: Any) -> str:
     """A value as a one-line YAML flow scalar, as config_info.txt writes it."""
     if isinstance(value, (str, int, float, type(None))):
-        return _flow_scalar(type(value), value)  # a grid repeats few values many times
+        return _flow_scalar(type(value), value)  # type: ignore[arg-type]  # a grid repeats few values many times
     return _flow_any(value)
 
 
@@ -654,53 +852,184 @@ def sweep_changes(before: Mapping[str, Any], now: Mapping[str, Any]) -> str | No
     return None
 
 
+def read_config_text(path: Path) -> str:
+    """The config file's text, at most MAX_CONFIG_BYTES of it, or a SweepError that says why not."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)  # /dev/zero as the config ends here, not out of memory
+    except FileNotFoundError:
+        raise SweepError("config file not found", str(path), "check the path of the config") from None
+    except IsADirectoryError:
+        raise SweepError("the config path is a folder", str(path), "pass the config file itself") from None
+    except OSError as exc:
+        raise SweepError(f"cannot read the config ({exc.__class__.__name__})", str(path), "check the file and its permissions") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise SweepError(f"the config is larger than {MAX_CONFIG_BYTES >> 10} KiB", str(path),
+                         "an ML-Agents config is a few KiB: check that this is the right file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SweepError("cannot read the config (UnicodeDecodeError)", str(path), "check the file and its permissions") from None
+
+
 # ---------------------------------------------------------------------------
-# Metrics: TensorBoard client, stop rules
+# Metrics: TensorBoard client, run names, stop rules, the watcher
 # ---------------------------------------------------------------------------
 
 Points = list[tuple[float, float]]  # (step, value), sorted by step
 
 
 class TensorBoardDown(Exception):
-    """TensorBoard did not answer; training goes on without it."""
+    """TensorBoard did not answer, or answered something else; training goes on without it."""
+
+    def __init__(self, why: str, nothing_there: bool = False) -> None:
+        super().__init__(why)
+        self.nothing_there = nothing_there  # the connection was refused: no server listens at the URL
 
 
-class TensorBoard:
-    """The few calls of TensorBoard's HTTP API the sweep needs; requests go only to url."""
+class _DeadlineSocket(socket.socket):
+    """A socket whose every read may take only what is left until one deadline.
 
-    def __init__(self, url: str, timeout: float = HTTP_TIMEOUT) -> None:
+    A plain timeout is per read: a server that sends a byte every few seconds
+    never trips it. Re-arming the timeout from the deadline before each read
+    bounds the whole request, headers included.
+    """
+
+    deadline = math.inf
+
+    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:  # type: ignore[override]
+        self.settimeout(_time_left(self.deadline))
+        return super().recv_into(buffer, nbytes, flags)
+
+
+class _DeadlineSSLSocket(ssl.SSLSocket):
+    deadline = math.inf
+
+    def recv_into(self, buffer: Any, nbytes: int | None = None, flags: int = 0) -> int:  # type: ignore[override]
+        self.settimeout(_time_left(self.deadline))
+        return super().recv_into(buffer, nbytes, flags)  # type: ignore[arg-type]
+
+
+def _time_left(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("no answer within the poll's deadline")
+    return left
+
+
+class _DeadlineConnection(http.client.HTTPConnection):
+    """http.client's connection over a _DeadlineSocket (and, for https, its TLS twin)."""
+
+    def __init__(self, host: str, port: int | None, deadline: float, tls: bool) -> None:
+        super().__init__(host, port or (443 if tls else 80))
+        self.deadline, self.tls = deadline, tls
+
+    def connect(self) -> None:
+        error: OSError = OSError(f"cannot resolve {self.host}")
+        for family, kind, proto, _, address in socket.getaddrinfo(self.host, self.port, 0, socket.SOCK_STREAM):
+            sock = _DeadlineSocket(family, kind, proto)
+            try:
+                sock.settimeout(_time_left(self.deadline))
+                sock.connect(address)
+            except OSError as exc:
+                sock.close()
+                error = exc
+                continue
+            sock.deadline = self.deadline
+            self.sock = sock
+            if self.tls:
+                context = ssl.create_default_context()
+                context.sslsocket_class = _DeadlineSSLSocket
+                wrapped = context.wrap_socket(sock, server_hostname=self.host)
+                wrapped.deadline = self.deadline  # type: ignore[attr-defined]
+                self.sock = wrapped
+            return
+        raise error
+
+
+class TensorBoardClient:
+    """The few calls of TensorBoard's HTTP API the sweep needs; requests go to url only (no proxy, no redirect)."""
+
+    def __init__(self, url: str) -> None:
         self.url = url.rstrip("/")
-        self.timeout = timeout
-        self.http = requests.Session()
-        self.http.trust_env = False  # a proxy from the environment must not see a loopback server
+        parts = urllib.parse.urlsplit(self.url)
+        self.tls, self.host, self.port, self.prefix = parts.scheme == "https", parts.hostname or "", parts.port, parts.path
 
-    def alive(self) -> bool:
+    def request(self, method: str, path: str, deadline: float, form: Sequence[tuple[str, str]] | None = None) -> Any:
+        """One request, answered within the deadline with JSON, or TensorBoardDown."""
+        connection = _DeadlineConnection(self.host, self.port, deadline, self.tls)
         try:
-            return self.http.get(f"{self.url}/data/environment", timeout=self.timeout).ok
-        except requests.RequestException:
-            return False
+            body = urllib.parse.urlencode(form).encode() if form is not None else None
+            headers = {"Content-Type": "application/x-www-form-urlencoded"} if body is not None else {}
+            connection.request(method, self.prefix + path, body=body, headers=headers)
+            reply = connection.getresponse()
+            if reply.status != 200:
+                moved = " (redirects are not followed)" if 300 <= reply.status < 400 else ""
+                raise TensorBoardDown(f"HTTP {reply.status}{moved}")
+            data = reply.read(MAX_ANSWER_BYTES + 1)
+        except ConnectionRefusedError:
+            raise TensorBoardDown("ConnectionRefusedError", nothing_there=True) from None
+        except (OSError, http.client.HTTPException) as exc:
+            raise TensorBoardDown("no answer before the poll's deadline" if isinstance(exc, TimeoutError)
+                                  else exc.__class__.__name__) from None
+        finally:
+            connection.close()
+        if len(data) > MAX_ANSWER_BYTES:
+            raise TensorBoardDown("an answer too large to be TensorBoard's")
+        try:
+            return json.loads(data)
+        except ValueError:
+            raise TensorBoardDown("an answer that is not JSON") from None
 
-    def scalars(self, tag: str, runs: Sequence[str]) -> dict[str, Points]:
+    def environment(self, deadline: float) -> dict[str, Any]:
+        """/data/environment: answers as soon as the server is up, and names its logdir."""
+        answer = self.request("GET", "/data/environment", deadline)
+        if not isinstance(answer, dict):
+            raise TensorBoardDown("an answer of the wrong shape from /data/environment")
+        return answer
+
+    def runs(self, deadline: float) -> list[str]:
+        """/data/runs: the names TensorBoard gives the run folders it found."""
+        answer = self.request("GET", "/data/runs", deadline)
+        if not isinstance(answer, list) or not all(isinstance(name, str) for name in answer):
+            raise TensorBoardDown("an answer of the wrong shape from /data/runs")
+        return answer
+
+    def scalars(self, tag: str, runs: Sequence[str], deadline: float) -> dict[str, Points]:
         """The points of one tag for many runs, in one request; runs without data are left out."""
         if not runs:
             return {}
+        answer = self.request("POST", "/data/plugin/scalars/scalars_multirun", deadline,
+                              [("tag", tag), *(("runs", run) for run in runs)])
         try:
-            reply = self.http.post(f"{self.url}/data/plugin/scalars/scalars_multirun",
-                                   data={"tag": tag, "runs": list(runs)}, timeout=self.timeout)
-        except requests.RequestException as exc:
-            raise TensorBoardDown(exc.__class__.__name__) from None
-        if not reply.ok:
-            raise TensorBoardDown(f"HTTP {reply.status_code}")
-        try:
-            body = reply.json()
-            return {run: [(float(step), float(value)) for _, step, value in points] for run, points in body.items()}
-        except (ValueError, TypeError) as exc:
-            raise TensorBoardDown(f"unexpected answer: {exc}") from None
+            if not isinstance(answer, dict):
+                raise TypeError
+            return {run: [(float(step), float(value)) for _, step, value in points] for run, points in answer.items()}
+        except (ValueError, TypeError):
+            raise TensorBoardDown("an answer of the wrong shape from scalars_multirun") from None
 
 
-def tensorboard_run(run_id: str, behavior: str) -> str:
-    """TensorBoard's name for a behavior's run: a forward slash on every OS."""
-    return f"{run_id}/{behavior}"
+def tensorboard_names(served: Iterable[str], wanted: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """Which served run is each (run id, behavior): TensorBoard's own name for it.
+
+    The Rust data server names runs `demo-0/B`; the Python loader, which is what
+    Windows gets, uses os.path.relpath: `demo-0\\B`. With a logdir above the
+    results folder the names carry a prefix (`results/demo-0/B`). A name is
+    taken when it ends with the run id and the behavior, whatever the separator;
+    an exact name wins, and an ambiguous suffix is left unmatched.
+    """
+    by_tail: dict[tuple[str, str], list[str]] = {}
+    for name in served:
+        parts = re.split(r"[\\/]", name)
+        if len(parts) >= 2:
+            by_tail.setdefault((parts[-2], parts[-1]), []).append(name)
+    found = {}
+    for run_id, behavior in wanted:
+        candidates = by_tail.get((run_id, behavior), [])
+        exact = [name for name in candidates if len(re.split(r"[\\/]", name)) == 2]
+        if len(exact) == 1 or len(candidates) == 1:
+            found[(run_id, behavior)] = (exact or candidates)[0]
+    return found
 
 
 def value_at(points: Points, step: float) -> float | None:
@@ -711,7 +1040,38 @@ def value_at(points: Points, step: float) -> float | None:
     return statistics.fmean(upto) if upto else None
 
 
-def check_threshold(rule: StopRule, points: Points) -> str | None:
+@dataclass(frozen=True)
+class RuleKind:
+    """A kind of stop rule: the fields it takes and how it decides."""
+
+    name: str
+    fields: frozenset[str]  # besides tag, step and rule
+    compares_runs: bool  # it needs the other runs' points
+    check: Callable[[StopRule, Points, Sequence[Points]], str | None]
+    validate: Callable[[StopRule, str], None]
+
+
+RULE_KINDS: dict[str, RuleKind] = {}
+
+
+def register_rule(name: str, *, fields: Iterable[str] = (), compares_runs: bool = False,
+                  validate: Callable[[StopRule, str], None] | None = None) -> Callable[[Any], Any]:
+    """Add a stop rule kind: its check function, and what `opt_stop` may say for it."""
+    def register(check: Callable[[StopRule, Points, Sequence[Points]], str | None]) -> Any:
+        RULE_KINDS[name] = RuleKind(name, frozenset(fields), compares_runs, check, validate or (lambda rule, where: None))
+        return check
+    return register
+
+
+def _validate_threshold(rule: StopRule, where: str) -> None:
+    if rule.min is None and rule.max is None:
+        raise SweepError("opt_stop has neither min nor max", where, "add min or max, or a rule such as rule: median")
+    if rule.min is not None and rule.max is not None and rule.min > rule.max:
+        raise SweepError(f"opt_stop min {rule.min:g} is above max {rule.max:g}", where, "swap them, or drop one")
+
+
+@register_rule("threshold", fields=("min", "max"), validate=_validate_threshold)
+def check_threshold(rule: StopRule, points: Points, others: Sequence[Points] = ()) -> str | None:
     """Why a run breaks a min/max rule (its latest value, once past step), or None."""
     if not points:
         return None
@@ -725,6 +1085,7 @@ def check_threshold(rule: StopRule, points: Points) -> str | None:
     return None
 
 
+@register_rule("median", fields=("min_runs", "mode"), compares_runs=True)
 def check_median(rule: StopRule, points: Points, others: Sequence[Points]) -> str | None:
     """Why a run breaks the median stopping rule, or None.
 
@@ -750,17 +1111,621 @@ def check_median(rule: StopRule, points: Points, others: Sequence[Points]) -> st
 
 
 def check_rule(rule: StopRule, points: Points, others: Sequence[Points]) -> str | None:
-    """Why a run breaks a rule of either kind, or None."""
-    if rule.rule == "median":
-        return check_median(rule, points, others)
-    return check_threshold(rule, points)
+    """Why a run breaks a rule of any kind, or None."""
+    return RULE_KINDS[rule.rule].check(rule, points, others)
+
+
+@dataclass(frozen=True)
+class MetricsRequest:
+    """What the supervisor wants read: these tags of these (run id, behavior) runs.
+
+    A run marked final has ended and settled: once read, it is not read again.
+    """
+
+    tags: tuple[str, ...]
+    runs: tuple[tuple[str, str], ...]
+    final: frozenset[str] = frozenset()  # run ids
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What TensorBoard served at one poll; read by the supervisor, never changed."""
+
+    taken: float  # the watcher's clock when the poll began
+    points: Mapping[tuple[str, str, str], Points]  # (run id, behavior, tag) -> points
+
+    def of(self, run_id: str, behavior: str, tag: str) -> Points:
+        return self.points.get((run_id, behavior, tag), [])
+
+    def last_step(self, run_id: str, behaviors: Sequence[str], tag: str) -> float | None:
+        steps = [points[-1][0] for behavior in behaviors if (points := self.of(run_id, behavior, tag))]
+        return max(steps) if steps else None
+
+
+class MetricsWatcher:
+    """Owns TensorBoard: finds or starts it, checks it serves this sweep, and polls it on its own thread.
+
+    The supervisor's loop only ever reads the latest Snapshot and the notes
+    (warnings) left for it, so a TensorBoard that hangs costs stale metrics,
+    never a late slot refill or a deaf Ctrl-C.
+    """
+
+    def __init__(self, client: TensorBoardClient, *, interval: float, results_dir: Path,
+                 start_server: Callable[[], Any] | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.client = client
+        self.interval = interval
+        self.results_dir = results_dir
+        self.start_server = start_server  # starts a local TensorBoard; returns its process handle, or None
+        self.clock = clock
+        self.server: Any = None
+        self.healthy: bool | None = None  # None: not asked yet
+        self.warned_elsewhere = False
+        self.first_on_disk: dict[tuple[str, str], float] = {}
+        self.final_points: dict[tuple[str, str, str], Points] = {}
+        self._request: MetricsRequest | None = None
+        self._snapshot: Snapshot | None = None
+        self._notes: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._final: MetricsRequest | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- the supervisor's side ------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._watch, name="tensorboard-watcher", daemon=True)
+        self._thread.start()
+
+    def want(self, request: MetricsRequest) -> None:
+        self._request = request
+
+    def latest(self) -> Snapshot | None:
+        return self._snapshot
+
+    def take_notes(self) -> list[tuple[str, str]]:
+        """("say" | "warn", text) lines for the console, oldest first."""
+        with self._lock:
+            notes, self._notes = self._notes, []
+        return notes
+
+    def stop(self, final: MetricsRequest | None = None) -> Snapshot | None:
+        """End the polling thread, after one last poll of `final` if given (the summary's numbers).
+
+        The last poll is the thread's own: on Linux a TensorBoard it started gets
+        the death signal when that thread ends, so nothing may poll after it.
+        """
+        if self._thread is None or not self._thread.is_alive():
+            return None
+        self._final = final
+        self._stopping = True
+        self._wake.set()
+        self._thread.join(2 * POLL_DEADLINE + 5)  # a poll under way, then the last one, each ends by its deadline
+        return self._snapshot if final is not None else None
+
+    def close(self) -> None:
+        """Stop a TensorBoard the sweep started: it has nothing to save."""
+        if self.server is not None:
+            self.server.terminate()
+            self.server = None
+
+    # -- the watcher's own thread ---------------------------------------------
+
+    def _watch(self) -> None:
+        self.connect()
+        while not self._stopping:
+            self.poll_once()
+            self._wake.wait(self.interval)
+            self._wake.clear()
+        if self._final is not None:
+            self._request = self._final
+            self._snapshot = None
+            self.poll_once()
+
+    def note(self, kind: str, text: str) -> None:
+        with self._lock:
+            self._notes.append((kind, text))
+
+    def connect(self) -> None:
+        """Use the TensorBoard at the URL; if none answers there and the URL is local, start one."""
+        try:
+            environment = self.client.environment(self.clock() + POLL_DEADLINE)
+        except TensorBoardDown as exc:
+            # Start one only where nothing listens: a server that is there but does not answer keeps its port.
+            if not exc.nothing_there or self.client.host not in ("localhost", "127.0.0.1", "::1"):
+                self.down(str(exc))
+                return
+            if self.start_server is None:
+                self.down(f"{exc}, and no tensorboard was found to start")
+                return
+            self.server = self.start_server()
+            deadline = self.clock() + TENSORBOARD_START_TIMEOUT
+            while self.clock() < deadline and not self._stopping and self.server.poll() is None:
+                try:
+                    self.client.environment(self.clock() + POLL_DEADLINE)
+                except TensorBoardDown:
+                    time.sleep(0.5)
+                    continue
+                self.healthy = True
+                self.note("say", f"TensorBoard started: {self.client.url}")
+                return
+            self.down("the TensorBoard started there did not answer")
+            return
+        self.healthy = True
+        self.note("say", f"TensorBoard: {self.client.url}")
+        self.check_folder(environment.get("data_location"))
+
+    def check_folder(self, location: Any) -> None:
+        """Warn if the TensorBoard reads a folder that does not hold this sweep's results."""
+        if not isinstance(location, str) or not os.path.isabs(location) or not os.path.isdir(location):
+            return  # a relative or remote logdir: the run names tell instead (see poll_once)
+        served, ours = Path(location).resolve(), self.results_dir.resolve()
+        if ours != served and served not in ours.parents:
+            self.elsewhere(f"reads {served}, not this sweep's results {ours}: ")
+
+    def elsewhere(self, what: str) -> None:
+        if self.warned_elsewhere:
+            return
+        self.warned_elsewhere = True
+        self.note("warn", f"TensorBoard at {self.client.url} {what}stop conditions cannot see the runs. Pass "
+                          "--tensorboard-url with a free port (e.g. http://localhost:6007) and the sweep starts its "
+                          "own TensorBoard there")
+
+    def down(self, why: str) -> None:
+        if self.healthy is not False:
+            self.note("warn", f"TensorBoard at {self.client.url} does not answer ({why}); "
+                              "training goes on, stop conditions are checked again at each poll")
+        self.healthy = False
+
+    def poll_once(self) -> Snapshot | None:
+        """Read every wanted tag of every wanted run, in one request per tag, within POLL_DEADLINE."""
+        request = self._request
+        if request is None or self.healthy is None:
+            return None
+        taken = self.clock()
+        deadline = taken + POLL_DEADLINE
+        wanted = [pair for pair in request.runs if not all((*pair, tag) in self.final_points for tag in request.tags)]
+        try:
+            # /data/runs is asked even with nothing to read: it is how the watcher knows TensorBoard answers.
+            names = tensorboard_names(self.client.runs(deadline), wanted)
+            fresh: dict[tuple[str, str, str], Points] = {}
+            for tag in request.tags:
+                by_name = self.client.scalars(tag, sorted(names.values()), deadline)
+                for (run_id, behavior), name in names.items():
+                    if name in by_name:
+                        fresh[(run_id, behavior, tag)] = by_name[name]
+        except TensorBoardDown as exc:
+            self.down(str(exc))
+            return None
+        if self.healthy is False:
+            self.note("say", "TensorBoard answers again: stop conditions are checked")
+        self.healthy = True
+        self.watch_for_unserved(wanted, names, taken)
+        for key, points in fresh.items():
+            if key[0] in request.final:
+                self.final_points[key] = points
+        snapshot = Snapshot(taken, {**self.final_points, **fresh})
+        self._snapshot = snapshot
+        return snapshot
+
+    def watch_for_unserved(self, wanted: Sequence[tuple[str, str]], names: Mapping[tuple[str, str], str], now: float) -> None:
+        """A run that has written events for UNSERVED_GRACE seconds but is not served: TensorBoard reads elsewhere."""
+        if self.warned_elsewhere:
+            return
+        for pair in wanted:
+            if pair in names:
+                continue
+            if pair not in self.first_on_disk:
+                run_id, behavior = pair
+                if next((self.results_dir / run_id / behavior).glob("events.out.tfevents.*"), None) is not None:
+                    self.first_on_disk[pair] = now
+            elif now - self.first_on_disk[pair] >= UNSERVED_GRACE:
+                events = self.results_dir.resolve() / pair[0] / pair[1]
+                self.elsewhere(f"does not serve {pair[0]}/{pair[1]}, whose events are in {events}: it reads another "
+                               f"folder than this sweep's results {self.results_dir.resolve()}; ")
+                return
 
 
 # ---------------------------------------------------------------------------
-# Processes: launch, watch, stop (the only place that touches Popen and signals)
+# The scheduler policy: which run starts next, which runs stop (pure)
+# ---------------------------------------------------------------------------
+
+
+class Action(enum.Enum):
+    """What a policy may ask of the supervisor for one run."""
+
+    STOP = "stop"  # a running run stops as Ctrl-C would and ends stopped early
+
+
+@dataclass(frozen=True)
+class Decision:
+    run_id: str
+    action: Action
+    reason: str
+
+
+class Policy(Protocol):
+    """Decides; the supervisor carries out. Fed the runs' states and what TensorBoard served, nothing else."""
+
+    def next_run(self, states: Sequence[RunState]) -> RunState | None: ...
+    def decide(self, states: Sequence[RunState], snapshot: Snapshot) -> list[Decision]: ...
+    def tags(self) -> list[str]: ...
+
+
+class GridPolicy:
+    """Runs start in grid order; a running run that breaks one of its behavior's stop rules stops."""
+
+    def __init__(self, runs: Sequence[Run]) -> None:
+        self.rules = {run.run_id: run.stop_rules for run in runs}
+
+    def next_run(self, states: Sequence[RunState]) -> RunState | None:
+        return next((state for state in states if state.status is Status.PENDING), None)
+
+    def tags(self) -> list[str]:
+        return list(dict.fromkeys(rule.tag for rules in self.rules.values() for rule in rules))
+
+    def decide(self, states: Sequence[RunState], snapshot: Snapshot) -> list[Decision]:
+        started = [state for state in states if state.start is not None]
+        decisions = []
+        for state in states:
+            if state.status is not Status.RUNNING or state.stop_asked is not None:
+                continue
+            run = state.run
+            for rule in run.stop_rules:
+                mine = snapshot.of(run.run_id, rule.behavior, rule.tag)
+                others = [snapshot.of(peer.run.run_id, rule.behavior, rule.tag) for peer in started
+                          if peer is not state] if RULE_KINDS[rule.rule].compares_runs else []
+                reason = check_rule(rule, mine, others)
+                if reason and not run.in_last_stretch(rule.behavior, mine[-1][0]):
+                    decisions.append(Decision(run.run_id, Action.STOP, f"opt_stop of {rule.behavior}: {reason}"))
+                    break
+        return decisions
+
+
+# ---------------------------------------------------------------------------
+# Processes: the platform seam, the local launcher (the only place that touches Popen and signals)
 # ---------------------------------------------------------------------------
 
 WINDOWS = os.name == "nt"
+# Every process of a run carries this in its environment (the trainer, its
+# forked workers, the Unity environment it starts in a session of its own), so
+# a left-over process is known to be the run's by more than a pid that may
+# have been reused since.
+RUN_MARKER = "MLAGENTS_SWEEP_RUN"
+
+
+@dataclass(frozen=True)
+class ProcessIdentity:
+    """What tells one process from a later one with the same pid."""
+
+    boot: str  # this boot of the machine ("" where the platform has none to offer)
+    start: str  # when the process started, as the OS records it
+    marker: str  # the RUN_MARKER value the run was launched with
+
+    def to_json(self) -> dict[str, str]:
+        return {"boot": self.boot, "start": self.start, "marker": self.marker}
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """What is still alive of a run an earlier sweep was training."""
+
+    run_id: str
+    trainer: int | None  # the trainer's pid if it still lives (it is the one that saves the model)
+    pids: tuple[int, ...]  # every live process provably of the run, the trainer included
+    marker: str = ""
+
+
+class Platform:
+    """What differs by OS: starting a run's process group, interrupting, killing, recognising it later.
+
+    POSIX: each run leads a session and process group of its own; Ctrl-C is SIGINT
+    to the group, a kill is SIGKILL to it. Linux adds the death signal and
+    /proc; macOS asks ps. Windows: a new process group; Ctrl-C is CTRL_BREAK_EVENT
+    and a kill is taskkill /T.
+    """
+
+    name = "posix"
+
+    def popen_options(self) -> dict[str, Any]:
+        # Its own session: a Ctrl-C in the sweep's terminal reaches the sweep only,
+        # and the sweep decides how each run is stopped.
+        return {"start_new_session": True}
+
+    def interrupt(self, popen: subprocess.Popen[bytes]) -> None:
+        """What Ctrl-C in the run's own terminal does: ML-Agents saves its model and exits."""
+        self.signal_group(popen.pid, signal.SIGINT)
+
+    def terminate(self, popen: subprocess.Popen[bytes]) -> None:
+        """For TensorBoard, which has nothing to save."""
+        self.signal_group(popen.pid, signal.SIGTERM)
+
+    def kill(self, popen: subprocess.Popen[bytes]) -> None:
+        self.signal_group(popen.pid, signal.SIGKILL)
+
+    def exited(self, popen: subprocess.Popen[bytes]) -> int | None:
+        """The run's exit code once it has ended, after ending what is left of its group.
+
+        The trainer is looked at without being reaped (WNOWAIT): while it is a
+        zombie its pid, so its group id, cannot be reused, so the SIGKILL to the
+        group can only reach the run's own forked workers.
+        """
+        try:
+            if os.waitid(os.P_PID, popen.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
+                return None
+        except ChildProcessError:
+            pass  # reaped already (by Popen itself)
+        self.signal_group(popen.pid, signal.SIGKILL)
+        return popen.wait()
+
+    @staticmethod
+    def signal_group(pgid: int, sig: signal.Signals) -> None:
+        try:
+            os.killpg(pgid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def identify(self, pid: int, marker: str) -> ProcessIdentity | None:
+        """The identity of a live process, to be recorded when the sweep starts it."""
+        return None
+
+    def leftovers(self, run_id: str, pid: int, identity: ProcessIdentity) -> Leftover | None:
+        """What of a run is provably still alive; None if nothing (or nothing provably)."""
+        return None
+
+    def trainer_alive(self, leftover: Leftover) -> bool:
+        """True while a left-over run's trainer still runs."""
+        if leftover.trainer is None:
+            return False
+        try:
+            os.kill(leftover.trainer, 0)  # POSIX only: on Windows this would end the process
+        except ProcessLookupError:
+            return False
+        except OSError:
+            return True
+        return True
+
+    def signal_leftover(self, leftover: Leftover, hard: bool) -> None:
+        """SIGINT to the trainer (it saves and closes its workers); hard: SIGKILL to every process of the run."""
+        if not hard:
+            if leftover.trainer is not None:
+                self.signal_group(leftover.trainer, signal.SIGINT)
+            return
+        for pid in leftover.pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
+class LinuxPlatform(Platform):
+    """Linux: the death signal, and identities from /proc (boot id, start time, the run's marker)."""
+
+    name = "linux"
+
+    def __init__(self, proc: Path = Path("/proc")) -> None:
+        self.proc = proc
+
+    def popen_options(self) -> dict[str, Any]:
+        options = super().popen_options()
+        hook = die_with_parent_hook()
+        if hook is not None:
+            options["preexec_fn"] = hook
+        return options
+
+    def boot_id(self) -> str:
+        try:
+            return (self.proc / "sys" / "kernel" / "random" / "boot_id").read_text().strip()
+        except OSError:
+            return ""
+
+    def stat(self, pid: int) -> tuple[int, str] | None:
+        """(process group, start time in clock ticks since boot) of a live process, or None."""
+        try:
+            text = (self.proc / str(pid) / "stat").read_text(errors="replace")
+        except OSError:
+            return None
+        fields = text[text.rfind(")") + 2:].split()  # the command name may hold spaces and parentheses
+        if len(fields) < 20 or fields[0] == "Z":
+            return None
+        return int(fields[2]), fields[19]
+
+    def marker_of(self, pid: int) -> str | None:
+        try:
+            environ = (self.proc / str(pid) / "environ").read_bytes()
+        except OSError:
+            return None
+        prefix = RUN_MARKER.encode() + b"="
+        for entry in environ.split(b"\0"):
+            if entry.startswith(prefix):
+                return entry[len(prefix):].decode(errors="replace")
+        return None
+
+    def identify(self, pid: int, marker: str) -> ProcessIdentity | None:
+        found = self.stat(pid)
+        return ProcessIdentity(self.boot_id(), found[1], marker) if found else None
+
+    def leftovers(self, run_id: str, pid: int, identity: ProcessIdentity) -> Leftover | None:
+        if not identity.boot or identity.boot != self.boot_id():
+            return None  # the machine restarted since: nothing of that run survived
+        trainer = pid if (found := self.stat(pid)) is not None and found[1] == identity.start else None
+        pids = tuple(other for other in self.pids() if self.marker_of(other) == identity.marker)
+        if trainer is not None and trainer not in pids:
+            pids = (trainer, *pids)
+        return Leftover(run_id, trainer, pids, identity.marker) if pids else None
+
+    def pids(self) -> list[int]:
+        try:
+            return [int(entry.name) for entry in self.proc.iterdir() if entry.name.isdigit()]
+        except OSError:
+            return []
+
+    def trainer_alive(self, leftover: Leftover) -> bool:
+        return leftover.trainer is not None and self.stat(leftover.trainer) is not None  # a zombie is gone
+
+    def signal_leftover(self, leftover: Leftover, hard: bool) -> None:
+        # Through a pidfd, checked again once open: a pid that was reused between
+        # the look and the signal is then another process, and is left alone.
+        # A hard stop looks again for every process with the run's marker, so
+        # an environment the trainer started meanwhile is not missed.
+        if hard:
+            targets = [pid for pid in self.pids() if self.marker_of(pid) == leftover.marker]
+        else:
+            targets = [leftover.trainer] if leftover.trainer is not None else []
+        for pid in targets:
+            try:
+                handle = os.pidfd_open(pid)
+            except OSError:
+                continue
+            try:
+                if self.marker_of(pid) == leftover.marker:
+                    signal.pidfd_send_signal(handle, signal.SIGKILL if hard else signal.SIGINT)
+            except OSError:
+                pass
+            finally:
+                os.close(handle)
+
+
+class MacPlatform(Platform):
+    """macOS: identities from ps (start time to the second) and the boot time from sysctl.
+
+    A left-over run is recognised by its trainer: while it lives, its session
+    holds nothing but the run. Once the trainer is gone, what it left cannot be
+    told from other processes, and is not signalled.
+    """
+
+    name = "macos"
+
+    def __init__(self, run: Callable[[Sequence[str]], str] | None = None) -> None:
+        self.run = run or self._run
+
+    @staticmethod
+    def _run(command: Sequence[str]) -> str:
+        try:
+            return subprocess.run(list(command), capture_output=True, text=True, check=False, timeout=10,
+                                  env={**os.environ, "LC_ALL": "C"}).stdout
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    def boot_time(self) -> str:
+        match = re.search(r"sec\s*=\s*(\d+)", self.run(["sysctl", "-n", "kern.boottime"]))
+        return match.group(1) if match else ""
+
+    def table(self) -> list[tuple[int, int, str]]:
+        """(pid, process group, start time) of every process."""
+        rows = []
+        for line in self.run(["ps", "-A", "-o", "pid=,pgid=,lstart="]).splitlines():
+            words = line.split(None, 2)
+            if len(words) == 3 and words[0].isdigit() and words[1].isdigit():
+                rows.append((int(words[0]), int(words[1]), " ".join(words[2].split())))
+        return rows
+
+    def identify(self, pid: int, marker: str) -> ProcessIdentity | None:
+        start = next((start for other, _, start in self.table() if other == pid), None)
+        return ProcessIdentity(self.boot_time(), start, marker) if start else None
+
+    def leftovers(self, run_id: str, pid: int, identity: ProcessIdentity) -> Leftover | None:
+        if not identity.boot or identity.boot != self.boot_time():
+            return None
+        table = self.table()
+        if not any(other == pid and start == identity.start for other, _, start in table):
+            return None
+        return Leftover(run_id, pid, tuple(other for other, group, _ in table if group == pid or other == pid), identity.marker)
+
+
+class WindowsPlatform(Platform):
+    """Windows: a new process group per run, CTRL_BREAK_EVENT to stop it, taskkill /T to kill it.
+
+    A process is identified by its creation time (GetProcessTimes, 100 ns),
+    which no later process with the same pid shares.
+    """
+
+    name = "windows"
+    CREATE_NEW_PROCESS_GROUP = 0x00000200
+    PROCESS_QUERY_LIMITED_INFORMATION = 0x1000
+
+    def __init__(self, kernel32: Any = None, run: Callable[[Sequence[str]], None] | None = None) -> None:
+        self._kernel32 = kernel32
+        self.run = run or (lambda command: subprocess.run(list(command), capture_output=True, check=False))
+
+    @property
+    def kernel32(self) -> Any:
+        if self._kernel32 is None:  # pragma: no cover - Windows only
+            import ctypes
+
+            self._kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
+        return self._kernel32
+
+    def popen_options(self) -> dict[str, Any]:
+        return {"creationflags": self.CREATE_NEW_PROCESS_GROUP}
+
+    def interrupt(self, popen: subprocess.Popen[bytes]) -> None:
+        # Python turns CTRL_BREAK_EVENT into SIGBREAK in the run; the launcher in the
+        # trainer's Python (see windows_trainer) makes that a KeyboardInterrupt, on
+        # which ML-Agents saves its model.
+        popen.send_signal(getattr(signal, "CTRL_BREAK_EVENT", 1))
+
+    def terminate(self, popen: subprocess.Popen[bytes]) -> None:
+        popen.terminate()
+
+    def kill(self, popen: subprocess.Popen[bytes]) -> None:
+        self.taskkill(popen.pid)
+
+    def exited(self, popen: subprocess.Popen[bytes]) -> int | None:
+        return popen.poll()
+
+    def taskkill(self, pid: int) -> None:
+        system_root = os.environ.get("SystemRoot", r"C:\Windows")
+        self.run([os.path.join(system_root, "System32", "taskkill.exe"), "/F", "/T", "/PID", str(pid)])
+
+    def creation_time(self, pid: int) -> str | None:
+        import ctypes
+
+        handle = self.kernel32.OpenProcess(self.PROCESS_QUERY_LIMITED_INFORMATION, False, pid)
+        if not handle:
+            return None
+        try:
+            times = [ctypes.c_ulonglong() for _ in range(4)]  # creation, exit, kernel, user (FILETIMEs)
+            if not self.kernel32.GetProcessTimes(handle, *(ctypes.byref(value) for value in times)):
+                return None
+            exit_code = ctypes.c_ulong()
+            if self.kernel32.GetExitCodeProcess(handle, ctypes.byref(exit_code)) and exit_code.value != 259:
+                return None  # 259 = STILL_ACTIVE: anything else has ended
+            return str(times[0].value)
+        finally:
+            self.kernel32.CloseHandle(handle)
+
+    def identify(self, pid: int, marker: str) -> ProcessIdentity | None:
+        created = self.creation_time(pid)
+        return ProcessIdentity("", created, marker) if created else None
+
+    def leftovers(self, run_id: str, pid: int, identity: ProcessIdentity) -> Leftover | None:
+        # A console control event reaches only processes on the sender's console,
+        # which an earlier sweep's runs are not: a left-over run can only be killed
+        # (taskkill /T: with the processes it started).
+        if self.creation_time(pid) != identity.start:
+            return None
+        return Leftover(run_id, None, (pid,), identity.marker)
+
+    def trainer_alive(self, leftover: Leftover) -> bool:
+        return False
+
+    def signal_leftover(self, leftover: Leftover, hard: bool) -> None:
+        if hard:
+            for pid in leftover.pids:
+                if self.creation_time(pid) is not None:
+                    self.taskkill(pid)
+
+
+def this_platform() -> Platform:
+    """The platform the sweep runs on."""
+    if WINDOWS:
+        return WindowsPlatform()
+    if sys.platform.startswith("linux"):
+        return LinuxPlatform()
+    if sys.platform == "darwin":
+        return MacPlatform()
+    return Platform()
 
 
 @functools.lru_cache(maxsize=1)
@@ -785,94 +1750,117 @@ def die_with_parent_hook() -> Callable[[], None] | None:
     return hook
 
 
-class Process:
-    """A trainer (or TensorBoard) in its own process group, output to a log file."""
+class LaunchError(Exception):
+    """A run could not be started; the run fails with this reason, the sweep goes on."""
 
-    def __init__(self, command: Sequence[str], log_path: Path) -> None:
-        options: dict[str, Any] = {}
-        if WINDOWS:
-            options["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP  # type: ignore[attr-defined]
-        else:
-            # Its own session: a Ctrl-C in the sweep's terminal reaches the sweep
-            # only, and the sweep decides how each run is stopped.
-            options["start_new_session"] = True
-            if sys.platform.startswith("linux") and die_with_parent_hook() is not None:
-                options["preexec_fn"] = die_with_parent_hook()
-        with open(log_path, "ab") as log:
-            self.popen = subprocess.Popen(list(command), stdin=subprocess.DEVNULL, stdout=log,
-                                          stderr=subprocess.STDOUT, **options)
-        self.pid = self.popen.pid
 
-    def poll(self) -> int | None:
-        code = self.popen.poll()
-        if code is not None and not WINDOWS:
-            # A forked worker that outlived its trainer dies with it.
-            self._signal_group(signal.SIGKILL)
-        return code
+@dataclass(frozen=True)
+class Exit:
+    """How a run's process ended: its exit code, or why the launcher lost it (its node went away)."""
+
+    code: int | None
+    lost: str = ""
+
+
+@dataclass
+class LaunchRequest:
+    """What a launcher needs to start one run."""
+
+    run: Run
+    slot: int  # 0 .. concurrency-1, free while this run trains
+    log_path: Path
+    command: Callable[[tuple[int, int] | None], list[str]]  # the run's command line, given its ports
+    needs_ports: bool  # trains against a build (--env): needs a port range of its own
+    marker: str  # RUN_MARKER for every process of the run
+
+
+class RunHandle(Protocol):
+    """One started run, wherever it trains."""
+
+    @property
+    def pid(self) -> int | None: ...
+    @property
+    def identity(self) -> ProcessIdentity | None: ...
+    @property
+    def node(self) -> str: ...  # where it trains ("" on this machine)
+    @property
+    def ports(self) -> tuple[int, int] | None: ...
+
+    def poll(self) -> Exit | None: ...
+    def interrupt(self) -> None: ...
+    def kill(self) -> None: ...
+
+
+class Launcher(Protocol):
+    """Starts runs; the local launcher and a cluster one are two of these."""
+
+    def start(self, request: LaunchRequest) -> RunHandle: ...
+    def close(self) -> None: ...
+
+
+class LocalRun:
+    """A run training on this machine, in its own process group, its output in its log file."""
+
+    node = ""
+
+    def __init__(self, popen: subprocess.Popen[bytes], platform: Platform, ports: tuple[int, int] | None, marker: str) -> None:
+        self.popen, self.platform, self.ports = popen, platform, ports
+        self.pid = popen.pid
+        self.identity = platform.identify(popen.pid, marker)
+
+    def poll(self) -> Exit | None:
+        code = self.platform.exited(self.popen)
+        return None if code is None else Exit(code)
 
     def interrupt(self) -> None:
-        """What Ctrl-C in the run's own terminal does: ML-Agents saves its model and exits."""
-        if WINDOWS:
-            self.popen.send_signal(signal.CTRL_BREAK_EVENT)  # type: ignore[attr-defined]
-        else:
-            self._signal_group(signal.SIGINT)
-
-    def terminate(self) -> None:
-        """For TensorBoard, which has nothing to save."""
-        if WINDOWS:
-            self.popen.terminate()
-        else:
-            self._signal_group(signal.SIGTERM)
+        self.platform.interrupt(self.popen)
 
     def kill(self) -> None:
-        if WINDOWS:
-            taskkill = Path(os.environ.get("SystemRoot", r"C:\Windows"), "System32", "taskkill.exe")
-            subprocess.run([str(taskkill), "/F", "/T", "/PID", str(self.pid)], capture_output=True, check=False)
-        else:
-            self._signal_group(signal.SIGKILL)
+        self.platform.kill(self.popen)
 
-    def wait(self, timeout: float | None = None) -> int | None:
+
+def start_process(command: Sequence[str], log_path: Path, platform: Platform,
+                  environment: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """A process in its own group, its stdout and stderr appended to log_path."""
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(list(command), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                env=dict(environment) if environment is not None else None, **platform.popen_options())
+
+
+class LocalLauncher:
+    """Starts runs on this machine; each slot has its own lane of ports, so concurrent runs never share one."""
+
+    def __init__(self, platform: Platform, *, base_port: int, concurrency: int, stride: int,
+                 is_port_free: Callable[[int], bool] | None = None, say: Callable[[str], None] = lambda text: None) -> None:
+        self.platform, self.base_port, self.concurrency, self.stride = platform, base_port, concurrency, stride
+        self.is_port_free = is_port_free or port_free
+        self.say = say
+
+    def pick_ports(self, slot: int, run: Run) -> tuple[int, int]:
+        """The slot's own port range: base + slot * stride, moved up past ports other programs hold."""
+        lane = slot
+        while True:
+            first = self.base_port + lane * self.stride
+            last = first + run.instances - 1
+            if last > 65535:
+                raise LaunchError("no free port range below 65536")
+            taken = [port for port in range(first, last + 1) if not self.is_port_free(port)]
+            if not taken:
+                return first, last
+            self.say(f"port {taken[0]} is in use by another program; {run.run_id} skips it")
+            lane += self.concurrency
+
+    def start(self, request: LaunchRequest) -> LocalRun:
+        ports = self.pick_ports(request.slot, request.run) if request.needs_ports else None
+        command = request.command(ports)
         try:
-            return self.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return None
+            popen = start_process(command, request.log_path, self.platform, {**os.environ, RUN_MARKER: request.marker})
+        except OSError as exc:  # e.g. the trainer vanished from PATH mid-sweep
+            raise LaunchError(f"could not start {command[0]}: {exc.strerror or exc}") from None
+        return LocalRun(popen, self.platform, ports, request.marker)
 
-    def _signal_group(self, sig: signal.Signals) -> None:
-        try:
-            os.killpg(self.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-
-Launcher = Callable[[Sequence[str], Path], Process]
-
-
-def group_alive(pgid: int) -> bool:
-    """True while any process of the group (a run of an earlier sweep) is alive."""
-    if WINDOWS:
-        return False  # no process groups to ask; Windows runs die with their console
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def stop_group(pgid: int, timeout: float, clock: Callable[[], float], sleep: Callable[[float], None]) -> bool:
-    """Stop a left-over run's group as Ctrl-C would, killing it after timeout; True if it had to be killed."""
-    for sig in (signal.SIGINT, signal.SIGKILL):
-        try:
-            os.killpg(pgid, sig)
-        except (ProcessLookupError, PermissionError):
-            return False
-        deadline = clock() + timeout
-        while clock() < deadline:
-            if not group_alive(pgid):
-                return False
-            sleep(TICK)
-    return True
+    def close(self) -> None:
+        pass
 
 
 class Waker:
@@ -934,9 +1922,13 @@ def port_free(port: int) -> bool:
     return True
 
 
-def resolve_command(command: str) -> list[str] | None:
+def resolve_command(command: str, flag: str = "--trainer") -> list[str] | None:
     """A command line as an argument list with its program found on PATH, or None."""
-    words = shlex.split(command, posix=not WINDOWS)
+    try:
+        words = shlex.split(command, posix=not WINDOWS)
+    except ValueError as exc:
+        raise SweepError(f"{flag} {command!r} cannot be split into words ({exc})", flag,
+                         "quote it as a shell would, e.g. --trainer \"/path with spaces/mlagents-learn\"") from None
     if not words:
         return None
     program = shutil.which(words[0])
@@ -955,82 +1947,347 @@ def find_tensorboard(trainer: Sequence[str]) -> str | None:
     return shutil.which("tensorboard")
 
 
+class TensorBoardProcess:
+    """A TensorBoard the sweep started for itself, stopped at the end."""
+
+    def __init__(self, command: Sequence[str], log_path: Path, platform: Platform) -> None:
+        self.platform = platform
+        self.popen = start_process(command, log_path, platform)
+
+    def poll(self) -> int | None:
+        return self.popen.poll()
+
+    def terminate(self) -> None:
+        self.platform.terminate(self.popen)
+        try:
+            self.popen.wait(10)
+        except subprocess.TimeoutExpired:
+            self.platform.kill(self.popen)
+            self.popen.wait()
+        if not WINDOWS:
+            self.platform.signal_group(self.popen.pid, signal.SIGKILL)  # its data server, if it lingers
+
+
+# ---------------------------------------------------------------------------
+# The sweep store: the sweep folder, its lock, its state file
+# ---------------------------------------------------------------------------
+
+
 def write_atomically(path: Path, text: str) -> None:
     """Write a file so that a reader (or a crash) never sees half of it."""
     temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError:
+        try:
+            temporary.unlink()  # a full disk must not keep a half-written copy either
+        except OSError:
+            pass
+        raise
+
+
+class SweepLock:
+    """An exclusive lock on the sweep folder for the sweep's whole life; the OS releases it if the sweep dies.
+
+    The file holds the pid of the sweep that holds it, after a first byte that
+    is the one locked (Windows refuses to read a locked byte).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.handle: Any = None
+
+    @staticmethod
+    def _try_lock(handle: Any) -> bool:
+        try:
+            if WINDOWS:  # pragma: no cover - Windows only
+                import msvcrt
+
+                handle.seek(0)
+                msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
+            else:
+                import fcntl
+
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
+        return True
+
+    @staticmethod
+    def _holder(handle: Any) -> int:
+        handle.seek(1)
+        text = handle.read(32).decode("ascii", errors="replace").strip()
+        return int(text) if text.isdigit() else -1
+
+    def holder(self) -> int | None:
+        """The pid of a live sweep that holds the lock (-1 if unknown), else None; creates and changes nothing."""
+        try:
+            handle = open(self.path, "rb")
+        except OSError:
+            return None
+        with handle:
+            return None if self._try_lock(handle) else self._holder(handle)  # closing releases a lock just taken
+
+    def acquire(self) -> int | None:
+        """Take the lock and write this sweep's pid in it; if a live sweep holds it, its pid (-1 if unknown)."""
+        handle = open(self.path, "a+b")
+        if not self._try_lock(handle):
+            holder = self._holder(handle)
+            handle.close()
+            return holder
+        handle.seek(0)
+        handle.truncate()
+        handle.write(b" " + str(os.getpid()).encode() + b"\n")
+        handle.flush()
+        self.handle = handle
+        return None
+
+    def release(self) -> None:
+        if self.handle is not None:
+            self.handle.close()  # closing the file releases the lock
+            self.handle = None
+
+
+class SweepStore:
+    """Owns the sweep folder: the runs' configs, config_info.txt, logs/, the lock and sweep_state.json."""
+
+    def __init__(self, settings: Settings, write: Callable[[Path, str], None] = write_atomically) -> None:
+        self.settings = settings
+        self.folder = settings.sweep_dir
+        self.write = write
+        self.lock = SweepLock(self.folder / LOCK_FILE)
+
+    @property
+    def state_path(self) -> Path:
+        return self.folder / STATE_FILE
+
+    def refuse_if_live(self) -> None:
+        """Refuse if a live sweep holds the folder; creates nothing."""
+        self.refuse(self.lock.holder())
+
+    def refuse(self, holder: int | None) -> None:
+        if holder is not None:
+            pid = f"pid {holder}" if holder > 0 else "another process"
+            raise SweepError(f"a sweep is running in this folder ({pid})", str(self.folder),
+                             "wait for it to end or stop it (Ctrl-C in its terminal), or choose another --run-id")
+
+    def take(self) -> None:
+        """Make the folder and lock it, or refuse: another sweep is live in it."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            holder = self.lock.acquire()
+        except OSError as exc:
+            raise SweepError(f"cannot write the sweep folder ({exc.strerror or exc})", str(self.folder),
+                             "check that the results folder is writable, or pass --results-dir") from None
+        self.refuse(holder)
+
+    def release(self) -> None:
+        self.lock.release()
+
+    def started_before(self) -> bool:
+        """True if a sweep (not a dry run) already ran in this folder."""
+        return self.state_path.exists()
+
+    def write_folder(self, runs: Sequence[Run], fresh: bool) -> None:
+        """Every run's config, config_info.txt, and logs/ for the runs' output; fresh: old configs go first."""
+        configs = self.folder / "configs"
+        try:
+            if fresh and configs.is_dir():
+                shutil.rmtree(configs)  # a smaller grid must not leave configs of runs it no longer has
+            configs.mkdir(exist_ok=True)
+            (self.folder / "logs").mkdir(exist_ok=True)
+            for run in runs:
+                # Plain writes: no run has started yet, and a temp file and a rename each would double the file work.
+                self.settings.config_path_of(run).write_text(dump_config(run.config), encoding="utf-8")
+            write_atomically(self.folder / "config_info.txt", render_config_info(runs, self.settings.repetitions))
+        except OSError as exc:
+            raise SweepError(f"cannot write the sweep folder ({exc.strerror or exc})", str(self.folder),
+                             "check that the results folder is writable and not full, or pass --results-dir") from None
+
+    def save(self, state: Mapping[str, Any]) -> OSError | None:
+        """Write the state file; the error if it could not be written (a full disk: the caller tries again)."""
+        # Compact: it is rewritten at every start and end, and a big grid makes it long.
+        try:
+            self.write(self.state_path, json.dumps(state, separators=(",", ":")) + "\n")
+        except OSError as exc:
+            return exc
+        return None
+
+    def load(self) -> dict[str, Any] | None:
+        """The state an earlier sweep left, checked field by field; None if there is none."""
+        try:
+            text = self.state_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise state_error(self.state_path, f"cannot be read ({exc.__class__.__name__})") from None
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise state_error(self.state_path, f"cannot be read ({exc.__class__.__name__})") from None
+        return check_state(data, self.state_path)
+
+
+def state_error(path: Path, what: str) -> SweepError:
+    return SweepError(f"the sweep's state file {what}", str(path), "start the sweep anew with --force, or choose another --run-id")
+
+
+# What each field of a run's entry in the state file may hold; anything else is refused.
+_OPTIONAL_NUMBER = (int, float, type(None))
+STATE_FIELDS: dict[str, tuple[type, ...]] = {
+    "run_id": (str,), "status": (str,), "exit_code": (int, type(None)), "start": _OPTIONAL_NUMBER,
+    "end": _OPTIONAL_NUMBER, "trained_s": (int, float), "pid": (int, type(None)), "identity": (dict, type(None)),
+    "ports": (list, type(None)), "node": (str,), "stop_reason": (str,), "killed": (bool,), "attempts": (int,),
+    "policy": (dict,),
+}
+STATE_DEFAULTS: dict[str, Any] = {"exit_code": None, "start": None, "end": None, "trained_s": 0.0, "pid": None,
+                                  "identity": None, "ports": None, "node": "", "stop_reason": "", "killed": False,
+                                  "attempts": 0, "policy": {}}
+V1_STATUSES = {"stopped early": "stopped"}  # version 1 stored the label
+
+
+def check_state(data: Any, path: Path) -> dict[str, Any]:
+    """A state file's content, every field checked; version 1 files are read too (they hold no identities)."""
+    if not isinstance(data, dict) or data.get("version") not in (1, STATE_VERSION) or not isinstance(data.get("made_by"), dict):
+        raise state_error(path, "is not one this version wrote")
+    entries = data.get("runs")
+    if not isinstance(entries, list):
+        raise state_error(path, "is malformed: runs is not a list")
+    checked = []
+    for number, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise state_error(path, f"is malformed: runs[{number}] is not a mapping")
+        entry = {**STATE_DEFAULTS, **entry}
+        if data["version"] == 1:
+            entry["status"] = V1_STATUSES.get(str(entry.get("status")), entry.get("status"))
+            entry["identity"] = None  # version 1 recorded a pid only: it proves nothing
+        for name, kinds in STATE_FIELDS.items():
+            value = entry.get(name)
+            if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+                raise state_error(path, f"is malformed: runs[{number}].{name} is {json.dumps(value)[:40]}")
+        problem = ""
+        if entry["status"] not in {status.value for status in Status}:
+            problem = f"status is {json.dumps(entry['status'])[:40]}"
+        elif entry["pid"] is not None and entry["pid"] < 2:
+            problem = f"pid is {entry['pid']}"  # 0 is the sweep's own group, -1 every process, 1 init
+        elif entry["ports"] is not None and not (len(entry["ports"]) == 2 and all(
+                isinstance(port, int) and not isinstance(port, bool) and 1 <= port <= 65535 for port in entry["ports"])):
+            problem = f"ports is {json.dumps(entry['ports'])[:40]}"
+        elif entry["identity"] is not None and not (set(entry["identity"]) == {"boot", "start", "marker"} and all(
+                isinstance(value, str) for value in entry["identity"].values())):
+            problem = "identity is malformed"
+        elif any(not finite_number(entry[name]) for name in ("start", "end", "trained_s") if entry[name] is not None):
+            problem = "a time is not a number"
+        if problem:
+            raise state_error(path, f"is malformed: runs[{number}].{problem}")
+        checked.append(entry)
+    return {**data, "runs": checked}
+
+
+def trained_to_the_end(results_dir: Path, run: Run) -> bool:
+    """True if ML-Agents' own record says the run trained every behavior to max_steps and exported it.
+
+    So a sweep whose state file could not be written (a full disk) never trains
+    a finished run again. training_status.json's final_checkpoint is written
+    when a run stops too, with the step it reached: only a step at max_steps
+    means finished.
+    """
+    run_dir = results_dir / run.run_id
+    try:
+        status = json.loads((run_dir / "run_logs" / "training_status.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(status, dict):
+        return False
+    for behavior in run.behaviors:
+        final = status.get(behavior, {}).get("final_checkpoint") if isinstance(status.get(behavior), dict) else None
+        steps = final.get("steps") if isinstance(final, dict) else None
+        if not isinstance(steps, (int, float)) or not finite_number(steps) or steps < run.horizons.get(behavior, (math.inf, 0))[0]:
+            return False
+        if not (run_dir / f"{behavior}.onnx").is_file():
+            return False
+    return True
 
 
 # ---------------------------------------------------------------------------
-# The sweep supervisor
+# The sweep supervisor: the loop that ties launcher, policy, watcher and store together
 # ---------------------------------------------------------------------------
-
-PENDING, RUNNING, FINISHED, STOPPED, FAILED, INTERRUPTED = (
-    "pending", "running", "finished", "stopped early", "failed", "interrupted")
-DONE = (FINISHED, STOPPED)  # a resumed sweep does not train these again
 
 
 class Console:
-    """The sweep's voice: timestamped lines on stdout, warnings on stderr."""
+    """The sweep's voice: timestamped lines on stdout, warnings on stderr, all of it in the sweep's log too.
 
-    def __init__(self, wall: Callable[[], float] = time.time) -> None:
+    A closed stdout (`... | head`) silences the console, never the sweep.
+    """
+
+    def __init__(self, wall: Callable[[], float] = time.time, out: Any = None, err: Any = None) -> None:
         self.wall = wall
+        self.out = out if out is not None else sys.stdout
+        self.err = err if err is not None else sys.stderr
+        self.log: Any = None
+
+    def keep_log(self, path: Path) -> None:
+        try:
+            self.log = open(path, "a", encoding="utf-8")
+        except OSError:
+            self.log = None
+
+    def close(self) -> None:
+        if self.log is not None:
+            self.log.close()
+            self.log = None
+
+    def stamp(self) -> str:
+        return time.strftime("%H:%M:%S", time.localtime(self.wall()))
 
     def say(self, text: str) -> None:
-        stamp = time.strftime("%H:%M:%S", time.localtime(self.wall()))
-        print(f"[{stamp}] {text}", flush=True)
+        self.emit("out", f"[{self.stamp()}] {text}")
 
     def warn(self, text: str) -> None:
-        stamp = time.strftime("%H:%M:%S", time.localtime(self.wall()))
-        print(f"[{stamp}] warning: {text}", file=sys.stderr, flush=True)
+        self.emit("err", f"[{self.stamp()}] warning: {text}")
 
     def block(self, text: str) -> None:
-        print(text, flush=True)
+        self.emit("out", text)
+
+    def emit(self, which: str, line: str) -> None:
+        if self.log is not None:
+            try:
+                self.log.write(line + "\n")
+                self.log.flush()
+            except OSError:
+                pass  # a full disk: the console still says it
+        stream = self.out if which == "out" else self.err
+        if stream is None:
+            return
+        try:
+            stream.write(line + "\n")
+            stream.flush()
+        except (BrokenPipeError, ValueError, OSError):
+            self.lose(which, stream)
+
+    def lose(self, which: str, stream: Any) -> None:
+        """The reader went away: drop that stream, and point its descriptor at the null device so the
+        interpreter's last flush at exit does not fail either."""
+        setattr(self, which, None)
+        try:
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, stream.fileno())
+            os.close(null)
+        except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+            pass
 
 
-@dataclass
-class RunState:
-    """What became of one run; saved in the sweep's state file at every change."""
-
-    run: Run
-    status: str = PENDING
-    exit_code: int | None = None
-    start: float | None = None
-    end: float | None = None
-    pid: int | None = None
-    ports: tuple[int, int] | None = None  # first and last port
-    slot: int | None = None
-    stop_reason: str = ""
-    stop_asked: float | None = None  # when the run was asked to stop
-    killed: bool = False
-    resume: bool = False  # continue from its checkpoint (mlagents-learn --resume)
-    process: Process | None = None
-    metrics: dict[tuple[str, str], float] = field(default_factory=dict)  # (behavior, tag) -> last value
-    last_step: float | None = None
-
-    @property
-    def duration(self) -> float | None:
-        if self.start is None:
-            return None
-        return (self.end if self.end is not None else time.time()) - self.start
-
-    def to_json(self) -> dict[str, Any]:
-        return {"run_id": self.run.run_id, "status": self.status, "exit_code": self.exit_code,
-                "start": self.start, "end": self.end, "pid": self.pid,
-                "ports": list(self.ports) if self.ports else None, "stop_reason": self.stop_reason,
-                "killed": self.killed}
-
-
-def run_command(settings: Settings, run: Run, config_path: Path, ports: tuple[int, int] | None,
-                resume: bool) -> list[str]:
+def run_command(settings: Settings, run: Run, ports: tuple[int, int] | None, resume: bool) -> list[str]:
     """The exact mlagents-learn command line of one run."""
-    command = [*settings.trainer, str(config_path), f"--run-id={run.run_id}"]
+    command = [*settings.trainer, str(settings.config_path_of(run)), f"--run-id={run.run_id}"]
     if ports is not None:
         command.append(f"--base-port={ports[0]}")
     command += settings.forwarded
     if resume:
         command.append("--resume")
+    elif settings.force and "--force" not in settings.forwarded:
+        command.append("--force")  # force from the config's checkpoint_settings: run configs no longer say it
     if settings.env_args is not None:
         command += ["--env-args", *settings.env_args]  # swallows the rest, so it stays last
     return command
@@ -1046,171 +2303,213 @@ def format_duration(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
-class Sweep:
-    """Trains the runs, at most `concurrency` at once, and stops those that break a rule."""
+def new_marker(settings: Settings, run: Run) -> str:
+    """A RUN_MARKER value no other launch shares."""
+    return f"{settings.sweep_dir.resolve()}|{run.run_id}|{os.urandom(8).hex()}"
 
-    def __init__(self, settings: Settings, runs: Sequence[Run], console: Console, *,
-                 launch: Launcher = Process, clock: Callable[[], float] = time.time,
-                 sleep: Callable[[float], None] = time.sleep,
-                 is_port_free: Callable[[int], bool] = port_free,
-                 tensorboard: TensorBoard | None = None, made_by: Mapping[str, Any] | None = None) -> None:
+
+class Supervisor:
+    """Trains the runs, at most `concurrency` at once, and carries out what the policy decides.
+
+    Every side effect goes through a seam: the launcher starts and stops runs,
+    the watcher reads TensorBoard, the store writes the state file, clock and
+    sleep keep time. tick() is one pass of the loop, so a test can drive it
+    with fakes of all of them.
+    """
+
+    def __init__(self, settings: Settings, states: Sequence[RunState], *, launcher: Launcher, policy: Policy,
+                 store: SweepStore, console: Console, watcher: MetricsWatcher | None = None,
+                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
+                 sleep: Callable[[float], None] = time.sleep, made_by: Mapping[str, Any] | None = None,
+                 marker: Callable[[Settings, Run], str] = new_marker) -> None:
         self.settings = settings
-        self.states = [RunState(run) for run in runs]
-        self.console = console
-        self.launch = launch
-        self.clock = clock
-        self.sleep = sleep
-        self.is_port_free = is_port_free
-        self.tensorboard = tensorboard
+        self.states = list(states)
+        self.by_id = {state.run.run_id: state for state in self.states}
+        self.launcher, self.policy, self.store, self.console, self.watcher = launcher, policy, store, console, watcher
+        self.clock, self.wall, self.sleep = clock, wall, sleep
         self.made_by = dict(made_by or {})
+        self.marker = marker
+        self.signals = 0  # signals the handlers counted; the loop acts on them
+        self.signals_taken = 0
         self.interrupted = False
         self.killing = False
-        self.changed = False  # the state file is behind
-        self.tensorboard_ok: bool | None = None  # None: not asked yet
-        self.tensorboard_process: Process | None = None
-        self.stride = max((run.instances for run in runs), default=1)
-        self.has_rules = any(run.stop_rules for run in runs)
+        self.changed = True  # the state file is behind
+        self.save_error: OSError | None = None
+        self.snapshot: Snapshot | None = None  # the newest one decisions were made on
+        self.next_status = clock() + STATUS_INTERVAL
+        self.summary_tags = list(dict.fromkeys([settings.metric, *policy.tags()]))
+        self.last_end: float | None = None  # the clock when a run last ended
 
-    # -- paths --------------------------------------------------------------
+    # -- the loop -------------------------------------------------------------
 
-    @property
-    def sweep_dir(self) -> Path:
-        return self.settings.sweep_dir
-
-    def config_path(self, run: Run) -> Path:
-        return self.sweep_dir / "configs" / f"{run.run_id}.yaml"
-
-    def log_path(self, run: Run) -> Path:
-        return self.sweep_dir / "logs" / f"{run.run_id}.log"
-
-    # -- the loop -----------------------------------------------------------
+    def note_signal(self) -> None:
+        """For the signal handlers: count, nothing else (printing there can raise "reentrant call")."""
+        self.signals += 1
 
     def run(self) -> int:
-        """Train every pending run; return the sweep's exit code."""
-        self.save_state()
-        self.start_tensorboard()
-        next_poll = self.clock() + self.settings.poll_interval
-        next_status = self.clock() + STATUS_INTERVAL
+        """Train every run the policy starts; return the sweep's exit code."""
+        self.save()
+        if self.watcher is not None:
+            self.watcher.want(self.metrics_request())
+            self.watcher.start()
         try:
-            while True:
-                self.reap()
-                self.enforce_stop_timeouts()
-                if self.interrupted:
-                    self.stop_all()
-                else:
-                    self.fill_slots()
-                if self.changed:  # once per tick: a burst of starts or ends is one write
-                    self.save_state()
-                if not self.running() and (self.interrupted or not self.pending()):
-                    break
-                now = self.clock()
-                if self.tensorboard and self.has_rules and now >= next_poll:
-                    self.poll()
-                    next_poll = self.clock() + self.settings.poll_interval
-                if now >= next_status:
-                    self.console.say(self.status_line())
-                    next_status = now + STATUS_INTERVAL
+            while not self.tick():
                 self.sleep(TICK)
             self.collect_metrics()
+        except BaseException as exc:
+            if not isinstance(exc, KeyboardInterrupt):
+                self.console.warn(f"internal error ({exc.__class__.__name__}: {exc}): stopping every run so it saves its model")
+            self.stop_everything_now()
+            raise
         finally:
-            self.stop_tensorboard()
-            self.save_state()
+            if self.watcher is not None:
+                self.watcher.stop()
+                self.watcher.close()
+            self.launcher.close()
+            self.save()
         return self.exit_code()
 
-    def running(self) -> list[RunState]:
-        return [state for state in self.states if state.status == RUNNING]
+    def tick(self) -> bool:
+        """One pass of the loop; True when the sweep is over."""
+        self.take_signals()
+        self.relay_notes()
+        self.reap()
+        self.enforce_stop_timeouts()
+        if self.interrupted:
+            self.stop_all()
+        else:
+            self.follow_policy()
+            self.fill_slots()
+        if self.changed:  # once per tick: a burst of starts or ends is one write
+            if self.watcher is not None:
+                self.watcher.want(self.metrics_request())
+            self.save()
+        if self.clock() >= self.next_status:
+            self.console.say(self.status_line())
+            self.next_status = self.clock() + STATUS_INTERVAL
+        return not self.running() and (self.interrupted or self.policy.next_run(self.states) is None)
 
-    def pending(self) -> list[RunState]:
-        return [state for state in self.states if state.status == PENDING]
+    def running(self) -> list[RunState]:
+        return [state for state in self.states if state.status is Status.RUNNING]
 
     def exit_code(self) -> int:
         if self.interrupted:
             return EXIT_INTERRUPTED
-        if any(state.status in (FAILED, INTERRUPTED) for state in self.states):
+        if any(state.status in (Status.FAILED, Status.INTERRUPTED) for state in self.states):
             return EXIT_FAILED
         return EXIT_OK
 
     def status_line(self) -> str:
-        counts = {status: 0 for status in (RUNNING, FINISHED, STOPPED, FAILED, PENDING)}
-        for state in self.states:
-            counts[state.status] = counts.get(state.status, 0) + 1
-        return "status: " + ", ".join(f"{count} {status}" for status, count in counts.items())
+        shown = (Status.RUNNING, Status.FINISHED, Status.STOPPED, Status.FAILED, Status.PENDING)
+        counts = Counter(state.status for state in self.states)
+        extra = [status for status in Status if status not in shown and counts[status]]
+        names = {Status.PENDING: "pending"}
+        return "status: " + ", ".join(f"{counts[status]} {names.get(status, status.label)}" for status in (*shown, *extra))
 
-    # -- starting runs --------------------------------------------------------
+    def take_signals(self) -> None:
+        """Ctrl-C on the sweep: the first stops every run gracefully, the second kills them."""
+        while self.signals_taken < self.signals:
+            self.signals_taken += 1
+            if not self.interrupted:
+                self.interrupted = True
+                self.console.say("interrupted: stopping every run so it saves its model (Ctrl-C again kills them)")
+            elif not self.killing:
+                self.killing = True
+                self.console.say("interrupted again: killing every run")
+                for state in self.running():
+                    state.stop_asked = state.stop_asked if state.stop_asked is not None else self.clock()
+                    self.kill(state)
+
+    def relay_notes(self) -> None:
+        if self.watcher is None:
+            return
+        for kind, text in self.watcher.take_notes():
+            (self.console.warn if kind == "warn" else self.console.say)(text)
+
+    # -- starting runs ----------------------------------------------------------
 
     def fill_slots(self) -> None:
         busy = {state.slot for state in self.running()}
         for slot in range(self.settings.concurrency):
-            if slot in busy:
-                continue
-            pending = self.pending()
-            if not pending:
-                return
-            self.start(pending[0], slot)
+            while slot not in busy:  # a run that could not start leaves the slot to the next one
+                state = self.policy.next_run(self.states)
+                if state is None:
+                    return
+                if self.start(state, slot):
+                    busy.add(slot)
 
-    def pick_ports(self, slot: int, run: Run) -> tuple[int, int] | None:
-        """The slot's own port range: base + slot * stride, moved up past ports other programs hold.
-
-        Lanes of different slots never overlap, so concurrent runs never share a port.
-        """
-        lane = slot
-        while True:
-            first = self.settings.base_port + lane * self.stride
-            last = first + run.instances - 1
-            if last > 65535:
-                return None
-            taken = [port for port in range(first, last + 1) if not self.is_port_free(port)]
-            if not taken:
-                return first, last
-            self.console.say(f"port {taken[0]} is in use by another program; {run.run_id} skips it")
-            lane += self.settings.concurrency
-
-    def start(self, state: RunState, slot: int) -> None:
+    def start(self, state: RunState, slot: int) -> bool:
+        """Launch a run in a free slot; False if it could not start (it has failed, with the reason)."""
         run = state.run
-        ports = None
-        if self.settings.env_path is not None:
-            ports = self.pick_ports(slot, run)
-            if ports is None:
-                self.finish(state, None, FAILED, "no free port range below 65536")
-                return
-        command = run_command(self.settings, run, self.config_path(run), ports, state.resume)
+        resume = state.resume
+        request = LaunchRequest(run, slot, self.settings.log_path_of(run),
+                                lambda ports: run_command(self.settings, run, ports, resume),
+                                self.settings.env_path is not None, self.marker(self.settings, run))
+        now = self.clock()
+        state.start = state.start if state.start is not None else self.wall()
         try:
-            state.process = self.launch(command, self.log_path(run))
-        except OSError as exc:  # e.g. the trainer vanished from PATH mid-sweep
-            state.start = self.clock()
-            self.finish(state, None, FAILED, f"could not start {command[0]}: {exc.strerror or exc}")
-            return
-        state.status, state.slot, state.ports = RUNNING, slot, ports
-        state.pid, state.start, state.end = state.process.pid, self.clock(), None
+            handle = self.launcher.start(request)
+        except LaunchError as exc:
+            state.session_began = now
+            self.finish(state, None, Status.FAILED, str(exc))
+            return False
+        state.status, state.slot, state.handle = Status.RUNNING, slot, handle
+        state.pid, state.identity, state.ports, state.node = handle.pid, handle.identity, handle.ports, handle.node
+        state.session_began, state.end = now, None
         state.exit_code, state.stop_reason, state.stop_asked, state.killed = None, "", None, False
+        ports = handle.ports
         port_text = "" if ports is None else f", port {ports[0]}" if ports[0] == ports[1] else f", ports {ports[0]}-{ports[1]}"
-        verb = "resume" if state.resume else "start"
-        self.console.say(f"{verb} {run.run_id}: {run.describe()}{port_text}")
+        node_text = f", on {handle.node}" if handle.node else ""
+        self.console.say(f"{'resume' if resume else 'start'} {run.run_id}: {run.describe()}{port_text}{node_text}")
         self.changed = True
+        return True
 
-    # -- watching and stopping runs ------------------------------------------
+    # -- watching and stopping runs -----------------------------------------------
 
     def reap(self) -> None:
         for state in self.running():
-            code = state.process.poll() if state.process is not None else None
-            if code is None:
+            ended = state.handle.poll() if state.handle is not None else None
+            if ended is None:
                 continue
-            if state.stop_reason:
-                status = STOPPED if code == 0 and not state.killed else FAILED
+            if ended.lost:
+                self.lose(state, ended.lost)
+            elif state.stop_reason:
+                self.finish(state, ended.code, Status.STOPPED if ended.code == 0 and not state.killed else Status.FAILED)
             elif state.stop_asked is not None:
-                status = INTERRUPTED
+                self.finish(state, ended.code, Status.INTERRUPTED)
             else:
-                status = FINISHED if code == 0 else FAILED
-            self.finish(state, code, status)
+                self.finish(state, ended.code, Status.FINISHED if ended.code == 0 else Status.FAILED)
 
-    def finish(self, state: RunState, code: int | None, status: str, why: str = "") -> None:
-        state.status, state.exit_code, state.end, state.process = status, code, self.clock(), None
-        run, took = state.run, format_duration(state.duration)
-        if status == FINISHED:
+    def lose(self, state: RunState, why: str) -> None:
+        """The launcher lost the run (its node went away): it trains again from its checkpoint, or fails."""
+        retries = getattr(self.settings, "max_retries", 0)
+        if self.interrupted or state.attempts >= retries:
+            self.finish(state, None, Status.FAILED if not self.interrupted else Status.INTERRUPTED, why)
+            return
+        state.attempts += 1
+        self.close_session(state)
+        state.status, state.handle = Status.PENDING, None
+        state.resume = (self.settings.results_dir / state.run.run_id).exists()
+        self.console.say(f"lost {state.run.run_id} ({why}): it trains again{' from its checkpoint' if state.resume else ''} "
+                         f"(retry {state.attempts} of {retries})")
+        self.changed = True
+
+    def close_session(self, state: RunState) -> None:
+        self.last_end = self.clock()
+        if state.session_began is not None:
+            state.trained_s += self.last_end - state.session_began
+            state.session_began = None
+        state.end = self.wall()
+
+    def finish(self, state: RunState, code: int | None, status: Status, why: str = "") -> None:
+        self.close_session(state)
+        state.status, state.exit_code, state.handle = status, code, None
+        run, took = state.run, format_duration(state.trained_s)
+        if status is Status.FINISHED:
             self.console.say(f"finished {run.run_id}: exit 0 after {took}")
-        elif status == STOPPED:
+        elif status is Status.STOPPED:
             self.console.say(f"stopped {run.run_id} early after {took}: {state.stop_reason}")
-        elif status == INTERRUPTED:
+        elif status is Status.INTERRUPTED:
             killed = ", killed after --stop-timeout" if state.killed else ""
             self.console.say(f"interrupted {run.run_id}: exit {code} after {took}{killed}")
         else:
@@ -1219,17 +2518,19 @@ class Sweep:
                 detail += f", killed: it did not stop within --stop-timeout {self.settings.stop_timeout:g}s"
             elif state.stop_reason:
                 detail += f" while stopping ({state.stop_reason})"
-            self.console.say(f"FAILED {run.run_id}: {detail} after {took}; log: {self.log_path(run)}")
+            if why and not state.stop_reason:
+                state.stop_reason = why
+            self.console.say(f"FAILED {run.run_id}: {detail} after {took}; log: {self.settings.log_path_of(run)}")
         self.changed = True
 
     def stop(self, state: RunState, reason: str = "") -> None:
         """Ask a run to stop as Ctrl-C would: it saves its model; killed after --stop-timeout."""
-        if state.stop_asked is not None or state.process is None:
+        if state.stop_asked is not None or state.handle is None:
             return
         state.stop_reason, state.stop_asked = reason, self.clock()
         if reason:
             self.console.say(f"stopping {state.run.run_id}: {reason}")
-        state.process.interrupt()
+        state.handle.interrupt()
         self.changed = True
 
     def stop_all(self) -> None:
@@ -1243,191 +2544,149 @@ class Sweep:
                 self.kill(state)
 
     def kill(self, state: RunState) -> None:
-        if state.process is not None and not state.killed:
+        if state.handle is not None and not state.killed:
             state.killed = True
             self.console.say(f"killing {state.run.run_id}: it did not stop within {self.settings.stop_timeout:g}s")
-            state.process.kill()
+            state.handle.kill()
 
-    def interrupt(self) -> None:
-        """Ctrl-C on the sweep: the first stops every run gracefully, the second kills them."""
-        if not self.interrupted:
-            self.interrupted = True
-            self.console.say("interrupted: stopping every run so it saves its model (Ctrl-C again kills them)")
-            return
-        if not self.killing:
-            self.killing = True
-            self.console.say("interrupted again: killing every run")
-            for state in self.running():
-                state.stop_asked = state.stop_asked or self.clock()
-                self.kill(state)
+    def stop_everything_now(self) -> None:
+        """After an internal error: every run stops gracefully, within --stop-timeout, then is killed."""
+        self.stop_all()
+        deadline = self.clock() + self.settings.stop_timeout
+        while self.running() and self.clock() < deadline:
+            self.sleep(TICK)
+            self.reap()
+        for state in self.running():
+            self.kill(state)
 
-    # -- TensorBoard ----------------------------------------------------------
+    # -- what the policy decides ------------------------------------------------------
 
-    def start_tensorboard(self) -> None:
-        """Use the TensorBoard at the URL; if none answers there and the URL is local, start one."""
-        board = self.tensorboard
-        if board is None:
-            return
-        if board.alive():
-            self.tensorboard_ok = True
-            self.console.say(f"TensorBoard: {board.url}")
-            return
-        parts = urllib.parse.urlsplit(board.url)
-        executable = find_tensorboard(self.settings.trainer)
-        if parts.hostname not in ("localhost", "127.0.0.1", "::1") or executable is None:
-            self.tensorboard_down("nothing answers there" + ("" if executable else " and no tensorboard was found to start"))
-            return
-        command = [executable, "--logdir", str(self.settings.results_dir), "--host", parts.hostname,
-                   "--port", str(parts.port or 80)]
-        self.tensorboard_process = self.launch(command, self.sweep_dir / "logs" / "tensorboard.log")
-        deadline = self.clock() + TENSORBOARD_START_TIMEOUT
-        while self.clock() < deadline and not self.interrupted:
-            if self.tensorboard_process.poll() is not None:
-                break
-            if board.alive():
-                self.tensorboard_ok = True
-                self.console.say(f"TensorBoard started: {board.url}")
-                return
-            self.sleep(0.5)
-        self.tensorboard_down(f"the TensorBoard started there did not answer (log: {self.sweep_dir / 'logs' / 'tensorboard.log'})")
+    def follow_policy(self) -> None:
+        snapshot = self.watcher.latest() if self.watcher is not None else None
+        if snapshot is None or snapshot is self.snapshot:
+            return  # decide once per poll, not once per tick
+        self.snapshot = snapshot
+        for state in self.running():
+            step = snapshot.last_step(state.run.run_id, state.run.behaviors, self.settings.metric)
+            if step is not None:
+                state.last_step = step
+        for decision in self.policy.decide(self.states, snapshot):
+            state = self.by_id[decision.run_id]
+            if decision.action is Action.STOP and state.status is Status.RUNNING:
+                self.stop(state, decision.reason)
 
-    def stop_tensorboard(self) -> None:
-        process = self.tensorboard_process
-        if process is not None:
-            process.terminate()
-            if process.wait(10) is None:
-                process.kill()
-                process.wait()
+    def metrics_request(self, everything: bool = False) -> MetricsRequest:
+        """Every started run, for the ranking metric and every tag the policy reads.
 
-    def tensorboard_down(self, why: str) -> None:
-        if self.tensorboard_ok is not False and self.tensorboard is not None:
-            self.console.warn(f"TensorBoard at {self.tensorboard.url} does not answer ({why}); "
-                              "training goes on, stop conditions are checked again at each poll")
-        self.tensorboard_ok = False
-
-    def tensorboard_up(self) -> None:
-        if self.tensorboard_ok is False:
-            self.console.say("TensorBoard answers again: stop conditions are checked")
-        self.tensorboard_ok = True
-
-    # -- stop conditions and metrics ------------------------------------------
-
-    def fetch(self, wanted: Mapping[str, set[str]]) -> dict[str, dict[str, Points]] | None:
-        """One request per tag for all the runs that need it; None if TensorBoard is down."""
-        if self.tensorboard is None:
-            return None
-        data = {}
-        try:
-            for tag, names in wanted.items():
-                data[tag] = self.tensorboard.scalars(tag, sorted(names))
-        except TensorBoardDown as exc:
-            self.tensorboard_down(str(exc))
-            return None
-        self.tensorboard_up()
-        return data
-
-    def poll(self) -> None:
-        """Check every live run's stop conditions once, and stop those that break one."""
-        live = [state for state in self.running() if state.stop_asked is None and state.run.stop_rules]
-        if not live:
-            return
+        A run that ended long enough ago for TensorBoard to have its last points
+        is marked final: the watcher reads it once more and then keeps it.
+        """
+        now = self.wall()
         started = [state for state in self.states if state.start is not None]
-        wanted: dict[str, set[str]] = {}
-        for state in live:
-            for rule in state.run.stop_rules:
-                names = wanted.setdefault(rule.tag, set())
-                peers = started if rule.rule == "median" else [state]
-                names.update(tensorboard_run(peer.run.run_id, rule.behavior) for peer in peers)
-        data = self.fetch(wanted)
-        if data is None:
-            return
-        for state in live:
-            for rule in state.run.stop_rules:
-                points = data[rule.tag]
-                mine = points.get(tensorboard_run(state.run.run_id, rule.behavior), [])
-                others = [points.get(tensorboard_run(peer.run.run_id, rule.behavior), [])
-                          for peer in started if peer is not state] if rule.rule == "median" else []
-                reason = check_rule(rule, mine, others)
-                if reason and not state.run.in_last_stretch(rule.behavior, mine[-1][0]):
-                    self.stop(state, f"opt_stop of {rule.behavior}: {reason}")
-                    break
-
-    def summary_tags(self) -> list[str]:
-        tags = [self.settings.metric]
-        for state in self.states:
-            tags += [rule.tag for rule in state.run.stop_rules if rule.tag not in tags]
-        return tags
+        final = frozenset() if everything else frozenset(
+            state.run.run_id for state in started if state.status is not Status.RUNNING
+            and state.end is not None and now - state.end > 2 * TENSORBOARD_SETTLE)
+        return MetricsRequest(tuple(self.summary_tags), tuple((state.run.run_id, behavior) for state in started
+                                                              for behavior in state.run.behaviors), final)
 
     def collect_metrics(self) -> None:
         """Read each started run's last step and last values for the summary."""
         started = [state for state in self.states if state.start is not None]
-        if self.tensorboard is None or not started:
+        if self.watcher is None or not started:
             return
-        if self.tensorboard_ok is False and not self.tensorboard.alive():
-            return
-        last_end = max(state.end or 0.0 for state in started)
-        if not self.interrupted and self.clock() < last_end + TENSORBOARD_SETTLE:
-            self.sleep(last_end + TENSORBOARD_SETTLE - self.clock())
-        wanted = {tag: {tensorboard_run(state.run.run_id, behavior) for state in started
-                        for behavior in state.run.behaviors} for tag in self.summary_tags()}
-        data = self.fetch(wanted)
-        if data is None:
+        settled = (self.last_end if self.last_end is not None else self.clock()) + TENSORBOARD_SETTLE
+        while not self.interrupted and self.clock() < settled:
+            self.sleep(min(TICK, settled - self.clock()))  # a Ctrl-C cuts it short
+            self.take_signals()
+        snapshot = self.watcher.stop(final=self.metrics_request(everything=True))
+        self.relay_notes()
+        if snapshot is None:
             return
         for state in started:
-            for tag, by_run in data.items():
+            for tag in self.summary_tags:
                 for behavior in state.run.behaviors:
-                    points = by_run.get(tensorboard_run(state.run.run_id, behavior))
+                    points = snapshot.of(state.run.run_id, behavior, tag)
                     if points:
                         state.metrics[(behavior, tag)] = points[-1][1]
                         if tag == self.settings.metric:
                             state.last_step = max(state.last_step or 0, points[-1][0])
 
-    # -- state file -----------------------------------------------------------
+    # -- the state file -------------------------------------------------------------
 
-    def save_state(self) -> None:
-        self.changed = False
-        state = {"version": STATE_VERSION, "made_by": self.made_by,
-                 "runs": [run_state.to_json() for run_state in self.states]}
-        # Compact: it is rewritten at every start and end, and a big grid makes it long.
-        write_atomically(state_path(self.settings), json.dumps(state, separators=(",", ":")) + "\n")
+    def state_json(self) -> dict[str, Any]:
+        return {"version": STATE_VERSION, "made_by": self.made_by, "runs": [state.to_json() for state in self.states]}
 
-    def restore(self, previous: Mapping[str, Any]) -> None:
-        """Take up a sweep where it stopped: done runs stay done, the others continue."""
-        saved = {entry["run_id"]: entry for entry in previous.get("runs", [])}
-        self.reclaim(saved.values())
+    def save(self) -> None:
+        """Write the state file; if the disk is full, keep it in memory, say so once, and try at every tick."""
+        error = self.store.save(self.state_json())
+        if error is None:
+            if self.save_error is not None:
+                self.console.say(f"the state file is written again: {self.store.state_path}")
+            self.save_error, self.changed = None, False
+            return
+        if self.save_error is None:
+            self.console.warn(f"cannot write {self.store.state_path} ({error.strerror or error}): training goes on, "
+                              "the sweep keeps its state in memory and writes it as soon as it can")
+        self.save_error, self.changed = error, True
+
+    def restore(self, previous: Mapping[str, Any] | None) -> None:
+        """Take up a sweep where it stopped: done runs stay done, the others continue from their checkpoints.
+
+        ML-Agents' own record counts too where the state file may be behind
+        (a full disk): a run it calls running or pending whose results say it
+        trained to the end is finished. An end the sweep saw (failed,
+        interrupted) stands as it was recorded.
+        """
+        saved = {entry["run_id"]: entry for entry in (previous or {}).get("runs", [])}
         for state in self.states:
-            entry = saved.get(state.run.run_id, {})
-            if entry.get("status") in DONE:
-                state.status, state.exit_code = entry["status"], entry.get("exit_code")
-                state.start, state.end = entry.get("start"), entry.get("end")
-                state.stop_reason, state.killed = entry.get("stop_reason", ""), bool(entry.get("killed"))
-        self.continue_from_checkpoints()
-
-    def reclaim(self, entries: Iterator[Mapping[str, Any]] | Any) -> None:
-        """Stop what is left of runs the earlier sweep was training, so no run ever trains twice at once."""
-        for entry in entries:
-            pid = entry.get("pid")
-            if entry.get("status") != RUNNING or not isinstance(pid, int) or not group_alive(pid):
+            entry = saved.get(state.run.run_id)
+            status = Status(entry["status"]) if entry is not None else Status.PENDING
+            if entry is not None:
+                state.start, state.end, state.trained_s = entry["start"], entry["end"], float(entry["trained_s"])
+                state.attempts, state.policy, state.node = entry["attempts"], dict(entry["policy"]), entry["node"]
+                if status.done:
+                    state.status, state.exit_code = status, entry["exit_code"]
+                    state.stop_reason, state.killed = entry["stop_reason"], entry["killed"]
+                    continue
+            if status in (Status.RUNNING, Status.PENDING) and trained_to_the_end(self.settings.results_dir, state.run):
+                state.status, state.exit_code = Status.FINISHED, 0
+                self.console.say(f"{state.run.run_id} trained to the end (its results say so): not trained again")
                 continue
-            self.console.say(f"{entry['run_id']} of the earlier sweep left processes behind (group {pid}): stopping them")
-            if stop_group(pid, self.settings.stop_timeout, self.clock, self.sleep):
-                self.console.warn(f"{entry['run_id']}'s earlier processes (group {pid}) did not stop within "
-                                  f"--stop-timeout {self.settings.stop_timeout:g}s even when killed")
-
-    def continue_from_checkpoints(self) -> None:
-        """Runs that left results (interrupted, failed, or running when the sweep died) resume."""
-        for state in self.pending():
             state.resume = (self.settings.results_dir / state.run.run_id).exists()
+        self.changed = True
+
+
+def reclaim(leftovers: Sequence[Leftover], platform: Platform, timeout: float, console: Console,
+            signals: Callable[[], int], clock: Callable[[], float] = time.monotonic,
+            sleep: Callable[[float], None] = time.sleep) -> None:
+    """Stop what is left of an earlier sweep's runs, all at once, so no run ever trains twice at once.
+
+    A live trainer gets Ctrl-C's SIGINT and --stop-timeout to save its model;
+    what is left of a run whose trainer is gone has nothing to save and is
+    killed at once. A second Ctrl-C kills everything at once.
+    """
+    for leftover in leftovers:
+        pids = ", ".join(map(str, leftover.pids))
+        how = ("stopping its trainer so it saves its model" if leftover.trainer is not None
+               else f"killing {'it' if len(leftover.pids) == 1 else 'them'}: no trainer is left to save a model")
+        console.say(f"{leftover.run_id} of the earlier sweep left {len(leftover.pids)} "
+                    f"process{'es' if len(leftover.pids) != 1 else ''} behind ({pids}): {how}")
+        platform.signal_leftover(leftover, hard=leftover.trainer is None)
+    deadline, asked = clock() + timeout, signals()
+    waiting = [leftover for leftover in leftovers if leftover.trainer is not None]
+    while waiting and signals() == asked and (left := deadline - clock()) > 0:
+        sleep(min(TICK, left))
+        waiting = [leftover for leftover in waiting if platform.trainer_alive(leftover)]
+    for leftover in waiting:
+        console.warn(f"{leftover.run_id}'s earlier trainer did not stop within --stop-timeout {timeout:g}s: killed")
+    for leftover in leftovers:
+        if leftover.trainer is not None:
+            platform.signal_leftover(leftover, hard=True)  # workers and environments the trainer did not close
 
 
 # ---------------------------------------------------------------------------
 # The summary: which settings won
 # ---------------------------------------------------------------------------
-
-
-def status_text(state: RunState) -> str:
-    """A run's status as the summary shows it."""
-    return "not started" if state.status == PENDING else state.status
 
 
 def ranking_value(state: RunState, metric: str) -> float | None:
@@ -1436,28 +2695,35 @@ def ranking_value(state: RunState, metric: str) -> float | None:
     return statistics.fmean(values) if values else None
 
 
-def summary_rows(sweep: Sweep) -> tuple[list[str], list[list[str]], list[RunState]]:
-    """The summary table, best run first: header, rows, and the states in that order."""
-    behaviors = sweep.states[0].run.behaviors if sweep.states else []
-    columns = [(behavior, tag) for tag in sweep.summary_tags() for behavior in behaviors]
-    header = ["run", "values", "status", "exit", "duration", "last step"]
-    header += [tag if len(behaviors) == 1 else f"{behavior}: {tag}" for behavior, tag in columns]
-    header.append("note")
-    metric = sweep.settings.metric
+def rank(states: Sequence[RunState], metric: str, mode: str) -> list[RunState]:
+    """Best first (highest, or lowest with mode min); runs without a value last, in grid order."""
+    sign = -1.0 if mode == "max" else 1.0
 
     def order(indexed: tuple[int, RunState]) -> tuple[bool, float, int]:
         index, state = indexed
         value = ranking_value(state, metric)
-        return (value is None, -(value or 0.0), index)
+        return (value is None, sign * (value or 0.0), index)
 
-    ranked = [state for _, state in sorted(enumerate(sweep.states), key=order)]
+    return [state for _, state in sorted(enumerate(states), key=order)]
+
+
+def summary_rows(supervisor: Supervisor) -> tuple[list[str], list[list[str]], list[RunState]]:
+    """The summary table, best run first: header, rows, and the states in that order."""
+    settings = supervisor.settings
+    behaviors = supervisor.states[0].run.behaviors if supervisor.states else []
+    columns = [(behavior, tag) for tag in supervisor.summary_tags for behavior in behaviors]
+    header = ["run", "values", "status", "exit", "duration", "last step"]
+    header += [tag if len(behaviors) == 1 else f"{behavior}: {tag}" for behavior, tag in columns]
+    header.append("note")
+    ranked = rank(supervisor.states, settings.metric, settings.metric_mode)
+    now = supervisor.clock()
     rows = []
     for state in ranked:
-        note = state.stop_reason or (str(sweep.log_path(state.run)) if state.status == FAILED else "")
+        note = state.stop_reason or (str(settings.log_path_of(state.run)) if state.status is Status.FAILED else "")
         if state.killed:
             note = (note + "; " if note else "") + "killed after --stop-timeout"
-        row = [state.run.run_id, state.run.describe(), status_text(state),
-               "" if state.exit_code is None else str(state.exit_code), format_duration(state.duration),
+        row = [state.run.run_id, state.run.describe(), state.status.label,
+               "" if state.exit_code is None else str(state.exit_code), format_duration(state.duration(now)),
                "" if state.last_step is None else f"{state.last_step:g}"]
         row += [f"{state.metrics[key]:g}" if key in state.metrics else "" for key in columns]
         row.append(note)
@@ -1480,24 +2746,33 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join([line(header), line(["---"] * len(header)), *(line(row) for row in rows)])
 
 
-def write_summary(sweep: Sweep) -> None:
+def write_summary(supervisor: Supervisor) -> None:
     """Print the table of all runs, best first, and save it as summary.csv and summary.md."""
-    header, rows, ranked = summary_rows(sweep)
-    best = next((state for state in ranked if ranking_value(state, sweep.settings.metric) is not None), None)
+    settings, console = supervisor.settings, supervisor.console
+    header, rows, ranked = summary_rows(supervisor)
+    # A failed or interrupted run's last value is not a result: it is never named best.
+    best = next((state for state in ranked if ranking_value(state, settings.metric) is not None
+                 and state.status in (Status.FINISHED, Status.STOPPED)), None)
+    best_line = (f"Best run: {best.run.run_id} ({best.run.describe()}), "
+                 f"{settings.metric} = {ranking_value(best, settings.metric):g}; "
+                 f"its config: {settings.config_path_of(best.run)}") if best else ""
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerows([header, *rows])
-    write_atomically(sweep.sweep_dir / "summary.csv", buffer.getvalue())
-    best_line = (f"Best run: {best.run.run_id} ({best.run.describe()}), "
-                 f"{sweep.settings.metric} = {ranking_value(best, sweep.settings.metric):g}; "
-                 f"its config: {sweep.config_path(best.run)}") if best else ""
-    markdown = f"# Sweep {sweep.settings.run_id}\n\n{markdown_table(header, rows)}\n"
+    markdown = f"# Sweep {settings.run_id}\n\n{markdown_table(header, rows)}\n"
     if best_line:
         markdown += f"\n{best_line}\n"
-    write_atomically(sweep.sweep_dir / "summary.md", markdown)
-    sweep.console.block("\n" + text_table(header, rows) + "\n")
+    try:
+        write_atomically(settings.sweep_dir / "summary.csv", buffer.getvalue())
+        write_atomically(settings.sweep_dir / "summary.md", markdown)
+        written = True
+    except OSError as exc:
+        console.warn(f"cannot write the summary in {settings.sweep_dir} ({exc.strerror or exc}); it is printed below")
+        written = False
+    console.block("\n" + text_table(header, rows) + "\n")
     if best_line:
-        sweep.console.block(best_line)
-    sweep.console.block(f"Summary: {sweep.sweep_dir / 'summary.md'} and summary.csv")
+        console.block(best_line)
+    if written:
+        console.block(f"Summary: {settings.sweep_dir / 'summary.md'} and summary.csv")
 
 
 # ---------------------------------------------------------------------------
@@ -1513,15 +2788,18 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def build_parser() -> ArgumentParser:
-    """The command line: the sweep's own flags, and mlagents-learn's (hidden from --help) to forward."""
+    """The command line: the sweep's own flags, and mlagents-learn's (listed in the epilog) to forward."""
+    forwarded = ", ".join(flag for flag in MLAGENTS_FLAGS if flag not in SWEEP_OWNED_FLAGS)
     parser = ArgumentParser(
         prog="python mlagents-learn.py", allow_abbrev=False,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         usage="python mlagents-learn.py config.yaml [--env=BUILD] [--num-envs=N] [sweep flags] [mlagents-learn flags]",
         description="Hyperparameter sweeps for Unity ML-Agents: every combination of the config's "
                     "opt_values becomes a training run of mlagents-learn.",
-        epilog="All other flags go to each run's mlagents-learn unchanged (see mlagents-learn --help). "
-               "--results-dir, --force and --resume keep their mlagents-learn meaning; --resume also "
-               "continues an interrupted sweep where it stopped.")
+        epilog="mlagents-learn flags, forwarded to each run unchanged (see mlagents-learn --help):\n  "
+               + "\n  ".join(_wrap(forwarded, 76)) + "\n  --env-args ... (last: swallows the rest of the line)\n\n"
+               "--results-dir, --force and --resume keep their mlagents-learn meaning; --resume also\n"
+               "continues an interrupted sweep where it stopped (each run gets --resume only if it has a checkpoint).")
     parser.add_argument("config", nargs="?", metavar="config.yaml", help="ML-Agents trainer config with opt_values")
     ours = parser.add_argument_group("sweep flags")
     ours.add_argument("--num-envs", type=int, metavar="N", help="how many runs train at once (default 1)")
@@ -1544,6 +2822,8 @@ def build_parser() -> ArgumentParser:
                       help="neither read nor start TensorBoard: no stop conditions, no metrics in the summary")
     ours.add_argument("--metric", default=DEFAULT_METRIC, metavar="TAG",
                       help=f"TensorBoard tag that ranks the runs in the summary (default {DEFAULT_METRIC})")
+    ours.add_argument("--metric-mode", choices=STOP_MODES, default="max",
+                      help="max: higher --metric is better (default); min: lower is, as for a loss")
     ours.add_argument("--max-runs", type=int, default=DEFAULT_MAX_RUNS, metavar="N",
                       help=f"refuse a grid of more runs than this (default {DEFAULT_MAX_RUNS})")
     for flag, takes_value in MLAGENTS_FLAGS.items():
@@ -1555,6 +2835,17 @@ def build_parser() -> ArgumentParser:
             parser.add_argument(flag, action="store_true", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--env-args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return parser
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    lines, line = [], ""
+    for word in text.split(" "):
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    return lines + [line]
 
 
 def check_run_id(run_id: str, where: str) -> None:
@@ -1582,6 +2873,21 @@ def forwarded_flags(argv: Sequence[str]) -> list[str]:
     return forwarded
 
 
+def check_url(url: str) -> str:
+    """--tensorboard-url as a URL the client can use, or a SweepError."""
+    todo = "e.g. --tensorboard-url http://localhost:6006"
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # raises for a port that is not one  # noqa: B018
+    except ValueError as exc:
+        raise SweepError(f"--tensorboard-url {url!r} is not a URL ({exc})", "command line", todo) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SweepError(f"--tensorboard-url {url!r} is not an http URL", "command line", todo)
+    if parts.query or parts.fragment:
+        raise SweepError(f"--tensorboard-url {url!r} has a query or fragment", "command line", todo)
+    return url
+
+
 def parse_args(argv: Sequence[str]) -> tuple[Settings, dict[str, Any], str]:
     """Check the command line and the config; return the settings, the config and its text."""
     args = build_parser().parse_args(list(argv))
@@ -1596,16 +2902,13 @@ def parse_args(argv: Sequence[str]) -> tuple[Settings, dict[str, Any], str]:
     for flag, value in (("--stop-timeout", args.stop_timeout), ("--poll-interval", args.poll_interval)):
         if not math.isfinite(value) or value < 0 or (flag == "--poll-interval" and value == 0):
             raise SweepError(f"{flag} must be a positive number of seconds, not {value:g}", "command line", f"e.g. {flag} 60")
-    url = args.tensorboard_url
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise SweepError(f"--tensorboard-url {url!r} is not an http URL", "command line", "e.g. --tensorboard-url http://localhost:6006")
+    url = check_url(args.tensorboard_url)
 
     config_path = Path(args.config)
     text = read_config_text(config_path)
     config = parse_config(text, str(config_path))
-    checkpoint = config.get("checkpoint_settings") if isinstance(config.get("checkpoint_settings"), dict) else {}
-    env_settings = config.get("env_settings") if isinstance(config.get("env_settings"), dict) else {}
+    checkpoint = config.get("checkpoint_settings") or {}
+    env_settings = config.get("env_settings") or {}
 
     run_id = args.run_id if args.run_id is not None else str(checkpoint.get("run_id") or DEFAULT_RUN_ID)
     check_run_id(run_id, "--run-id" if args.run_id is not None else f"{config_path}: checkpoint_settings.run_id")
@@ -1614,7 +2917,7 @@ def parse_args(argv: Sequence[str]) -> tuple[Settings, dict[str, Any], str]:
     if env_path is None and concurrency > 1:
         raise SweepError(f"--num-envs {concurrency} without --env: the Unity Editor trains one run at a time on its fixed port",
                          "command line", "pass --env=<your build> to train runs at once, or --num-envs 1")
-    base_port = args.base_port if args.base_port is not None else int(env_settings.get("base_port") or DEFAULT_BASE_PORT)
+    base_port = args.base_port if args.base_port is not None else env_settings.get("base_port") or DEFAULT_BASE_PORT
     if not args.trainer.strip():
         raise SweepError("--trainer is empty", "command line", "pass the trainer's command, e.g. --trainer mlagents-learn")
     trainer = resolve_command(args.trainer)
@@ -1629,22 +2932,10 @@ def parse_args(argv: Sequence[str]) -> tuple[Settings, dict[str, Any], str]:
         results_dir=Path(args.results_dir if args.results_dir is not None else checkpoint.get("results_dir") or DEFAULT_RESULTS_DIR),
         env_path=env_path, forwarded=forwarded_flags(argv), env_args=args.env_args, trainer=trainer, dry_run=args.dry_run,
         repetitions=args.num_repetitions, stop_timeout=args.stop_timeout, poll_interval=args.poll_interval,
-        tensorboard_url=None if args.no_tensorboard else url, metric=args.metric,
+        tensorboard_url=None if args.no_tensorboard else url, metric=args.metric, metric_mode=args.metric_mode,
         force=bool(args.force or checkpoint.get("force")), resume=bool(args.resume or checkpoint.get("resume")),
         max_runs=args.max_runs)
     return settings, config, text
-
-
-def read_config_text(path: Path) -> str:
-    """The config file's text, or a SweepError that says why it cannot be read."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SweepError("config file not found", str(path), "check the path of the config") from None
-    except IsADirectoryError:
-        raise SweepError("the config path is a folder", str(path), "pass the config file itself") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SweepError(f"cannot read the config ({exc.__class__.__name__})", str(path), "check the file and its permissions") from None
 
 
 def check_results(settings: Settings, runs: Sequence[Run]) -> None:
@@ -1658,46 +2949,6 @@ def check_results(settings: Settings, runs: Sequence[Run]) -> None:
                          "pass --resume to continue them, --force to overwrite them, or choose another --run-id")
 
 
-def state_path(settings: Settings) -> Path:
-    """Where the sweep's state file lives."""
-    return settings.sweep_dir / STATE_FILE
-
-
-def load_previous_sweep(settings: Settings, now: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The state of the sweep --resume continues, checked to be the same sweep; None if there is none."""
-    path = state_path(settings)
-    try:
-        previous = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        raise SweepError(f"the sweep's state file cannot be read ({exc.__class__.__name__})", str(path),
-                         "start the sweep anew with --force, or choose another --run-id") from None
-    if not isinstance(previous, dict) or previous.get("version") != STATE_VERSION or not isinstance(previous.get("made_by"), dict):
-        raise SweepError("the sweep's state file is not one this version wrote", str(path),
-                         "start the sweep anew with --force, or choose another --run-id")
-    change = sweep_changes(previous["made_by"], now)
-    if change:
-        raise SweepError(f"--resume asks for a different sweep than the one in {settings.sweep_dir}: {change}",
-                         str(settings.config_path),
-                         "resume with the original config and flags, or start a new sweep with another --run-id")
-    return previous
-
-
-def write_sweep_folder(settings: Settings, runs: Sequence[Run]) -> None:
-    """The sweep folder: every run's config and config_info.txt; logs/ for the runs' output."""
-    try:
-        (settings.sweep_dir / "configs").mkdir(parents=True, exist_ok=True)
-        (settings.sweep_dir / "logs").mkdir(exist_ok=True)
-        for run in runs:
-            # Plain writes: no run has started yet, and a temp file and a rename each would double the file work.
-            (settings.sweep_dir / "configs" / f"{run.run_id}.yaml").write_text(dump_config(run.config), encoding="utf-8")
-        write_atomically(settings.sweep_dir / "config_info.txt", render_config_info(runs, settings.repetitions))
-    except OSError as exc:
-        raise SweepError(f"cannot write the sweep folder ({exc.strerror or exc})", str(settings.sweep_dir),
-                         "check that the results folder is writable, or pass --results-dir") from None
-
-
 def print_plan(settings: Settings, runs: Sequence[Run], console: Console) -> None:
     """--dry-run: every run's values and exact command line."""
     combos = len(runs) // settings.repetitions
@@ -1708,8 +2959,7 @@ def print_plan(settings: Settings, runs: Sequence[Run], console: Console) -> Non
     for run in runs:
         slot = run.index % settings.concurrency
         ports = None if settings.env_path is None else (settings.base_port + slot * stride,) * 2
-        command = run_command(settings, run, settings.sweep_dir / "configs" / f"{run.run_id}.yaml", ports, False)
-        console.block(f"{run.run_id}: {run.describe()}\n  {shlex.join(command)}")
+        console.block(f"{run.run_id}: {run.describe()}\n  {shlex.join(run_command(settings, run, ports, False))}")
     if settings.env_path is not None and settings.concurrency > 1:
         console.block("(each run's --base-port is picked when it starts: its slot's range, past ports in use)")
 
@@ -1723,54 +2973,117 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
+def prepare(argv: Sequence[str], console: Console) -> tuple[Settings, list[Run], dict[str, Any], SweepStore, dict[str, Any] | None]:
+    """Everything that can refuse the sweep, in order, before any run starts; the store is locked on return."""
+    settings, config, text = parse_args(argv)
+    runs = expand(config, settings.run_id, settings.repetitions, settings.max_runs, str(settings.config_path))
+    origin = made_by(text, settings, runs)
+    store = SweepStore(settings)
+    store.refuse_if_live()  # first: of all that may be wrong, a live sweep in the folder matters most
+    if not settings.dry_run:
+        check_results(settings, runs)
+    store.take()
+    try:
+        if store.started_before() and not settings.force and (settings.dry_run or not settings.resume):
+            raise SweepError("a sweep already ran in this folder", str(settings.sweep_dir),
+                             "pass --resume to continue it, --force to start it anew, or choose another --run-id")
+        previous = store.load() if settings.resume and not settings.dry_run else None
+        if previous is not None:
+            change = sweep_changes(previous["made_by"], origin)
+            if change:
+                raise SweepError(f"--resume asks for a different sweep than the one in {settings.sweep_dir}: {change}",
+                                 str(settings.config_path),
+                                 "resume with the original config and flags, or start a new sweep with another --run-id")
+        store.write_folder(runs, fresh=not settings.resume)
+    except BaseException:
+        store.release()
+        raise
+    return settings, runs, origin, store, previous
+
+
 def run_sweep(argv: Sequence[str]) -> int:
     """Check everything, write the sweep folder, then train the runs (or print the plan)."""
     console = Console()
     try:
-        settings, config, text = parse_args(argv)
-        runs = expand(config, settings.run_id, settings.repetitions, settings.max_runs, str(settings.config_path))
-        origin = made_by(text, settings, runs)
-        previous = None
-        if not settings.dry_run:
-            check_results(settings, runs)
-            previous = load_previous_sweep(settings, origin) if settings.resume else None
-        write_sweep_folder(settings, runs)
+        settings, runs, origin, store, previous = prepare(argv, console)
     except SweepError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    if settings.dry_run:
-        print_plan(settings, runs, console)
-        return EXIT_OK
-    tensorboard = TensorBoard(settings.tensorboard_url) if settings.tensorboard_url else None
-    sweep = Sweep(settings, runs, console, tensorboard=tensorboard, made_by=origin)
-    handlers = install_interrupt_handlers(sweep)
     try:
-        if previous is not None:
-            sweep.restore(previous)
-            done = len(runs) - len(sweep.pending())
-            console.say(f"resuming sweep {settings.run_id}: {done} runs done, "
-                        f"{sum(state.resume for state in sweep.states)} continue from their checkpoints")
-        elif settings.resume:
-            sweep.continue_from_checkpoints()
-        console.say(f"sweep {settings.run_id}: {len(runs)} runs, at most {settings.concurrency} at once; "
-                    f"folder {settings.sweep_dir}")
-        with Waker() as waker:
-            sweep.sleep = waker.sleep
-            code = sweep.run()
+        if settings.dry_run:
+            print_plan(settings, runs, console)
+            return EXIT_OK
+        console.keep_log(settings.sweep_dir / SWEEP_LOG)
+        platform = this_platform()
+        launcher = LocalLauncher(platform, base_port=settings.base_port, concurrency=settings.concurrency,
+                                 stride=max(run.instances for run in runs), say=console.say)
+        watcher = None
+        if settings.tensorboard_url:
+            log = settings.sweep_dir / "logs" / "tensorboard.log"
+            watcher = MetricsWatcher(TensorBoardClient(settings.tensorboard_url), interval=settings.poll_interval,
+                                     results_dir=settings.results_dir,
+                                     start_server=tensorboard_starter(settings, platform, log))
+        supervisor = Supervisor(settings, [RunState(run) for run in runs], launcher=launcher, policy=GridPolicy(runs),
+                                store=store, console=console, watcher=watcher, made_by=origin)
+        handlers = install_interrupt_handlers(supervisor)
+        try:
+            if settings.resume:
+                reclaim_earlier_runs(previous, settings, platform, supervisor)
+                supervisor.restore(previous)
+                done = sum(state.status.done for state in supervisor.states)
+                continuing = sum(state.resume for state in supervisor.states if state.status is Status.PENDING)
+                if previous is not None:
+                    console.say(f"resuming sweep {settings.run_id}: {done} runs done, {continuing} continue from their checkpoints")
+            console.say(f"sweep {settings.run_id}: {len(runs)} runs, at most {settings.concurrency} at once; "
+                        f"folder {settings.sweep_dir}")
+            with Waker() as waker:
+                supervisor.sleep = waker.sleep
+                code = supervisor.run()
+        finally:
+            restore_handlers(handlers)
+        write_summary(supervisor)
+        return code
     finally:
-        restore_handlers(handlers)
-    write_summary(sweep)
-    return code
+        console.close()
+        store.release()
 
 
-def install_interrupt_handlers(sweep: Sweep) -> dict[int, Any]:
-    """Ctrl-C (and a polite SIGTERM) stop the sweep gracefully; a second Ctrl-C kills."""
+def tensorboard_starter(settings: Settings, platform: Platform, log: Path) -> Callable[[], Any] | None:
+    """How the watcher starts a TensorBoard of its own, or None if no tensorboard can be found."""
+    executable = find_tensorboard(settings.trainer)
+    if executable is None or settings.tensorboard_url is None:
+        return None
+    parts = urllib.parse.urlsplit(settings.tensorboard_url)
+    command = [executable, "--logdir", str(settings.results_dir), "--host", parts.hostname or "localhost",
+               "--port", str(parts.port or 80)]
+    return lambda: TensorBoardProcess(command, log, platform)
+
+
+def reclaim_earlier_runs(previous: Mapping[str, Any] | None, settings: Settings, platform: Platform,
+                         supervisor: Supervisor) -> None:
+    """Before a resumed sweep trains anything: stop what is provably left of the earlier sweep's runs."""
+    leftovers = []
+    for entry in (previous or {}).get("runs", []):
+        if entry["status"] != Status.RUNNING.value or entry["pid"] is None:
+            continue
+        if entry["identity"] is None:
+            supervisor.console.warn(f"{entry['run_id']} of the earlier sweep ran as pid {entry['pid']}, but the state file "
+                                    "does not say which process that was: nothing is signalled; stop it yourself if it still runs")
+            continue
+        identity = ProcessIdentity(**entry["identity"])
+        found = platform.leftovers(entry["run_id"], entry["pid"], identity)
+        if found is not None:
+            leftovers.append(found)
+    reclaim(leftovers, platform, settings.stop_timeout, supervisor.console, lambda: supervisor.signals)
+
+
+def install_interrupt_handlers(supervisor: Supervisor) -> dict[int, Any]:
+    """Ctrl-C (and a polite SIGTERM) stop the sweep gracefully; a second Ctrl-C kills. The handlers only count."""
     previous = {}
-    names = ["SIGINT", "SIGTERM", "SIGBREAK", "SIGHUP"]
-    for name in names:
+    for name in ("SIGINT", "SIGTERM", "SIGBREAK", "SIGHUP"):
         sig = getattr(signal, name, None)
         if sig is not None:
-            previous[sig] = signal.signal(sig, lambda signum, frame: sweep.interrupt())
+            previous[sig] = signal.signal(sig, lambda signum, frame: supervisor.note_signal())
     return previous
 
 

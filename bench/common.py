@@ -163,3 +163,35 @@ def stop_sweep(proc: subprocess.Popen, timeout: float = 60) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+class HungServer:
+    """A TensorBoard URL whose server accepts every connection and never answers (until closed)."""
+
+    def __init__(self, port: int) -> None:
+        import threading
+
+        self.url = f"http://127.0.0.1:{port}"
+        self.listener = socket.create_server(("127.0.0.1", port))
+        self.closing = threading.Event()
+        self.connections = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        import threading
+
+        while not self.closing.is_set():
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._hold, args=(connection,), daemon=True).start()
+
+    def _hold(self, connection: socket.socket) -> None:
+        with connection:
+            self.closing.wait()
+
+    def close(self) -> None:
+        self.closing.set()
+        self.listener.close()

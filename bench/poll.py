@@ -25,13 +25,14 @@ Both parts use a real TensorBoard (tests/helpers.TensorBoardServer, --reload_int
    --points points of 2 tags) are written with tensorboard's EventFileWriter, as the
    stand-in does; once TensorBoard serves them all, mlagents-learn.py is loaded as a
    module and we time, over --polls polls (median):
-   - fetch: TensorBoard(url).scalars(tag, runs) for both tags (one request per tag),
+   - fetch: TensorBoardClient(url).scalars(tag, runs) for both tags (one request per tag),
      each tag's request apart, and one request for a single run (a request's fixed
      cost); each timed request follows IDLE s of quiet (see IDLE);
    - checks: a check_rule pass over all runs, for a threshold rule and a median rule
      (min_runs above the run count, so it computes everything and stops nothing);
-   - Sweep.poll() itself on a Sweep whose runs are all marked running (fetch + checks),
-     with the HTTP requests it makes counted.
+   - a whole poll: MetricsWatcher.poll_once() (/data/runs, one request per tag) and
+     GridPolicy.decide() on its snapshot, every run marked running, with the HTTP
+     requests it makes counted.
 """
 
 from __future__ import annotations
@@ -163,18 +164,6 @@ def bench_latency(repeats: int, tmp: Path) -> list[dict[str, Any]]:
 
 # -- 2. poll cost ------------------------------------------------------------------
 
-class IdleProcess:
-    """Stands in for a live trainer's Process: Sweep.poll() may only ask it to stop."""
-
-    pid = 0
-
-    def poll(self) -> None:
-        return None
-
-    def interrupt(self) -> None:
-        raise AssertionError("the poll benchmark's rules must not stop a run")
-
-
 def write_events(results: Path, run_ids: list[str], points: int) -> None:
     from tensorboard.compat.proto import event_pb2, summary_pb2
     from tensorboard.summary.writer.event_file_writer import EventFileWriter
@@ -225,27 +214,30 @@ def bench_poll_cost(runs: int, points: int, polls: int, tmp: Path) -> list[dict[
         run_ids = [run.run_id for run in plan]
         write_started = time.monotonic()
         write_events(results, run_ids, points)
-        names = [mod.tensorboard_run(run_id, "B") for run_id in run_ids]
+        names = [f"{run_id}/B" for run_id in run_ids]  # as the data server names them
         loaded = wait_loaded(board.url, names, points)
         print(f"events written and loaded by TensorBoard in {time.monotonic() - write_started:.1f} s "
               f"({loaded:.1f} s waiting for TensorBoard)", flush=True)
 
-        client = mod.TensorBoard(board.url)
+        client = mod.TensorBoardClient(board.url)
         requests_made = [0]
-        post = client.http.post
+        request = client.request
 
-        def counted_post(*args: Any, **kwargs: Any) -> Any:
+        def counted_request(*args: Any, **kwargs: Any) -> Any:
             requests_made[0] += 1
-            return post(*args, **kwargs)
+            return request(*args, **kwargs)
 
-        client.http.post = counted_post  # type: ignore[method-assign]
-        client.scalars(TAG, names)  # warm the connection and TensorBoard's caches
+        client.request = counted_request  # type: ignore[method-assign]
+        deadline = lambda: time.monotonic() + mod.POLL_DEADLINE  # noqa: E731
+        client.scalars(TAG, names, deadline())  # warm TensorBoard's caches
 
-        sweep_dir = settings.sweep_dir
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        sweep = mod.Sweep(settings, plan, mod.Console(), tensorboard=client)
-        for state in sweep.states:
-            state.status, state.start, state.process, state.slot = mod.RUNNING, time.time(), IdleProcess(), 0
+        # A poll is what the watcher's thread does (/data/runs, then one request per tag)
+        # and what the policy then decides on the snapshot, for runs all marked running.
+        watcher = mod.MetricsWatcher(client, interval=60, results_dir=results)
+        watcher.healthy = True
+        states = [mod.RunState(run, status=mod.Status.RUNNING, start=time.time()) for run in plan]
+        policy = mod.GridPolicy(plan)
+        watcher.want(mod.MetricsRequest(tuple(policy.tags()), tuple((run.run_id, "B") for run in plan)))
         rules = plan[0].stop_rules
 
         # Rounds interleave the measurements, so a slow spell of this noisy machine
@@ -254,9 +246,9 @@ def bench_poll_cost(runs: int, points: int, polls: int, tmp: Path) -> list[dict[
         for _ in range(polls):
             time.sleep(IDLE)
             started = time.perf_counter()
-            data = {TAG: client.scalars(TAG, names)}
+            data = {TAG: client.scalars(TAG, names, deadline())}
             middle = time.perf_counter()
-            data[OTHER_TAG] = client.scalars(OTHER_TAG, names)
+            data[OTHER_TAG] = client.scalars(OTHER_TAG, names, deadline())
             ended = time.perf_counter()
             fetch_ms.append(1000 * (ended - started))
             first_ms.append(1000 * (middle - started))
@@ -266,13 +258,13 @@ def bench_poll_cost(runs: int, points: int, polls: int, tmp: Path) -> list[dict[
 
             time.sleep(IDLE)
             started = time.perf_counter()  # a request's fixed cost: one tag, one run
-            client.scalars(TAG, names[:1])
+            client.scalars(TAG, names[:1], deadline())
             one_ms.append(1000 * (time.perf_counter() - started))
 
             for rule, sink in zip(rules, (threshold_ms, median_ms)):
                 points_of = data[rule.tag]
                 started = time.perf_counter()
-                for name in names:  # as Sweep.poll() does it
+                for name in names:  # each run against the others, as the policy does it
                     others = [points_of.get(other, []) for other in names if other != name] if rule.rule == "median" else []
                     if mod.check_rule(rule, points_of.get(name, []), others) is not None:
                         raise RuntimeError(f"{rule.rule} rule fired on {name}: the data was meant to stop nothing")
@@ -281,20 +273,23 @@ def bench_poll_cost(runs: int, points: int, polls: int, tmp: Path) -> list[dict[
             time.sleep(IDLE)
             before = requests_made[0]
             started = time.perf_counter()
-            sweep.poll()
+            snapshot = watcher.poll_once()
+            decisions = policy.decide(states, snapshot) if snapshot is not None else None
             poll_ms.append(1000 * (time.perf_counter() - started))
             requests_per_poll.append(requests_made[0] - before)
-        if not sweep.tensorboard_ok or any(state.stop_asked is not None for state in sweep.states):
-            raise RuntimeError("a poll failed or stopped a run: the timings would not be of a full poll")
+            if snapshot is None or decisions or len(snapshot.points) != 2 * runs:
+                raise RuntimeError("a poll failed, missed runs or stopped one: the timings would not be of a full poll")
 
     fetch, poll = statistics.median(fetch_ms), statistics.median(poll_ms)
     return [
         figure("poll_ms", poll, "ms", None,
-               f"Sweep.poll() for {runs} live runs x {points} points, threshold + median rule, median of {polls}"),
+               f"one watcher poll and the policy's decisions for {runs} live runs x {points} points, "
+               f"threshold + median rule, median of {polls}"),
         figure("poll_ms_per_run", poll / runs, "ms"),
-        figure("poll_requests", statistics.median(requests_per_poll), "requests", None, "HTTP requests per Sweep.poll() (one per tag)"),
+        figure("poll_requests", statistics.median(requests_per_poll), "requests", None,
+               "HTTP requests per poll (/data/runs, then one per tag)"),
         figure("poll_fetch_ms", fetch, "ms", None,
-               f"TensorBoard(url).scalars() for both tags, {runs} runs each"),
+               f"TensorBoardClient(url).scalars() for both tags, {runs} runs each"),
         figure("poll_request_first_ms", statistics.median(first_ms), "ms", None,
                f"of those, the first tag's request ({runs} runs, after {IDLE:g} s idle)"),
         figure("poll_request_next_ms", statistics.median(next_ms), "ms", None,

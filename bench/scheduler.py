@@ -17,8 +17,14 @@
      start-up (launched -> record start);
    - the sweep process's OWN CPU time as a share of wall time (see sample_sweep);
    - the sweep process's peak memory (VmHWM, polled while it lives).
+   The same sweep again with a TensorBoard URL whose server accepts every
+   connection and never answers, and a stop rule so that the sweep polls it
+   (--poll-interval 0.5): its runs' makespan ratio and refill gaps, which a hung
+   TensorBoard must not change (polls run on their own thread).
 2. `--dry-run` of a 10,000-run grid (4 options x 10 values): wall time, and peak
    memory from os.wait4 (exact here: the dry run starts no child process).
+3. option_labels on 2,000 and 20,000 options: the ratio of their times (10 when
+   linear; it was quadratic, 20,000 options took minutes).
 """
 
 from __future__ import annotations
@@ -37,17 +43,18 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SCRIPT, STAND_IN, emit, figure, median, proc_cpu, proc_hwm_mb, stop_sweep  # noqa: E402
+from common import SCRIPT, STAND_IN, HungServer, emit, figure, load_script, median, proc_cpu, proc_hwm_mb, stop_sweep  # noqa: E402
 from helpers import free_port, read_records  # noqa: E402  (tests/helpers.py)
 
 SAMPLE_EVERY = 0.5  # /proc sampling period of the sweep process (shorter for --quick's short runs)
 EXIT_CHECK = 0.05  # how often we look for the sweep's exit
 
 
-def sweep_config(runs: int, duration: float) -> str:
+def sweep_config(runs: int, duration: float, stop_rule: bool = False) -> str:
     rates = ", ".join(f"{(i + 1) * 1e-4:.4g}" for i in range(runs))
+    rule = "    opt_stop: {tag: Score, min: 0}\n" if stop_rule else ""
     return ("behaviors:\n  B:\n    trainer_type: ppo\n    max_steps: 1000\n"
-            f"    hyperparameters:\n      learning_rate: {{opt_values: [{rates}]}}\n"
+            f"    hyperparameters:\n      learning_rate: {{opt_values: [{rates}]}}\n{rule}"
             # points: 0 writes no event files, so the stand-in does not import tensorboard:
             # its start-up would otherwise count as the scheduler's overhead.
             f"stand_in:\n  duration: {duration}\n  points: 0\n")
@@ -109,18 +116,21 @@ def sample_sweep(proc: subprocess.Popen, every: float = SAMPLE_EVERY) -> dict[st
             "samples": samples, "hwm_mb": hwm}
 
 
-def bench_sweep(runs: int, duration: float, num_envs: int, tmp: Path) -> list[dict[str, Any]]:
+def bench_sweep(runs: int, duration: float, num_envs: int, tmp: Path, hung: HungServer | None = None) -> list[dict[str, Any]]:
+    """The sweep's figures; with `hung`, its TensorBoard URL accepts and never answers, and a stop rule makes it poll."""
+    tmp = tmp / ("hung" if hung else "plain")
     records = tmp / "records"
-    records.mkdir()
+    records.mkdir(parents=True)
     config = tmp / "sweep.yaml"
-    config.write_text(sweep_config(runs, duration))
+    config.write_text(sweep_config(runs, duration, stop_rule=hung is not None))
     trainer = f"{sys.executable} {STAND_IN}"
+    board = ["--tensorboard-url", hung.url, "--poll-interval", "0.5"] if hung else ["--no-tensorboard"]
     command = [sys.executable, str(SCRIPT), str(config), "--trainer", trainer, "--env=Fake",
-               "--num-envs", str(num_envs), "--base-port", str(free_port()), "--no-tensorboard",
+               "--num-envs", str(num_envs), "--base-port", str(free_port()), *board,
                "--results-dir", str(tmp / "results"), "--run-id", "sched"]
     env = {**os.environ, "STAND_IN_RECORDS": str(records)}
     log = tmp / "sweep.out"
-    print(f"sweep: {runs} runs x {duration:g} s, {num_envs} at once ...", flush=True)
+    print(f"sweep: {runs} runs x {duration:g} s, {num_envs} at once{', TensorBoard hung' if hung else ''} ...", flush=True)
     with open(log, "wb") as out:
         started = time.time()
         proc = subprocess.Popen(command, cwd=tmp, env=env, stdin=subprocess.DEVNULL, stdout=out,
@@ -165,6 +175,17 @@ def bench_sweep(runs: int, duration: float, num_envs: int, tmp: Path) -> list[di
     inside = [(t, c) for t, c in seen["samples"] if first_start <= t <= last_end]
     steady = (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0]) if len(inside) >= 2 else None
     own, check = seen["own_cpu"], seen["wait4_cpu"] - seen["children_cpu"]
+    if hung is not None:
+        if hung.connections == 0:
+            raise SystemExit("the sweep never asked the hung TensorBoard: the figures would not be of a hung one")
+        return [
+            figure("hung_tb_makespan_ratio_runs", span / ideal, "x", "<= 1.05",
+                   f"with a TensorBoard that accepts and never answers ({hung.connections} connections): "
+                   f"first run start -> last run end {span:.2f} s / ideal {ideal:g} s"),
+            figure("hung_tb_refill_gap_median_s", median(gaps), "s", None,
+                   f"a slot's next run start - previous run end, {len(gaps)} refills, TensorBoard hung"),
+            figure("hung_tb_refill_gap_max_s", max(gaps) if gaps else None, "s"),
+        ]
     print(f"sweep wall {wall:.2f} s, runs' span {span:.2f} s, ideal {ideal:g} s; slots {len(slots)}; "
           f"own CPU {own:.2f} s (wait4 total {seen['wait4_cpu']:.2f} - children {seen['children_cpu']:.2f} "
           f"= {check:.2f} s); trainers' CPU {seen['children_cpu']:.2f} s", flush=True)
@@ -233,6 +254,28 @@ def bench_dry_run(shape: list[int], repeats: int, tmp: Path) -> list[dict[str, A
     ]
 
 
+def bench_labels(small: int, repeats: int) -> list[dict[str, Any]]:
+    """option_labels on `small` and 10 x `small` options: linear work is 10 times the time, quadratic 100."""
+    mod = load_script()
+    took = {}
+    for count in (small, 10 * small):
+        options = [mod.Option("B", ("hyperparameters", f"k{i % (count // 2)}" if i % 2 else f"k{i}"), (1,), True)
+                   for i in range(count)]  # half the keys shared with another option: dotted paths
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            mod.option_labels(options)
+            times.append(time.perf_counter() - started)
+        took[count] = statistics.median(times)
+    print(f"option_labels: {small} options {took[small] * 1000:.2f} ms, {10 * small} options "
+          f"{took[10 * small] * 1000:.2f} ms", flush=True)
+    return [
+        figure("option_labels_large_ms", 1000 * took[10 * small], "ms", None, f"option_labels of {10 * small} options, median of {repeats}"),
+        figure("option_labels_scaling", took[10 * small] / took[small], "x", "<= 20",
+               f"its time for {10 * small} options / for {small}: 10 when linear, 100 when quadratic"),
+    ]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=12)
@@ -249,7 +292,13 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bench-scheduler-"))
     try:
         figures = bench_sweep(args.runs, args.duration, args.num_envs, tmp)
+        hung = HungServer(free_port(1))
+        try:
+            figures += bench_sweep(args.runs, args.duration, args.num_envs, tmp, hung)
+        finally:
+            hung.close()
         figures += bench_dry_run(shape, args.dry_run_repeats, tmp)
+        figures += bench_labels(200 if args.quick else 2000, 3 if args.quick else 5)
     finally:
         if args.keep:
             print(f"kept {tmp}")

@@ -15,6 +15,9 @@ TRAINER = shlex.join([sys.executable, STAND_IN])
 GOOD = "behaviors:\n  B:\n    max_steps: 10\n"
 HELP = "(command line): see python mlagents-learn.py --help"
 SECONDS = "(command line): e.g. {flag} 60"
+# Nine anchors of nine aliases each: 627 bytes that a walk would see as 387 million values.
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]\ng: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]\nh: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]\ni: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]\n"
+NODES, DEPTH = 200000, 50
 
 # (command line after the config path, config text, the message after "error: ")
 CASES = [
@@ -104,9 +107,59 @@ CASES = [
     ([], "behaviors:\n  B:\n    opt_stop: {tag: R, max: .nan}\n", "opt_stop max is not a number: nan (c.yaml: behaviors.B.opt_stop): write max as a number"),
     ([], "behaviors:\n  B:\n    opt_stop: {tag: R, rule: median, min_runs: 2.5}\n", "opt_stop min_runs is not a whole number of at least 1: 2.5 "
      "(c.yaml: behaviors.B.opt_stop): e.g. min_runs: 3"),
-    ([], "behaviors:\n  B: {}\nenv_settings: {num_envs: two}\n", "env_settings.num_envs is not a whole number of at least 1: 'two' (c.yaml): e.g. num_envs: 1"),
+    ([], "behaviors:\n  B: {}\nenv_settings: {num_envs: two}\n", "env_settings.num_envs is not a whole number from 1 to 1024: two (c.yaml: env_settings.num_envs): e.g. num_envs: 1"),
     ([], "behaviors:\n  B:\n" + "".join(f"    k{i}: {{opt_values: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]}}\n" for i in range(5)),
      "the sweep has 100000 runs, more than --max-runs 10000 (c.yaml): remove options, or pass --max-runs 100000 if you mean it"),
+    # YAML that never finishes, or crashes the parser: refused before anything walks it
+    ([], "behaviors:\n  B: {}\n" + BOMB, f"the config has more than {NODES} values once its aliases are expanded (c.yaml): "
+     "an ML-Agents config has a few hundred: check the file and its anchors (&) and aliases (*)"),
+    ([], "behaviors:\n  B: {}\nx: " + "[" * 900 + "]" * 900 + "\n", f"the config nests deeper than {DEPTH} levels (c.yaml): "
+     "an ML-Agents config is a few levels deep: check that this is the right file"),
+    ([], "behaviors:\n  B: {}\nx: " + "[" * 30000 + "]" * 30000 + "\n", f"the config nests deeper than {DEPTH} levels (c.yaml): "
+     "an ML-Agents config is a few levels deep: check that this is the right file"),
+    ([], "behaviors:\n  B: {}\nx: &loop [1, *loop]\n", "the alias *loop refers to a mapping or list that contains it (c.yaml): "
+     "a config cannot contain itself: replace the alias by a copy of the part you mean"),
+    ([], "behaviors:\n  B: {}\nx: &loop {a: {b: *loop}}\n", "the alias *loop refers to a mapping or list that contains it (c.yaml): "
+     "a config cannot contain itself: replace the alias by a copy of the part you mean"),
+    # values the sweep itself uses
+    ([], "behaviors:\n  B: {}\nenv_settings: {base_port: abc}\n", "env_settings.base_port is not a port: abc "
+     "(c.yaml: env_settings.base_port): write a whole number from 1 to 65535, e.g. base_port: 5005"),
+    ([], "behaviors:\n  B: {}\nenv_settings: {base_port: [5005]}\n", "env_settings.base_port is not a port: [5005] "
+     "(c.yaml: env_settings.base_port): write a whole number from 1 to 65535, e.g. base_port: 5005"),
+    ([], "behaviors:\n  B: {}\nenv_settings: {base_port: -5}\n", "env_settings.base_port is not a port: -5 "
+     "(c.yaml: env_settings.base_port): write a whole number from 1 to 65535, e.g. base_port: 5005"),
+    ([], "behaviors:\n  B: {}\nenv_settings: {base_port: 70000}\n", "env_settings.base_port is not a port: 70000 "
+     "(c.yaml: env_settings.base_port): write a whole number from 1 to 65535, e.g. base_port: 5005"),
+    ([], "behaviors:\n  B: {}\nenv_settings: {base_port: {opt_values: [5005, 6005]}}\n", "env_settings.base_port cannot be "
+     "an option: the sweep sets it for every run (c.yaml: env_settings.base_port.opt_values): give one value, or pass --base-port"),
+    ([], "behaviors:\n  B: {}\nenv_settings: 3\n", "env_settings is not a mapping (c.yaml: env_settings): give env_settings as a mapping"),
+    ([], "behaviors:\n  B: {}\nenv_settings: {env_path: [a]}\n", "env_settings.env_path is not a path: [a] "
+     "(c.yaml: env_settings.env_path): write the path of the Unity build, e.g. env_path: Builds/3DBall"),
+    ([], "behaviors:\n  B: {}\nenv_settings: {num_envs: 2000}\n", "env_settings.num_envs is not a whole number from 1 to 1024: "
+     "2000 (c.yaml: env_settings.num_envs): e.g. num_envs: 1"),
+    ([], "behaviors:\n  B: {}\ncheckpoint_settings: {results_dir: [a]}\n", "checkpoint_settings.results_dir is not a folder "
+     "name: [a] (c.yaml: checkpoint_settings.results_dir): write it as a path, e.g. results_dir: results"),
+    ([], "behaviors:\n  B: {}\ncheckpoint_settings: {run_id: {opt_values: [a, b]}}\n", "checkpoint_settings.run_id cannot be "
+     "an option: the sweep sets it for every run (c.yaml: checkpoint_settings.run_id.opt_values): give one value, or pass --run-id"),
+    ([], "behaviors:\n  B: {}\ncheckpoint_settings: {resume: 'yes'}\n", "checkpoint_settings.resume is not true or false: "
+     "'yes' (c.yaml: checkpoint_settings.resume): write resume: true, or pass --resume"),
+    ([], "behaviors:\n  B:\n    max_steps: " + "9" * 400 + "\n", "max_steps is not a number of steps: " + "9" * 40 +
+     "... (c.yaml: behaviors.B.max_steps): write a whole number from 1 to 1e+15, e.g. max_steps: 500000"),
+    ([], "behaviors:\n  B:\n    max_steps: {opt_values: [1000, lots]}\n", "max_steps is not a number of steps: lots "
+     "(c.yaml: behaviors.B.max_steps): write a whole number from 1 to 1e+15, e.g. max_steps: 500000"),
+    ([], "behaviors:\n  B:\n    summary_freq: 0\n", "summary_freq is not a number of steps: 0 "
+     "(c.yaml: behaviors.B.summary_freq): write a whole number from 1 to 1e+15, e.g. summary_freq: 50000"),
+    ([], "behaviors:\n  B:\n    opt_stop: {tag: R, min: " + "9" * 400 + "}\n", "opt_stop min is not a number: " + "9" * 40 +
+     "... (c.yaml: behaviors.B.opt_stop): write min as a number"),
+    ([], "behaviors:\n  B: {opt_values: 5}\n", "opt_values is not a list (c.yaml: behaviors.B.opt_values): "
+     "write the options as a list, e.g. opt_values: [0.1, 0.2]"),
+    (["--trainer", '"'], GOOD, "--trainer '\"' cannot be split into words (No closing quotation) (--trainer): "
+     'quote it as a shell would, e.g. --trainer "/path with spaces/mlagents-learn"'),
+    (["--tensorboard-url", "http://[::1"], GOOD, "--tensorboard-url 'http://[::1' is not a URL (Invalid IPv6 URL) "
+     "(command line): e.g. --tensorboard-url http://localhost:6006"),
+    (["--tensorboard-url", "http://localhost:70000"], GOOD, "--tensorboard-url 'http://localhost:70000' is not a URL "
+     "(Port out of range 0-65535) (command line): e.g. --tensorboard-url http://localhost:6006"),
+    (["--metric-mode", "low"], GOOD, f"argument --metric-mode: invalid choice: 'low' (choose from 'max', 'min') {HELP}"),
     (["--max-runs", "3"], "behaviors:\n  B:\n    x: {opt_values: [1, 2]}\n", None),  # 2 runs: fine, and a dry run below
     (["--num-repetitions", "2", "--max-runs", "3"], "behaviors:\n  B:\n    x: {opt_values: [1, 2]}\n",
      "the sweep has 4 runs, more than --max-runs 3 (c.yaml): remove options, or pass --max-runs 4 if you mean it"),
@@ -141,6 +194,10 @@ def test_there_are_at_least_40_bad_inputs():
     ("missing.yaml", None, "config file not found (missing.yaml): check the path of the config"),
     ("folder.yaml", "dir", "the config path is a folder (folder.yaml): pass the config file itself"),
     ("binary.yaml", b"\xff\xfe\x00", "cannot read the config (UnicodeDecodeError) (binary.yaml): check the file and its permissions"),
+    ("/dev/zero", None, "the config is larger than 1024 KiB (/dev/zero): an ML-Agents config is a few KiB: check that "
+     "this is the right file"),
+    ("big.yaml", b"# a comment\n" * 100_000, "the config is larger than 1024 KiB (big.yaml): an ML-Agents config is a few KiB: "
+     "check that this is the right file"),
 ])
 def test_config_files_that_cannot_be_read(tmp_path, monkeypatch, capsys, name, setup, message):
     monkeypatch.chdir(tmp_path)

@@ -21,7 +21,8 @@ EXPECTED = {
         "makespan_ratio_sweep", "makespan_ratio_runs", "makespan_ratio_packed", "refill_gap_median_s",
         "refill_gap_max_s", "reap_delay_median_s", "launch_delay_median_s", "trainer_startup_median_s", "run_overhead_median_s",
         "sweep_cpu_share_pct", "sweep_cpu_share_steady_pct", "sweep_peak_rss_mb",
-        "dry_run_200_s", "dry_run_200_cpu_s", "dry_run_200_peak_rss_mb",
+        "hung_tb_makespan_ratio_runs", "hung_tb_refill_gap_median_s", "hung_tb_refill_gap_max_s",
+        "dry_run_200_s", "dry_run_200_cpu_s", "dry_run_200_peak_rss_mb", "option_labels_large_ms", "option_labels_scaling",
     ],
     "poll.py": [
         "stop_latency_median_s", "stop_latency_max_s", "stop_latency_to_exit_max_s", "poll_ms", "poll_ms_per_run",

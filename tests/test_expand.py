@@ -262,10 +262,10 @@ def test_a_behaviors_own_opt_stop_replaces_default_settings():
     ("{tag: R, min: low}", "opt_stop min is not a number: 'low'"),
     ("{tag: R, step: true, min: 1}", "opt_stop step is not a number: True"),
     ("{tag: R}", "opt_stop has neither min nor max"),
-    ("{tag: R, rule: median, min: 3}", "rule: median takes no min or max"),
+    ("{tag: R, rule: median, min: 3}", "opt_stop field min does not belong to rule: median"),
     ("{tag: R, rule: median, mode: up}", "opt_stop mode 'up' is neither max nor min"),
     ("{tag: R, rule: median, min_runs: 0}", "opt_stop min_runs is not a whole number of at least 1: 0"),
-    ("{tag: R, min: 1, mode: max}", "mode and min_runs belong to rule: median"),
+    ("{tag: R, min: 1, mode: max}", "opt_stop field mode does not belong to rule: threshold"),
     ("[]", "opt_stop is an empty list"),
     ("3", "opt_stop is not a mapping"),
 ])

@@ -1,10 +1,14 @@
-"""Never lose a sweep: the sweep killed outright, resumed; faults that must not lose a run."""
+"""Never lose a sweep: the sweep killed outright and resumed; what an earlier sweep left is reclaimed,
+and nothing that is not provably its own is ever signalled.
+
+Runs that must still be training when the test kills the sweep wait at a gate
+(stand_in.gate): they cannot finish first, however slow the machine.
+"""
 
 import csv
 import json
 import os
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -13,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SCRIPT
-from helpers import STAND_IN, kill_group, process_alive, read_records, wait_until
+from helpers import STAND_IN, free_port, kill_group, process_alive, read_records, wait_until
 from mlagents_learn import main
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux parent-death signal and /proc")
@@ -29,15 +33,33 @@ def folder(tmp_path, monkeypatch):
     return tmp_path
 
 
-def write_config(folder: Path, stand_in: str) -> Path:
+@pytest.fixture
+def no_leftovers(folder):
+    """Whatever happens in the test, no stand-in (or its forked worker) outlives it."""
+    yield
+    for rec in read_records(folder / "records"):
+        kill_group(rec["pgid"])
+        if rec["child_pid"]:
+            try:
+                os.kill(rec["child_pid"], signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def write_config(folder: Path, stand_in: str, gated: bool = False) -> Path:
+    """Runs of 1000 steps in 20 points; gated: fresh runs hold at step 200 until the file `open` exists."""
+    gate = f"  gate: {{step: 200, file: {folder / 'open'}}}\n" if gated else ""
     path = folder / "sweep.yaml"
-    path.write_text(f"behaviors:\n  B: {{}}\nstand_in:\n  steps: 1000\n  points: 20\n{stand_in}")
+    path.write_text(f"behaviors:\n  B: {{max_steps: 1000}}\nstand_in:\n  steps: 1000\n  points: 20\n{gate}{stand_in}")
     return path
+
+
+PORT = free_port(4)
 
 
 def argv(config: Path, *extra: str) -> list[str]:
     return [str(config), "--trainer", TRAINER, "--results-dir", "results", "--run-id", "r", "--no-tensorboard",
-            "--num-envs", "2", "--env=Fake", "--base-port", "23100", *extra]
+            "--num-envs", "2", "--env=Fake", "--base-port", str(PORT), *extra]
 
 
 def state(folder: Path) -> dict:
@@ -55,10 +77,10 @@ def by_run(records: list[dict]) -> dict[str, list[dict]]:
     return runs
 
 
-def start_and_wait_for_two_running(folder: Path, config: Path) -> subprocess.Popen:
+def start_and_wait_for_two_at_the_gate(folder: Path, config: Path) -> subprocess.Popen:
     sweep = subprocess.Popen([sys.executable, str(SCRIPT), *argv(config)], cwd=folder,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_until(lambda: len([r for r in read_records(folder / "records") if (r["last_step"] or 0) >= 200]) == 2, 30)
+    wait_until(lambda: len([r for r in read_records(folder / "records") if r["last_step"] == 200]) == 2, 60)
     return sweep
 
 
@@ -72,38 +94,32 @@ def assert_every_run_trained_once_to_the_end(records: list[dict], run_ids: list[
         assert len(recs) == (2 if run_id in continued else 1)
         if run_id in continued:
             assert recs[1]["argv"][-1] == "--resume" and recs[1]["resumed"] is True
-            assert 200 <= recs[0]["last_step"] < 1000
-
-
-@pytest.fixture
-def no_leftovers(folder):
-    """Whatever happens in the test, no stand-in (or its forked worker) outlives it."""
-    yield
-    for rec in read_records(folder / "records"):
-        kill_group(rec["pgid"])
+            assert recs[0]["last_step"] == 200
 
 
 def test_a_sweep_killed_outright_stops_its_runs_gracefully_and_resume_finishes_it(folder, capsys, no_leftovers):
-    config = write_config(folder, "  duration: 6\n  child: true\n  n: {opt_values: [0, 1, 2, 3]}\n")
-    sweep = start_and_wait_for_two_running(folder, config)
+    config = write_config(folder, "  child: true\n  n: {opt_values: [0, 1, 2, 3]}\n", gated=True)
+    sweep = start_and_wait_for_two_at_the_gate(folder, config)
     sweep.kill()
     sweep.wait()
     # The kernel tells each run its sweep died (SIGINT): it saves its model and exits.
-    wait_until(lambda: all(r["exit_code"] is not None for r in read_records(folder / "records")), 10)
+    wait_until(lambda: all(r["exit_code"] is not None for r in read_records(folder / "records")), 30)
     first = sorted(read_records(folder / "records"), key=lambda r: r["run_id"])  # both start in one tick
     assert [(r["run_id"], r["signals"], r["exit_code"]) for r in first] == [("r-0", ["SIGINT"], 0), ("r-1", ["SIGINT"], 0)]
     assert all((folder / "results" / r["run_id"] / "B.onnx").is_file() for r in first)
     wait_until(lambda: not any(process_alive(r["pid"]) for r in first), 10)
     # The stand-in leaves its forked worker to the group's SIGINT (mlagents-learn closes its own):
-    # resuming stops what is left of the earlier runs before it trains them again.
+    # resuming ends what is left of the earlier runs before it trains them again.
     assert all(process_alive(r["child_pid"]) for r in first)
     assert statuses(folder) == {"r-0": "running", "r-1": "running", "r-2": "pending", "r-3": "pending"}
     capsys.readouterr()
 
+    (folder / "open").touch()
     assert main(argv(config, "--resume")) == 0
     out = capsys.readouterr().out
     for rec in first:
-        assert f"{rec['run_id']} of the earlier sweep left processes behind (group {rec['pgid']}): stopping them" in out
+        assert (f"{rec['run_id']} of the earlier sweep left 1 process behind ({rec['child_pid']}): "
+                "killing it: no trainer is left to save a model") in out
     assert "resuming sweep r: 0 runs done, 2 continue from their checkpoints" in out
     records = read_records(folder / "records")
     assert_every_run_trained_once_to_the_end(records, ["r-0", "r-1", "r-2", "r-3"], continued=["r-0", "r-1"])
@@ -112,15 +128,57 @@ def test_a_sweep_killed_outright_stops_its_runs_gracefully_and_resume_finishes_i
     assert (folder / "results" / "r-sweep" / "config_info.txt").read_text().startswith("r-0\n- stand_in\n  - n: 0\n")
 
 
+def test_workers_that_ignore_sigint_are_reclaimed_all_at_once_without_waiting_for_stop_timeout(folder, capsys, no_leftovers):
+    config = write_config(folder, "  child: true\n  child_ignores_sigint: true\n  n: {opt_values: [0, 1]}\n", gated=True)
+    sweep = start_and_wait_for_two_at_the_gate(folder, config)
+    sweep.kill()
+    sweep.wait()
+    wait_until(lambda: all(r["exit_code"] is not None for r in read_records(folder / "records")), 30)
+    children = sorted(r["child_pid"] for r in read_records(folder / "records"))
+    assert all(process_alive(pid) for pid in children)
+    capsys.readouterr()
+    # A --stop-timeout of an hour: waiting for a process that ignores SIGINT would hang the test.
+    assert main(argv(config, "--resume", "--stop-timeout", "3600")) == 0
+    out = capsys.readouterr().out
+    reclaimed = [line.split("] ", 1)[1] for line in out.splitlines() if "of the earlier sweep left" in line]
+    assert sorted(reclaimed) == sorted(
+        f"{rec['run_id']} of the earlier sweep left 1 process behind ({rec['child_pid']}): killing it: "
+        "no trainer is left to save a model" for rec in by_run(read_records(folder / "records")).values() for rec in rec[:1])
+    assert not any(process_alive(pid) for pid in children)
+
+
+def test_trainers_that_ignore_the_death_signal_get_sigint_together_then_are_killed(folder, capsys, no_leftovers):
+    config = write_config(folder, "  ignore_sigint: true\n  n: {opt_values: [0, 1]}\n", gated=True)
+    sweep = start_and_wait_for_two_at_the_gate(folder, config)
+    sweep.kill()
+    sweep.wait()
+    wait_until(lambda: all(r["signals"] == ["SIGINT"] for r in read_records(folder / "records")), 30)
+    first = read_records(folder / "records")
+    assert all(process_alive(rec["pid"]) for rec in first)  # the death signal's SIGINT did not stop them
+    capsys.readouterr()
+    assert main(argv(config, "--resume", "--stop-timeout", "2")) == 0  # resumed runs pass the gate
+    captured = capsys.readouterr()
+    lines = [line.split("] ", 1)[1] for line in captured.out.splitlines() if line.startswith("[")]
+    asked = [n for n, line in enumerate(lines) if "stopping its trainer so it saves its model" in line]
+    started = [n for n, line in enumerate(lines) if line.startswith(("resume r-", "start r-"))]
+    assert len(asked) == 2 and max(asked) < min(started)  # both reclaimed before anything trains again
+    assert sorted(line.split("] ", 1)[1] for line in captured.err.splitlines() if "earlier trainer" in line) == [
+        f"warning: r-{n}'s earlier trainer did not stop within --stop-timeout 2s: killed" for n in (0, 1)]
+    assert not any(process_alive(rec["pid"]) for rec in first)
+    again = {rec["pid"]: rec for rec in read_records(folder / "records")}
+    assert [again[rec["pid"]]["signals"] for rec in first] == [["SIGINT", "SIGINT"]] * 2  # the death signal's, then ours
+
+
 def test_power_loss_everything_killed_resume_continues_the_runs_from_their_checkpoints(folder, no_leftovers):
-    config = write_config(folder, "  duration: 6\n  n: {opt_values: [0, 1, 2]}\n")
-    sweep = start_and_wait_for_two_running(folder, config)
+    config = write_config(folder, "  n: {opt_values: [0, 1, 2]}\n", gated=True)
+    sweep = start_and_wait_for_two_at_the_gate(folder, config)
     running = read_records(folder / "records")
     os.kill(sweep.pid, signal.SIGKILL)  # the whole tree at once: nobody saves anything
     for rec in running:
         kill_group(rec["pgid"])
     sweep.wait()
     wait_until(lambda: not any(process_alive(r["pid"]) for r in running), 10)
+    (folder / "open").touch()
     assert main(argv(config, "--resume")) == 0
     assert_every_run_trained_once_to_the_end(read_records(folder / "records"), ["r-0", "r-1", "r-2"],
                                              continued=["r-0", "r-1"])
@@ -139,6 +197,21 @@ def test_resume_trains_neither_finished_nor_stopped_runs_again(folder):
     assert (after["r-0"]["status"], after["r-0"]["end"]) == ("finished", finished_at["r-0"])
     rows = {row[0]: row[2] for row in csv.reader((folder / "results" / "r-sweep" / "summary.csv").open())}
     assert rows == {"run": "status", "r-0": "finished", "r-1": "failed", "r-2": "finished"}
+
+
+def test_a_finished_run_the_state_file_missed_is_not_trained_again(folder, capsys):
+    # A full disk kept the state file from saying r-0 finished: ML-Agents' own record says so.
+    config = write_config(folder, "  duration: 0.2\n  n: {opt_values: [0, 1]}\n")
+    assert main(argv(config)) == 0
+    saved = state(folder)
+    for run in saved["runs"]:
+        run["status"] = "running"
+        run["pid"] = run["identity"] = None
+    (folder / "results" / "r-sweep" / "sweep_state.json").write_text(json.dumps(saved))
+    capsys.readouterr()
+    assert main(argv(config, "--resume")) == 0
+    assert "r-0 trained to the end (its results say so): not trained again" in capsys.readouterr().out
+    assert {run_id: len(recs) for run_id, recs in by_run(read_records(folder / "records")).items()} == {"r-0": 1, "r-1": 1}
 
 
 @pytest.mark.parametrize("change, extra, message", [
@@ -163,6 +236,80 @@ def test_resuming_a_changed_sweep_is_refused_and_changes_nothing(folder, capsys,
     assert len(read_records(folder / "records")) == 3
 
 
+# -- the state file names processes: only provably the same ones are signalled ----------------
+
+@pytest.fixture
+def stranger():
+    """An unrelated process, alive in a group of its own, as a reused pid would be."""
+    proc = subprocess.Popen(["sleep", "120"], start_new_session=True)
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+def stale_state(folder: Path, config: Path, **entry_fields) -> None:
+    """A finished sweep's state file, rewritten so that r-0 seems to be running as the given process."""
+    assert main(argv(config)) == 0
+    saved = state(folder)
+    saved["runs"][0].update(status="running", **entry_fields)
+    (folder / "results" / "r-sweep" / "sweep_state.json").write_text(json.dumps(saved))
+    (folder / "results" / "r-0" / "run_logs" / "training_status.json").unlink()  # so r-0 is not finished
+
+
+def boot_id() -> str:
+    return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+
+
+@pytest.mark.parametrize("identity", [
+    lambda pid: {"boot": boot_id(), "start": "1", "marker": "x"},          # the pid was reused since
+    lambda pid: {"boot": "another-boot", "start": "1", "marker": "x"},     # the machine restarted since
+])
+def test_a_stale_state_file_never_signals_a_process_it_cannot_prove_is_the_runs(folder, capsys, stranger, identity):
+    config = write_config(folder, "  duration: 0.2\n  n: {opt_values: [0, 1]}\n")
+    stale_state(folder, config, pid=stranger.pid, identity=identity(stranger.pid))
+    capsys.readouterr()
+    assert main(argv(config, "--resume", "--stop-timeout", "1")) == 0
+    assert "of the earlier sweep left" not in capsys.readouterr().out
+    assert stranger.poll() is None
+
+
+def test_a_version_1_state_file_names_a_pid_only_so_nothing_is_signalled(folder, capsys, stranger):
+    config = write_config(folder, "  duration: 0.2\n  n: {opt_values: [0, 1]}\n")
+    stale_state(folder, config, pid=stranger.pid, identity=None)
+    saved = state(folder)
+    saved["version"] = 1
+    for run in saved["runs"]:
+        run["status"] = {"stopped": "stopped early"}.get(run["status"], run["status"])
+    (folder / "results" / "r-sweep" / "sweep_state.json").write_text(json.dumps(saved))
+    capsys.readouterr()
+    assert main(argv(config, "--resume")) == 0
+    err = capsys.readouterr().err
+    assert (f"warning: r-0 of the earlier sweep ran as pid {stranger.pid}, but the state file does not say which process "
+            "that was: nothing is signalled; stop it yourself if it still runs") in err
+    assert stranger.poll() is None
+
+
+@pytest.mark.parametrize("field, value, shown", [
+    ("pid", 0, "pid is 0"), ("pid", -1, "pid is -1"), ("pid", 1, "pid is 1"), ("pid", "7", 'pid is "7"'),
+    ("pid", True, "pid is true"), ("status", "exploded", 'status is "exploded"'),
+    ("ports", [0, 70000], "ports is [0, 70000]"), ("ports", [1], "ports is [1]"),
+    ("identity", {"boot": 1}, "identity is malformed"), ("start", "noon", 'start is "noon"'),
+    ("stop_reason", None, "stop_reason is null"),
+])
+def test_a_malformed_state_file_is_refused_with_one_line_and_exit_2(folder, capsys, field, value, shown):
+    config = write_config(folder, "  duration: 0.1\n")
+    assert main(argv(config)) == 0
+    saved = state(folder)
+    saved["runs"][0][field] = value
+    path = folder / "results" / "r-sweep" / "sweep_state.json"
+    path.write_text(json.dumps(saved))
+    capsys.readouterr()
+    assert main(argv(config, "--resume")) == 2
+    assert capsys.readouterr().err == (f"error: the sweep's state file is malformed: runs[0].{shown} (results/r-sweep/"
+                                       "sweep_state.json): start the sweep anew with --force, or choose another --run-id\n")
+    assert len(read_records(folder / "records")) == 1
+
+
 def test_an_unreadable_state_file_is_refused(folder, capsys):
     config = write_config(folder, "  duration: 0.2\n")
     assert main(argv(config)) == 0
@@ -173,17 +320,20 @@ def test_an_unreadable_state_file_is_refused(folder, capsys):
         "start the sweep anew with --force, or choose another --run-id\n")
 
 
+# -- faults that must not lose a run ------------------------------------------------------
+
 def test_the_trainer_vanishing_mid_sweep_fails_the_remaining_runs_clearly_and_resume_trains_them(folder, capsys):
     shim = folder / "bin" / "trainer"
     shim.parent.mkdir()
     shim.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} {shlex.quote(STAND_IN)} \"$@\"\n")
     shim.chmod(0o755)
-    config = write_config(folder, "  duration: 1.5\n  n: {opt_values: [0, 1, 2]}\n")
+    config = write_config(folder, "  duration: 0.2\n  n: {opt_values: [0, 1, 2]}\n", gated=True)
     args = [str(config), "--trainer", str(shim), "--results-dir", "results", "--run-id", "r", "--no-tensorboard"]
     sweep = subprocess.Popen([sys.executable, str(SCRIPT), *args], cwd=folder, text=True,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    wait_until(lambda: read_records(folder / "records"), 30)
+    wait_until(lambda: [r for r in read_records(folder / "records") if r["last_step"] == 200], 60)
     shim.unlink()
+    (folder / "open").touch()
     out, _ = sweep.communicate(timeout=60)
     assert sweep.returncode == 1
     assert f"FAILED r-1: could not start {shim}: No such file or directory after 0s; log: results/r-sweep/logs/r-1.log" in out

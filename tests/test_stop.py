@@ -1,8 +1,15 @@
-"""Stop conditions: the pure rules from tables, then sweeps against a real TensorBoard server."""
+"""Stop conditions: the pure rules from tables, then sweeps against a real TensorBoard server.
+
+A run a test expects to be stopped waits at a gate (stand_in.gate) that never
+opens: it can only end by being stopped, however slow the machine.
+"""
 
 import csv
 import os
 import re
+import socket
+import threading
+import time
 import shlex
 import signal
 import subprocess
@@ -96,45 +103,47 @@ def summary(folder: Path) -> dict[str, dict[str, str]]:
         return {row["run"]: row for row in csv.DictReader(handle)}
 
 
+def gated(folder: Path) -> str:
+    return f"gate: {{step: 500, file: {folder / 'never'}}}"
+
+
 def test_runs_below_min_after_step_are_stopped_and_keep_their_model(sweep_dir, board, capsys):
-    path = config(sweep_dir, "  duration: 8\n  points: 40\n  steps: 1000\n  scalars:\n    B:\n      Environment/Cumulative Reward:\n"
-                             "        opt_values: [1.5, -1.0, {start: 0.0, end: 1.0}]\n",
-                  f"  B:\n    opt_stop: {{tag: {TAG}, step: 200, min: -0.5}}\n")
-    assert main(args(path, board.url, "--num-envs", "3", "--env=Fake", "--base-port", str(free_port()))) == 0
+    runs = ["{scalars: {B: {Score: 1.5}}}", "{scalars: {B: {Score: -1.0}}, %s}" % gated(sweep_dir),
+            "{scalars: {B: {Score: {start: 0.0, end: 1.0}}}}"]
+    path = config(sweep_dir, "  opt_values:\n" + "".join(f"    - {{duration: 4, points: 40, steps: 1000, {run[1:]}\n" for run in runs),
+                  "  B:\n    opt_stop: {tag: Score, step: 200, min: -0.5}\n")
+    assert main(args(path, board.url, "--num-envs", "3", "--env=Fake", "--base-port", str(free_port()), "--metric", "Score")) == 0
     recs = {rec["run_id"]: rec for rec in read_records(sweep_dir / "records")}
     assert recs["r-1"]["signals"] == ["SIGINT"] and recs["r-1"]["exit_code"] == 0
-    assert recs["r-1"]["last_step"] < 1000
     assert (sweep_dir / "results" / "r-1" / "B.onnx").is_file()
     assert [recs[r]["signals"] for r in ("r-0", "r-2")] == [[], []]
     assert [recs[r]["last_step"] for r in ("r-0", "r-2")] == [1000, 1000]
     out = capsys.readouterr().out
     stopped_at = [line for line in out.splitlines() if "stopping r-1: " in line]
     assert len(stopped_at) == 1 and stopped_at[0].split("] ", 1)[1].startswith(
-        f"stopping r-1: opt_stop of B: {TAG} = -1 < min -0.5 at step ")
+        "stopping r-1: opt_stop of B: Score = -1 < min -0.5 at step ")
     assert "stopping r-0" not in out and "stopping r-2" not in out
     # The summary's numbers are TensorBoard's, best run first.
     rows = summary(sweep_dir)
     assert list(rows) == ["r-0", "r-2", "r-1"]
     assert [rows[r]["status"] for r in rows] == ["finished", "finished", "stopped early"]
-    served = scalars(board.url, "r-1/B", TAG)
-    assert (rows["r-1"]["last step"], rows["r-1"][TAG]) == (f"{served[-1][0]:g}", "-1")
+    served = scalars(board.url, "r-1/B", "Score")
+    assert (rows["r-1"]["last step"], rows["r-1"]["Score"]) == (f"{served[-1][0]:g}", "-1")
     assert rows["r-1"]["note"] == stopped_at[0].split("stopping r-1: ")[1]
-    assert (rows["r-0"]["last step"], rows["r-0"][TAG]) == ("1000", "1.5")
-    assert (rows["r-2"]["last step"], rows["r-2"][TAG]) == ("1000", "1")
+    assert (rows["r-0"]["last step"], rows["r-0"]["Score"]) == ("1000", "1.5")
+    assert (rows["r-2"]["last step"], rows["r-2"]["Score"]) == ("1000", "1")
     md = (sweep_dir / "results" / "r-sweep" / "summary.md").read_text()
-    assert md.endswith(f"\nBest run: r-0 (Environment/Cumulative Reward=1.5), {TAG} = 1.5; "
-                       "its config: results/r-sweep/configs/r-0.yaml\n")
+    assert md.endswith("\nBest run: r-0 (stand_in={duration: 4, points: 40, steps: 1000, scalars: {B: {Score: 1.5}}}), "
+                       "Score = 1.5; its config: results/r-sweep/configs/r-0.yaml\n")
 
 
 def test_max_bound_and_conditions_of_one_behavior_stop_only_their_own_run(sweep_dir, board, capsys):
     # A's condition reads A's run only: B's low values in r-0 and high ones in r-1 must not count.
-    scal = ("  scalars:\n    opt_values:\n"
-            "      - {A: {Loss: 0.5}, B: {Loss: 9.0}}\n"
-            "      - {A: {Loss: 9.0}, B: {Loss: 0.5}}\n")
-    path = config(sweep_dir, "  duration: 8\n  points: 40\n  steps: 1000\n" + scal,
+    variants = ["{scalars: {A: {Loss: 0.5}, B: {Loss: 9.0}}}", "{scalars: {A: {Loss: 9.0}, B: {Loss: 0.5}}, %s}" % gated(sweep_dir)]
+    path = config(sweep_dir, "  opt_values:\n" + "".join(f"    - {{duration: 4, points: 40, steps: 1000, {v[1:]}\n" for v in variants),
                   "  A:\n    opt_stop: {tag: Loss, max: 5}\n  B: {}\n")
     assert main(args(path, board.url, "--num-envs", "2", "--env=Fake", "--base-port", str(free_port()),
-                     "--metric", "Loss")) == 0
+                     "--metric", "Loss", "--metric-mode", "min")) == 0
     recs = {rec["run_id"]: rec for rec in read_records(sweep_dir / "records")}
     assert recs["r-0"]["signals"] == [] and recs["r-0"]["last_step"] == 1000
     assert recs["r-1"]["signals"] == ["SIGINT"]
@@ -145,9 +154,10 @@ def test_max_bound_and_conditions_of_one_behavior_stop_only_their_own_run(sweep_
 
 
 def test_the_median_rule_stops_the_worst_runs_and_keeps_the_best(sweep_dir, board, capsys):
-    # r-0 and r-1 finish first; r-2 (worse than both) and r-3 (between them) run next.
-    variant = "{{duration: {}, points: 20, steps: 1000, scalars: {{B: {{Score: {}}}}}}}"
-    runs = [variant.format(*pair) for pair in ((1.5, 3.0), (1.5, 2.0), (10, 0.5), (10, 2.5))]
+    # r-0 and r-1 finish first; r-2 (worse than both, held at a gate) and r-3 (between them) run next.
+    variant = "{{duration: {}, points: 20, steps: 1000, scalars: {{B: {{Score: {}}}}}{}}}"
+    runs = [variant.format(duration, score, extra) for duration, score, extra in
+            ((1, 3.0, ""), (1, 2.0, ""), (4, 0.5, ", " + gated(sweep_dir)), (4, 2.5, ""))]
     path = config(sweep_dir, "  opt_values:\n" + "".join(f"    - {run}\n" for run in runs),
                   "  B:\n    opt_stop: {tag: Score, rule: median, step: 300, min_runs: 2}\n")
     assert main(args(path, board.url, "--num-envs", "2", "--env=Fake", "--base-port", str(free_port()),
@@ -167,9 +177,9 @@ def test_tensorboard_absent_then_started_then_killed_training_goes_on(sweep_dir,
     shim.parent.mkdir()
     shim.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} {shlex.quote(STAND_IN)} \"$@\"\n")
     shim.chmod(0o755)
-    port = free_port()
+    port = free_port(1)
     good = "{duration: 4, points: 10, steps: 1000, scalars: {B: {Score: 1.0}}}"
-    bad = "{duration: 40, points: 100, steps: 1000, scalars: {B: {Score: -1.0}}}"
+    bad = "{duration: 10, points: 100, steps: 1000, scalars: {B: {Score: -1.0}}, %s}" % gated(sweep_dir)
     path = config(sweep_dir, f"  opt_values: [{good}, {bad}, {bad}]\n", "  B:\n    opt_stop: {tag: Score, min: 0}\n")
     argv = [str(path), "--trainer", str(shim), "--results-dir", "results", "--run-id", "r",
             "--tensorboard-url", f"http://127.0.0.1:{port}", "--poll-interval", "1"]
@@ -179,24 +189,24 @@ def test_tensorboard_absent_then_started_then_killed_training_goes_on(sweep_dir,
     records = sweep_dir / "records"
     server = TensorBoardServer(str(sweep_dir / "results"), port=port, reload_interval=1)
     try:
-        # Runs in order: r-0 (4 s, good), r-1 and r-2 (bad); nothing stops r-1 while TensorBoard is away.
-        wait_until(lambda: any(r["run_id"] == "r-1" and r["last_step"] for r in read_records(records)), 30)
+        # Runs in order: r-0 (good), r-1 and r-2 (bad, held at the gate): nothing stops r-1 while TensorBoard is away.
+        wait_until(lambda: any(r["run_id"] == "r-1" and r["last_step"] for r in read_records(records)), 60)
         assert not any(r["signals"] for r in read_records(records))
         server.start()
-        wait_until(lambda: any(r["run_id"] == "r-1" and r["signals"] for r in read_records(records)), 30)
-        wait_until(lambda: any(r["run_id"] == "r-2" and r["last_step"] for r in read_records(records)), 30)
+        wait_until(lambda: any(r["run_id"] == "r-1" and r["signals"] for r in read_records(records)), 60)
+        wait_until(lambda: any(r["run_id"] == "r-2" and r["last_step"] for r in read_records(records)), 60)
         server.stop()
-        wait_until(lambda: any(r["run_id"] == "r-2" and (r["last_step"] or 0) >= 100 for r in read_records(records)), 30)
+        wait_until(lambda: any(r["run_id"] == "r-2" and (r["last_step"] or 0) == 500 for r in read_records(records)), 60)
         assert not any(r["run_id"] == "r-2" and r["signals"] for r in read_records(records))
         server.start()
-        out, err = sweep.communicate(timeout=60)
+        out, err = sweep.communicate(timeout=120)
     finally:
         server.stop()
         if sweep.poll() is None:
             sweep.kill()
     assert sweep.returncode == 0, err
     warnings = [line for line in err.splitlines() if "warning: TensorBoard" in line]
-    assert len(warnings) == 2, err  # one when it is absent at the start, one when it dies: not one per poll
+    assert len(warnings) == 2, out + err  # one when it is absent at the start, one when it dies: not one per poll
     assert all(f"TensorBoard at http://127.0.0.1:{port} does not answer" in line for line in warnings)
     assert out.count("TensorBoard answers again: stop conditions are checked") == 2
     recs = {rec["run_id"]: rec for rec in read_records(records)}
@@ -204,55 +214,41 @@ def test_tensorboard_absent_then_started_then_killed_training_goes_on(sweep_dir,
     assert [recs[r]["last_step"] < 1000 for r in sorted(recs)] == [False, True, True]
 
 
-# -- a run in its last summary period is left to finish -------------------------
+def test_a_tensorboard_that_trickles_its_answers_never_holds_the_sweep(sweep_dir, monkeypatch, capsys):
+    # One byte every 2 s: a per-read timeout never trips, and the sweep used to freeze for good, Ctrl-C included.
+    port = free_port(1)
+    listener = socket.create_server(("127.0.0.1", port))
+    closing = threading.Event()
 
-class Board:
-    """TensorBoard's answer to one poll (the HTTP API itself is tested against a real server above)."""
+    def trickle(connection):
+        with connection:
+            try:
+                connection.recv(65536)
+                for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]":
+                    if closing.wait(2):
+                        return
+                    connection.sendall(bytes([byte]))
+            except OSError:
+                pass  # the sweep gave up on it: as it should
 
-    url = "http://board"
+    def serve():
+        while not closing.is_set():
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=trickle, args=(connection,), daemon=True).start()
 
-    def __init__(self, points):
-        self.points = points
-
-    def scalars(self, tag, runs):
-        return {run: self.points for run in runs}
-
-
-class Trainer:
-    pid = 1
-
-    def __init__(self):
-        self.interrupted = False
-
-    def poll(self):
-        return None
-
-    def interrupt(self):
-        self.interrupted = True
-
-
-@pytest.mark.parametrize("points, stopped", [
-    ([(700, -1.0)], True),                  # 700 + 100 < 1000: stopping saves training
-    ([(800, 1.0), (900, -1.0)], False),     # in the last summary period: it is about to finish
-    ([(900, 1.0), (1000, -1.0)], False),    # at max_steps: it is exporting its model
-])
-def test_a_run_in_its_last_summary_period_is_not_stopped(tmp_path, points, stopped):
-    # A SIGINT while mlagents-learn exports its final model kills it before the model is written.
-    text = ("behaviors:\n  B:\n    max_steps: 1000\n    summary_freq: 100\n"
-            f"    opt_stop: {{tag: {TAG}, min: 0}}\n")
-    settings, config, _ = mlagents_learn.parse_args([str(write(tmp_path, text)), "--results-dir", str(tmp_path), "--run-id", "r",
-                                                     "--trainer", sys.executable])
-    runs = mlagents_learn.expand(config, "r")
-    (tmp_path / "r-sweep").mkdir()
-    sweep = mlagents_learn.Sweep(settings, runs, mlagents_learn.Console(), tensorboard=Board(points))
-    state = sweep.states[0]
-    state.status, state.process, state.start = mlagents_learn.RUNNING, Trainer(), 0.0
-    sweep.poll()
-    assert state.process.interrupted is stopped
-    assert (state.stop_reason != "") is stopped
-
-
-def write(folder: Path, text: str) -> Path:
-    path = folder / "c.yaml"
-    path.write_text(text)
-    return path
+    threading.Thread(target=serve, daemon=True).start()
+    path = config(sweep_dir, "  duration: {opt_values: [0.5, 0.5, 0.5, 0.5]}\n", "  B:\n    opt_stop: {tag: Score, min: 0}\n")
+    monkeypatch.setattr(mlagents_learn, "POLL_DEADLINE", 3.0)  # each poll gives up after 3 s, not 15
+    try:
+        code = main(args(path, f"http://127.0.0.1:{port}"))
+    finally:
+        closing.set()
+        listener.close()
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
+    assert out.count("] finished r-") == 4
+    assert [line.split("] ", 1)[1] for line in err.splitlines()] == [
+        f"warning: TensorBoard at http://127.0.0.1:{port} does not answer (no answer before the poll's deadline); training goes on, stop conditions are checked again at each poll"]

@@ -1,0 +1,412 @@
+"""The supervisor's decisions, driven tick by tick through its seams: a fake clock, launcher, watcher and store.
+
+Nothing here starts a process or waits a real second; the process tests
+(test_sweep.py, test_resume.py) check what only real processes show.
+"""
+
+import json
+
+import pytest
+
+import mlagents_learn as ml
+from fakes import FakeLauncher, FakeWatcher, FlakyWrites, Harness
+
+TAG = "Environment/Cumulative Reward"
+
+
+def grid(count: int, extra: str = "") -> str:
+    values = ", ".join(str(n) for n in range(count))
+    return f"behaviors:\n  B:\n    max_steps: 1000\n    summary_freq: 100\n{extra}stand_in:\n  n: {{opt_values: [{values}]}}\n"
+
+
+# -- starting runs --------------------------------------------------------------------
+
+def test_runs_start_in_grid_order_and_a_freed_slot_is_refilled_in_the_same_tick(tmp_path):
+    h = Harness(tmp_path, grid(5), concurrency=2)
+    assert h.tick() is False
+    assert (h.launcher.ids(), h.launcher.slots) == (["r-0", "r-1"], [0, 1])
+    h.launcher.last("r-1").end(0)
+    h.tick(30)
+    assert (h.launcher.ids(), h.launcher.slots) == (["r-0", "r-1", "r-2"], [0, 1, 1])
+    h.launcher.last("r-0").end(0)
+    h.launcher.last("r-2").end(0)
+    h.tick(30)
+    assert (h.launcher.ids()[3:], h.launcher.slots[3:]) == (["r-3", "r-4"], [0, 1])
+    h.launcher.last("r-3").end(0)
+    h.launcher.last("r-4").end(0)
+    assert h.tick(30) is True
+    assert [h.status(f"r-{n}") for n in range(5)] == [ml.Status.FINISHED] * 5
+    assert h.lines() == [
+        "start r-0: n=0, port 6000", "start r-1: n=1, port 6001",
+        "finished r-1: exit 0 after 30s", "start r-2: n=2, port 6001",
+        "finished r-0: exit 0 after 1m00s", "finished r-2: exit 0 after 30s",
+        "start r-3: n=3, port 6000", "start r-4: n=4, port 6001",
+        "status: 2 running, 3 finished, 0 stopped early, 0 failed, 0 pending",  # due every STATUS_INTERVAL
+        "finished r-3: exit 0 after 30s", "finished r-4: exit 0 after 30s",
+    ]
+    assert h.supervisor.exit_code() == ml.EXIT_OK
+
+
+def test_each_run_gets_its_command_line_with_its_slots_ports_and_resume_only_when_it_continues(tmp_path):
+    h = Harness(tmp_path, grid(2), concurrency=2, forwarded=["--seed", "3"], env_args=["-x"])
+    h.supervisor.by_id["r-1"].resume = True
+    h.tick()
+    config = tmp_path / "results" / "r-sweep" / "configs"
+    assert h.launcher.last("r-0").command == ["mlagents-learn", str(config / "r-0.yaml"), "--run-id=r-0",
+                                              "--base-port=6000", "--seed", "3", "--env-args", "-x"]
+    assert h.launcher.last("r-1").command == ["mlagents-learn", str(config / "r-1.yaml"), "--run-id=r-1",
+                                              "--base-port=6001", "--seed", "3", "--resume", "--env-args", "-x"]
+    assert h.lines()[1] == "resume r-1: n=1, port 6001"
+
+
+def test_force_from_the_config_reaches_each_fresh_run_as_a_flag(tmp_path):
+    # checkpoint_settings.force is taken out of run configs (it is the sweep's), so each fresh run needs --force.
+    h = Harness(tmp_path, grid(2), concurrency=2, force=True)
+    h.supervisor.by_id["r-1"].resume = True
+    h.tick()
+    assert h.launcher.last("r-0").command[-1] == "--force"
+    assert h.launcher.last("r-1").command[-1] == "--resume"
+
+
+def test_a_run_that_cannot_be_started_fails_with_the_reason_and_the_sweep_goes_on(tmp_path):
+    h = Harness(tmp_path, grid(3), launcher=FakeLauncher(failing=("r-1",)), concurrency=2)
+    h.tick()
+    assert h.launcher.ids() == ["r-0", "r-2"]
+    assert h.status("r-1") is ml.Status.FAILED
+    log = tmp_path / "results" / "r-sweep" / "logs" / "r-1.log"
+    assert h.lines()[1] == f"FAILED r-1: could not start trainer: No such file or directory after 0s; log: {log}"
+    for run in h.launcher.started:
+        run.end(0)
+    assert h.tick(1) is True
+    assert h.supervisor.exit_code() == ml.EXIT_FAILED
+
+
+@pytest.mark.parametrize("code, status, line", [
+    (0, ml.Status.FINISHED, "finished r-0: exit 0 after 5s"),
+    (3, ml.Status.FAILED, "FAILED r-0: exit 3 after 5s; log: {log}"),
+])
+def test_how_a_run_ends_decides_its_status(tmp_path, code, status, line):
+    h = Harness(tmp_path, grid(1), concurrency=1)
+    h.tick()
+    h.launcher.last("r-0").end(code)
+    h.tick(5)
+    assert h.status("r-0") is status
+    assert h.lines()[-1] == line.format(log=tmp_path / "results" / "r-sweep" / "logs" / "r-0.log")
+
+
+# -- Ctrl-C ---------------------------------------------------------------------------------
+
+def test_ctrl_c_stops_every_run_gracefully_and_one_that_ignores_it_is_killed_after_stop_timeout(tmp_path):
+    h = Harness(tmp_path, grid(3), launcher=FakeLauncher(on_interrupt=None), concurrency=2, stop_timeout=60)
+    h.tick()
+    assert h.lines() == ["start r-0: n=0, port 6000", "start r-1: n=1, port 6001"]
+    h.supervisor.note_signal()
+    assert h.lines() == []  # the handler only counts: the loop speaks
+    h.tick()
+    assert [run.asked for run in h.launcher.started] == [["interrupt"], ["interrupt"]]
+    h.tick(59.9)
+    assert [run.asked for run in h.launcher.started] == [["interrupt"], ["interrupt"]]
+    h.launcher.last("r-1").end(0)  # saved its model in time
+    assert h.tick(0.1) is False
+    assert h.launcher.last("r-0").asked == ["interrupt", "kill"]
+    assert h.tick() is True
+    assert h.launcher.ids() == ["r-0", "r-1"]  # r-2 never started
+    assert [h.status(f"r-{n}") for n in range(3)] == [ml.Status.INTERRUPTED, ml.Status.INTERRUPTED, ml.Status.PENDING]
+    assert h.lines() == [
+        "interrupted: stopping every run so it saves its model (Ctrl-C again kills them)",
+        "interrupted r-1: exit 0 after 1m00s",
+        "killing r-0: it did not stop within 60s",
+        "status: 1 running, 0 finished, 0 stopped early, 0 failed, 1 pending, 1 interrupted",
+        "interrupted r-0: exit -9 after 1m00s, killed after --stop-timeout",
+    ]
+    assert h.supervisor.exit_code() == ml.EXIT_INTERRUPTED
+
+
+def test_a_second_ctrl_c_kills_every_run_at_once(tmp_path):
+    h = Harness(tmp_path, grid(2), launcher=FakeLauncher(on_interrupt=None), concurrency=2, stop_timeout=300)
+    h.tick()
+    h.supervisor.note_signal()
+    h.tick(1)
+    h.supervisor.note_signal()
+    h.tick(1)
+    assert [run.asked for run in h.launcher.started] == [["interrupt", "kill"], ["interrupt", "kill"]]
+    assert h.tick() is True
+    assert h.lines()[2:5] == ["interrupted: stopping every run so it saves its model (Ctrl-C again kills them)",
+                              "interrupted again: killing every run", "killing r-0: it did not stop within 300s"]
+
+
+def test_stop_timeouts_follow_the_monotonic_clock_not_the_wall_clock(tmp_path):
+    h = Harness(tmp_path, grid(1), launcher=FakeLauncher(on_interrupt=None), concurrency=1, stop_timeout=60)
+    wall = [5000.0]
+    h.supervisor.wall = lambda: wall[0]
+    h.tick()
+    h.supervisor.note_signal()
+    h.tick()
+    wall[0] -= 3600  # the machine's clock is set back an hour
+    h.tick(30)
+    assert h.launcher.last("r-0").asked == ["interrupt"]
+    wall[0] += 7200  # and then forward two
+    h.tick(1)
+    assert h.launcher.last("r-0").asked == ["interrupt"]
+    h.tick(29)
+    assert h.launcher.last("r-0").asked == ["interrupt", "kill"]
+
+
+def test_the_status_line_counts_every_kind_of_run(tmp_path):
+    h = Harness(tmp_path, grid(6), concurrency=3)
+    h.tick()
+    h.launcher.last("r-0").end(0)
+    h.launcher.last("r-1").end(2)
+    h.tick(1)
+    assert h.supervisor.status_line() == "status: 3 running, 1 finished, 0 stopped early, 1 failed, 1 pending"
+    h.tick(ml.STATUS_INTERVAL)
+    assert h.lines()[-1] == "status: 3 running, 1 finished, 0 stopped early, 1 failed, 1 pending"
+
+
+# -- what the policy decides -------------------------------------------------------------
+
+def stop_config(count: int) -> str:
+    return grid(count, f"    opt_stop: {{tag: {TAG}, step: 200, min: 0}}\n")
+
+
+def test_a_run_that_breaks_its_rule_is_stopped_once_per_poll_and_ends_stopped_early(tmp_path):
+    watcher = FakeWatcher()
+    h = Harness(tmp_path, stop_config(2), watcher=watcher, concurrency=2)
+    h.tick()
+    watcher.serve(1.0, {("r-0", "B", TAG): [(100, -1.0), (300, -2.0)], ("r-1", "B", TAG): [(300, 1.0)]})
+    h.tick(1)
+    assert [run.asked for run in h.launcher.started] == [["interrupt"], []]
+    h.tick(1)  # the same snapshot again: no second decision
+    assert h.lines()[2:] == [
+        f"stopping r-0: opt_stop of B: {TAG} = -2 < min 0 at step 300",
+        f"stopped r-0 early after 2s: opt_stop of B: {TAG} = -2 < min 0 at step 300",
+    ]
+    assert h.status("r-0") is ml.Status.STOPPED and h.supervisor.by_id["r-0"].last_step == 300
+
+
+@pytest.mark.parametrize("points, stopped", [
+    ([(700, -1.0)], True),                  # 700 + 100 < 1000: stopping saves training
+    ([(800, 1.0), (900, -1.0)], False),     # in the last summary period: it is about to finish
+    ([(900, 1.0), (1000, -1.0)], False),    # at max_steps: it is exporting its model
+])
+def test_a_run_in_its_last_summary_period_is_not_stopped(tmp_path, points, stopped):
+    # A SIGINT while mlagents-learn exports its final model kills it before the model is written.
+    watcher = FakeWatcher()
+    h = Harness(tmp_path, stop_config(1), watcher=watcher, concurrency=1)
+    h.tick()
+    watcher.serve(1.0, {("r-0", "B", TAG): points})
+    h.tick(1)
+    assert (h.launcher.last("r-0").asked == ["interrupt"]) is stopped
+
+
+def test_the_median_rule_compares_with_every_started_run_the_watcher_is_asked_for(tmp_path):
+    watcher = FakeWatcher()
+    h = Harness(tmp_path, grid(4, f"    opt_stop: {{tag: {TAG}, rule: median, min_runs: 2}}\n"), watcher=watcher, concurrency=2)
+    h.tick()
+    h.launcher.last("r-0").end(0)
+    h.launcher.last("r-1").end(0)
+    h.tick(10)
+    assert h.launcher.ids() == ["r-0", "r-1", "r-2", "r-3"]
+    assert watcher.requests[-1].runs == (("r-0", "B"), ("r-1", "B"), ("r-2", "B"), ("r-3", "B"))
+    assert watcher.requests[-1].tags == (TAG,)
+    watcher.serve(20.0, {("r-0", "B", TAG): [(100, 2.0)], ("r-1", "B", TAG): [(100, 3.0)],
+                         ("r-2", "B", TAG): [(100, 1.0)], ("r-3", "B", TAG): [(100, 4.0)]})
+    h.tick(1)
+    assert [run.asked for run in h.launcher.started[2:]] == [["interrupt"], []]
+    assert h.lines()[-1] == f"stopping r-2: opt_stop of B: {TAG} mean 1 < median 3 of 3 runs at step 100"
+
+
+def test_runs_that_ended_long_ago_are_marked_final_so_the_watcher_reads_them_once(tmp_path):
+    watcher = FakeWatcher()
+    h = Harness(tmp_path, grid(3), watcher=watcher, concurrency=1)
+    h.tick()
+    h.launcher.last("r-0").end(0)
+    h.tick(1)
+    assert watcher.requests[-1].final == frozenset()
+    h.launcher.last("r-1").end(0)
+    h.tick(2 * ml.TENSORBOARD_SETTLE + 1)  # r-1 ends in this tick, r-0 ended long before
+    assert watcher.requests[-1].final == frozenset({"r-0"})
+    h.launcher.last("r-2").end(0)
+    h.tick(2 * ml.TENSORBOARD_SETTLE + 1)
+    assert watcher.requests[-1].final == frozenset({"r-0", "r-1"})
+
+
+# -- the state file ---------------------------------------------------------------------
+
+def test_a_full_disk_keeps_the_sweep_going_warns_once_and_writes_the_state_as_soon_as_it_can(tmp_path):
+    writes = FlakyWrites(failures=3)
+    h = Harness(tmp_path, grid(2), write=writes, concurrency=1)
+    path = tmp_path / "results" / "r-sweep" / "sweep_state.json"
+    h.tick()  # the start is the first write that fails
+    h.launcher.last("r-0").end(0)
+    h.tick(1)
+    h.tick(1)
+    assert not path.exists()
+    assert h.warnings() == [f"warning: cannot write {path} (No space left on device): training goes on, "
+                            "the sweep keeps its state in memory and writes it as soon as it can"]
+    h.tick(1)  # the fourth attempt succeeds
+    assert writes.attempts == 4
+    assert h.lines() == ["start r-0: n=0, port 6000", "finished r-0: exit 0 after 1s", "start r-1: n=1, port 6000",
+                         f"the state file is written again: {path}"]
+    saved = {run["run_id"]: run["status"] for run in json.loads(path.read_text())["runs"]}
+    assert saved == {"r-0": "finished", "r-1": "running"}
+    h.tick(1)
+    assert writes.attempts == 4  # nothing changed: nothing written
+    assert h.warnings() == []
+
+
+def test_the_state_file_records_what_identifies_each_runs_process(tmp_path):
+    h = Harness(tmp_path, grid(1), concurrency=1)
+    h.tick()
+    [entry] = json.loads((tmp_path / "results" / "r-sweep" / "sweep_state.json").read_text())["runs"]
+    assert (entry["pid"], entry["identity"], entry["ports"]) == (
+        100, {"boot": "boot", "start": "100", "marker": "marker-r-0"}, [6000, 6000])
+
+
+def test_resume_keeps_done_runs_and_continues_the_others_from_their_checkpoints(tmp_path):
+    h = Harness(tmp_path, grid(4), concurrency=1)
+    (tmp_path / "results" / "r-2").mkdir(parents=True)
+    entry = dict(ml.STATE_DEFAULTS, start=10.0, end=20.0, trained_s=10.0)
+    previous = {"version": 2, "made_by": {}, "runs": [
+        dict(entry, run_id="r-0", status="finished", exit_code=0),
+        dict(entry, run_id="r-1", status="stopped", exit_code=0, stop_reason="opt_stop of B: low"),
+        dict(entry, run_id="r-2", status="interrupted", exit_code=0),
+    ]}
+    h.supervisor.restore(previous)
+    assert [h.status(f"r-{n}") for n in range(4)] == [ml.Status.FINISHED, ml.Status.STOPPED, ml.Status.PENDING, ml.Status.PENDING]
+    h.tick()
+    assert h.launcher.last("r-2").command[-1] == "--resume"
+    h.launcher.last("r-2").end(0)
+    h.tick(5)
+    assert h.supervisor.by_id["r-2"].duration(h.clock()) == 15.0  # both sessions
+    assert h.launcher.last("r-3").command[-1] != "--resume"
+
+
+def training_status(folder, run_id: str, steps: int, model: bool = True) -> None:
+    run_dir = folder / "results" / run_id
+    (run_dir / "run_logs").mkdir(parents=True)
+    final = {"steps": steps, "file_path": str(run_dir / "B.onnx")}
+    (run_dir / "run_logs" / "training_status.json").write_text(json.dumps({"B": {"final_checkpoint": final}}))
+    if model:
+        (run_dir / "B.onnx").write_bytes(b"model")
+
+
+def test_resume_counts_a_run_as_finished_when_mlagents_results_say_it_trained_to_max_steps(tmp_path):
+    # The state file was never written (a full disk): ML-Agents' own record decides.
+    h = Harness(tmp_path, grid(4), concurrency=1)
+    training_status(tmp_path, "r-0", 1024)  # past max_steps 1000: finished
+    training_status(tmp_path, "r-1", 600)  # interrupted at 600: continues
+    training_status(tmp_path, "r-2", 1000, model=False)  # no exported model: continues
+    h.supervisor.restore(None)
+    assert [h.status(f"r-{n}") for n in range(4)] == [ml.Status.FINISHED, ml.Status.PENDING, ml.Status.PENDING, ml.Status.PENDING]
+    assert [h.supervisor.by_id[f"r-{n}"].resume for n in range(4)] == [False, True, True, False]
+    assert h.lines() == ["r-0 trained to the end (its results say so): not trained again"]
+
+
+# -- lost runs (a launcher that loses a run: a cluster node that died) ------------------------
+
+def test_a_lost_run_fails_with_the_reason_when_no_retry_is_left(tmp_path):
+    h = Harness(tmp_path, grid(1), concurrency=1)
+    h.tick()
+    h.launcher.last("r-0").lost = "node n1 died"
+    h.tick(3)
+    assert h.status("r-0") is ml.Status.FAILED
+    assert h.supervisor.by_id["r-0"].stop_reason == "node n1 died"
+
+
+# -- ports ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("taken, slot, instances, ports, said", [
+    (set(), 0, 2, (5005, 5006), []),
+    (set(), 2, 2, (5009, 5010), []),
+    ({5009}, 2, 2, (5015, 5016), ["port 5009 is in use by another program; r-0 skips it"]),  # the lane's next turn
+    ({5010, 5016}, 2, 2, (5021, 5022), ["port 5010 is in use by another program; r-0 skips it",
+                                        "port 5016 is in use by another program; r-0 skips it"]),
+])
+def test_each_slot_has_its_own_lane_of_ports_and_skips_ports_other_programs_hold(taken, slot, instances, ports, said):
+    heard = []
+    launcher = ml.LocalLauncher(ml.Platform(), base_port=5005, concurrency=3, stride=2,
+                                is_port_free=lambda port: port not in taken, say=heard.append)
+    run = ml.expand(ml.parse_config("behaviors:\n  B: {}\n"), "r")[0]
+    run.instances = instances
+    assert launcher.pick_ports(slot, run) == ports
+    assert heard == said
+
+
+def test_no_port_range_below_65536_fails_the_run_not_the_sweep():
+    launcher = ml.LocalLauncher(ml.Platform(), base_port=65530, concurrency=2, stride=4, is_port_free=lambda port: True)
+    run = ml.expand(ml.parse_config("behaviors:\n  B: {}\nenv_settings: {num_envs: 4}\n"), "r")[0]
+    with pytest.raises(ml.LaunchError, match="no free port range below 65536"):
+        launcher.pick_ports(1, run)
+
+
+# -- reclaiming what an earlier sweep left ------------------------------------------------
+
+class FakePlatform(ml.Platform):
+    """Left-over trainers that never exit by themselves; records every signal and when it was sent."""
+
+    def __init__(self, clock) -> None:
+        self.clock = clock
+        self.sent = []
+        self.killed = set()
+
+    def trainer_alive(self, leftover) -> bool:
+        return leftover.trainer is not None and leftover.run_id not in self.killed
+
+    def signal_leftover(self, leftover, hard: bool) -> None:
+        self.sent.append((leftover.run_id, "kill" if hard else "interrupt", self.clock()))
+        if hard:
+            self.killed.add(leftover.run_id)
+
+
+def leftovers():
+    return [ml.Leftover("r-0", 10, (10, 11), "m0"), ml.Leftover("r-1", 20, (20,), "m1"), ml.Leftover("r-2", None, (30,), "m2")]
+
+
+def test_reclaiming_waits_one_stop_timeout_for_every_left_over_trainer_together(tmp_path):
+    h = Harness(tmp_path, grid(1))
+    platform = FakePlatform(h.clock)
+    began = h.clock()
+    ml.reclaim(leftovers(), platform, 60, h.supervisor.console, lambda: 0, clock=h.clock, sleep=h.clock.sleep)
+    assert [(run_id, what, round(at - began, 1)) for run_id, what, at in platform.sent] == [
+        ("r-0", "interrupt", 0.0), ("r-1", "interrupt", 0.0), ("r-2", "kill", 0.0),  # nothing left to save r-2's model
+        ("r-0", "kill", 60.0), ("r-1", "kill", 60.0),  # one --stop-timeout for both, not one after the other
+    ]
+    assert h.lines() == [
+        "r-0 of the earlier sweep left 2 processes behind (10, 11): stopping its trainer so it saves its model",
+        "r-1 of the earlier sweep left 1 process behind (20): stopping its trainer so it saves its model",
+        "r-2 of the earlier sweep left 1 process behind (30): killing it: no trainer is left to save a model",
+    ]
+    assert h.warnings() == [f"warning: r-{n}'s earlier trainer did not stop within --stop-timeout 60s: killed" for n in (0, 1)]
+
+
+def test_a_ctrl_c_while_reclaiming_kills_what_is_left_at_once(tmp_path):
+    h = Harness(tmp_path, grid(1))
+    platform = FakePlatform(h.clock)
+    began = h.clock()
+    signals = lambda: 1 if h.clock() - began >= 10 else 0  # Ctrl-C ten seconds in
+    ml.reclaim(leftovers()[:2], platform, 600, h.supervisor.console, signals, clock=h.clock, sleep=h.clock.sleep)
+    assert [(what, round(at - began)) for _, what, at in platform.sent] == [
+        ("interrupt", 0), ("interrupt", 0), ("kill", 10), ("kill", 10)]
+
+
+# -- the summary ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("mode, order, best", [
+    ("max", ["r-2", "r-1", "r-0", "r-3"], "r-1"),  # r-2 scored highest but failed: never named best
+    ("min", ["r-0", "r-1", "r-2", "r-3"], "r-0"),
+])
+def test_the_summary_ranks_by_metric_mode_and_never_names_a_failed_run_best(tmp_path, mode, order, best):
+    h = Harness(tmp_path, grid(4), concurrency=4, metric="Losses/Value Loss", metric_mode=mode)
+    h.tick()
+    for run, code in zip(h.launcher.started, (0, 0, 1, 0)):
+        run.end(code)
+    h.tick(1)
+    for n, value in enumerate((0.5, 1.5, 2.5)):
+        h.supervisor.by_id[f"r-{n}"].metrics[("B", "Losses/Value Loss")] = value
+    header, rows, ranked = ml.summary_rows(h.supervisor)
+    assert [row[0] for row in rows] == order
+    ml.write_summary(h.supervisor)
+    assert (tmp_path / "results" / "r-sweep" / "summary.md").read_text().splitlines()[-1] == (
+        f"Best run: {best} (n={best[-1]}), Losses/Value Loss = {dict(r0=0.5, r1=1.5)[best.replace('-', '')]:g}; "
+        f"its config: {tmp_path / 'results' / 'r-sweep' / 'configs' / (best + '.yaml')}")
