@@ -33,7 +33,7 @@ demo: install
 
 test: install $(VENV)/.test-requirements
 	$(BIN)/python -m bandit --quiet --recursive mlagents-learn.py scripts examples bench images --skip $(BANDIT_SKIPS)
-	$(BIN)/python -m pytest tests -q
+	$(BIN)/python -m pytest tests -q -n 2
 
 bench: install $(VENV)/.test-requirements
 	$(BIN)/python bench/run
