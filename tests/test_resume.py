@@ -134,6 +134,8 @@ def test_workers_that_ignore_sigint_are_reclaimed_all_at_once_without_waiting_fo
     sweep.kill()
     sweep.wait()
     wait_until(lambda: all(r["exit_code"] is not None for r in read_records(folder / "records")), 30)
+    # The record says the exit code a moment before the process is gone: wait for that too.
+    wait_until(lambda: not any(process_alive(r["pid"]) for r in read_records(folder / "records")), 30)
     children = sorted(r["child_pid"] for r in read_records(folder / "records"))
     assert all(process_alive(pid) for pid in children)
     capsys.readouterr()
