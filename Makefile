@@ -1,6 +1,7 @@
-# make demo   a real sweep: mlagents-learn trains PPO on the bundled headless environment
+# make demo   a real sweep: mlagents-learn trains PPO on the bundled headless environment (scripts/demo.py)
 # make test   the whole test suite, with the real mlagents-learn (installed first if missing)
 # make bench  the benchmarks (minutes; not part of the tests)
+# make check-pythons  the demo sweep on Python 3.10, 3.12 and 3.13 (downloads torch for each: GBs)
 #
 # Both install ML-Agents 1.1.0 into $(VENV) with scripts/install_mlagents.py;
 # a second run only checks it (a couple of seconds).
@@ -13,7 +14,7 @@ DEMO_ID ?= demo
 # and the example environment's pseudo-random numbers (B311; a simulation).
 BANDIT_SKIPS := B404,B603,B311
 
-.PHONY: demo test bench install
+.PHONY: demo test bench install check-pythons
 
 install:
 	$(PYTHON) scripts/install_mlagents.py --venv $(VENV) --quiet
@@ -22,14 +23,8 @@ $(VENV)/.test-requirements: requirements.txt requirements-test.txt scripts/mlage
 	$(BIN)/python -m pip install --quiet -r requirements-test.txt -c scripts/mlagents-constraints.txt
 	touch $@
 
-demo: install
-	$(BIN)/python mlagents-learn.py examples/MoveToTarget/sweep.yaml \
-	    --env=examples/MoveToTarget/MoveToTarget --num-envs 2 --run-id $(DEMO_ID) \
-	    --trainer $(BIN)/mlagents-learn --poll-interval 10 --force
-	@echo
-	@echo "Results:  results/$(DEMO_ID)-<n>/ (models: MoveToTarget.onnx)"
-	@echo "Summary:  results/$(DEMO_ID)-sweep/summary.md (and summary.csv, config_info.txt)"
-	@echo "Curves:   $(BIN)/tensorboard --logdir results   then open http://localhost:6006"
+demo:
+	$(PYTHON) scripts/demo.py --venv $(VENV) --run-id $(DEMO_ID)
 
 test: install $(VENV)/.test-requirements
 	$(BIN)/python -m bandit --quiet --recursive mlagents-learn.py scripts examples bench images --skip $(BANDIT_SKIPS)
@@ -37,3 +32,6 @@ test: install $(VENV)/.test-requirements
 
 bench: install $(VENV)/.test-requirements
 	$(BIN)/python bench/run
+
+check-pythons:
+	$(PYTHON) scripts/check_pythons.py

@@ -1465,6 +1465,13 @@ class Platform:
         except (ProcessLookupError, PermissionError):
             pass
 
+    def trainer_command(self, trainer: Sequence[str]) -> tuple[list[str], str | None]:
+        """The command runs are started with, and a warning if a stop could lose their model.
+
+        POSIX: the trainer itself; SIGINT is Ctrl-C's own signal.
+        """
+        return list(trainer), None
+
     def identify(self, pid: int, marker: str) -> ProcessIdentity | None:
         """The identity of a live process, to be recorded when the sweep starts it."""
         return None
@@ -1659,6 +1666,9 @@ class WindowsPlatform(Platform):
     def popen_options(self) -> dict[str, Any]:
         return {"creationflags": self.CREATE_NEW_PROCESS_GROUP}
 
+    def trainer_command(self, trainer: Sequence[str]) -> tuple[list[str], str | None]:
+        return interruptible_trainer(trainer, "SIGBREAK")
+
     def interrupt(self, popen: subprocess.Popen[bytes]) -> None:
         # Python turns CTRL_BREAK_EVENT into SIGBREAK in the run; the launcher in the
         # trainer's Python (see windows_trainer) makes that a KeyboardInterrupt, on
@@ -1715,6 +1725,104 @@ class WindowsPlatform(Platform):
             for pid in leftover.pids:
                 if self.creation_time(pid) is not None:
                     self.taskkill(pid)
+
+
+# What a run is started under on Windows: the trainer's own Python maps
+# SIGBREAK (what CTRL_BREAK_EVENT becomes; its default ends Python at once) to
+# KeyboardInterrupt, on which ML-Agents saves its model, then runs ML-Agents'
+# own entry point (what the mlagents-learn console script runs) with the
+# arguments untouched. Its first argument names the signal, so the same
+# launcher can be tried on Linux with another one.
+MLAGENTS_ENTRY = "mlagents.trainers.learn"
+TRAINER_LAUNCHER = ("import signal,sys;"
+                    "name=sys.argv.pop(1);"
+                    "signal.signal(getattr(signal,name),signal.default_int_handler);"
+                    "sys.argv[0]='mlagents-learn';"
+                    f"from {MLAGENTS_ENTRY} import main;"
+                    "sys.exit(main())")
+# pip writes a console script whose Python's path is long or has spaces as
+# `#!/bin/sh` and then `'''exec' "PATH" "$0" "$@"` on the second line.
+_PIP_SH_EXEC = re.compile(r"""^'''exec' "?([^"]+?)"? "\$0" """)
+
+
+def launcher_command(python: str, signal_name: str, arguments: Sequence[str]) -> list[str]:
+    """The command line that runs mlagents-learn with `arguments` under TRAINER_LAUNCHER."""
+    return [python, "-c", TRAINER_LAUNCHER, signal_name, *arguments]
+
+
+def trainer_python(trainer: Sequence[str]) -> tuple[str, list[str]] | None:
+    """The Python that runs a trainer command, and the arguments that follow the program; None if not found.
+
+    A pip console script names its Python: a Windows .exe launcher carries it
+    in a shebang line before its zip, a POSIX script in its first line (or in
+    pip's /bin/sh form, see _PIP_SH_EXEC). A venv keeps python.exe beside the
+    .exe, a plain install one folder up.
+    """
+    program, rest = Path(trainer[0]), list(trainer[1:])
+    name = program.name.lower()
+    if name.startswith("python"):
+        return (str(program), rest[2:]) if rest[:2] == ["-m", MLAGENTS_ENTRY] else None
+    candidates: list[str] = []
+    found = launcher_shebang(program) if name.endswith(".exe") else script_shebang(program)
+    if found:
+        candidates.append(found)
+    if name.endswith(".exe"):
+        candidates += [str(program.with_name("python.exe")), str(program.parent.parent / "python.exe")]
+    for candidate in candidates:
+        if os.path.isfile(candidate):
+            return candidate, rest
+    return None
+
+
+def launcher_shebang(program: Path) -> str | None:
+    """The interpreter a pip .exe launcher runs: the last `#!` line in the file, before the zip it carries."""
+    try:
+        data = program.read_bytes()[-(1 << 20):]
+    except OSError:
+        return None
+    start = data.rfind(b"#!")
+    end = data.find(b"\n", start)
+    if start < 0 or end < 0:
+        return None
+    return data[start + 2:end].decode(errors="replace").strip().strip('"') or None
+
+
+def script_shebang(program: Path) -> str | None:
+    """The interpreter a script's first line names (through /usr/bin/env, or pip's /bin/sh form)."""
+    try:
+        with open(program, "rb") as handle:
+            head = handle.read(4096).decode(errors="replace").splitlines()
+    except OSError:
+        return None
+    if not head or not head[0].startswith("#!"):
+        return None
+    words = head[0][2:].strip().split()
+    if words[:1] == ["/bin/sh"]:
+        match = _PIP_SH_EXEC.match(head[1] + " ") if len(head) > 1 else None
+        return match.group(1) if match else None
+    if words and os.path.basename(words[0]) == "env" and len(words) > 1:
+        return shutil.which(words[1])
+    return words[0] if words else None
+
+
+def has_mlagents(python: str) -> bool:
+    """True if that Python can import ML-Agents' entry point (found without importing it: 60 ms)."""
+    probe = f"import importlib.util,sys;sys.exit(importlib.util.find_spec('{MLAGENTS_ENTRY}') is None)"
+    try:
+        return subprocess.run([python, "-c", probe], capture_output=True, timeout=60, check=False).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def interruptible_trainer(trainer: Sequence[str], signal_name: str,
+                          probe: Callable[[str], bool] = has_mlagents) -> tuple[list[str], str | None]:
+    """The trainer command wrapped in TRAINER_LAUNCHER for signal_name, or the plain one and a warning why not."""
+    found = trainer_python(trainer)
+    if found is not None and probe(found[0]):
+        return launcher_command(found[0], signal_name, found[1]), None
+    return list(trainer), (f"the Python that runs {trainer[0]} was not found (or cannot import {MLAGENTS_ENTRY}): "
+                           "a run stopped on Windows will end without saving its model. Pass --trainer "
+                           f'"<its Python> -m {MLAGENTS_ENTRY}" to fix that')
 
 
 def this_platform() -> Platform:
@@ -2278,9 +2386,10 @@ class Console:
             pass
 
 
-def run_command(settings: Settings, run: Run, ports: tuple[int, int] | None, resume: bool) -> list[str]:
-    """The exact mlagents-learn command line of one run."""
-    command = [*settings.trainer, str(settings.config_path_of(run)), f"--run-id={run.run_id}"]
+def run_command(settings: Settings, run: Run, ports: tuple[int, int] | None, resume: bool,
+                trainer: Sequence[str] | None = None) -> list[str]:
+    """The exact mlagents-learn command line of one run; `trainer` replaces --trainer's (see trainer_command)."""
+    command = [*(settings.trainer if trainer is None else trainer), str(settings.config_path_of(run)), f"--run-id={run.run_id}"]
     if ports is not None:
         command.append(f"--base-port={ports[0]}")
     command += settings.forwarded
@@ -2321,7 +2430,7 @@ class Supervisor:
                  store: SweepStore, console: Console, watcher: MetricsWatcher | None = None,
                  clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
                  sleep: Callable[[float], None] = time.sleep, made_by: Mapping[str, Any] | None = None,
-                 marker: Callable[[Settings, Run], str] = new_marker) -> None:
+                 marker: Callable[[Settings, Run], str] = new_marker, trainer: Sequence[str] | None = None) -> None:
         self.settings = settings
         self.states = list(states)
         self.by_id = {state.run.run_id: state for state in self.states}
@@ -2329,6 +2438,7 @@ class Supervisor:
         self.clock, self.wall, self.sleep = clock, wall, sleep
         self.made_by = dict(made_by or {})
         self.marker = marker
+        self.trainer = list(trainer) if trainer is not None else list(settings.trainer)
         self.signals = 0  # signals the handlers counted; the loop acts on them
         self.signals_taken = 0
         self.interrupted = False
@@ -2443,7 +2553,7 @@ class Supervisor:
         run = state.run
         resume = state.resume
         request = LaunchRequest(run, slot, self.settings.log_path_of(run),
-                                lambda ports: run_command(self.settings, run, ports, resume),
+                                lambda ports: run_command(self.settings, run, ports, resume, self.trainer),
                                 self.settings.env_path is not None, self.marker(self.settings, run))
         now = self.clock()
         state.start = state.start if state.start is not None else self.wall()
@@ -3023,8 +3133,11 @@ def run_sweep(argv: Sequence[str]) -> int:
             watcher = MetricsWatcher(TensorBoardClient(settings.tensorboard_url), interval=settings.poll_interval,
                                      results_dir=settings.results_dir,
                                      start_server=tensorboard_starter(settings, platform, log))
+        trainer, warning = platform.trainer_command(settings.trainer)
+        if warning:
+            console.warn(warning)
         supervisor = Supervisor(settings, [RunState(run) for run in runs], launcher=launcher, policy=GridPolicy(runs),
-                                store=store, console=console, watcher=watcher, made_by=origin)
+                                store=store, console=console, watcher=watcher, made_by=origin, trainer=trainer)
         handlers = install_interrupt_handlers(supervisor)
         try:
             if settings.resume:

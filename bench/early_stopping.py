@@ -9,7 +9,7 @@ with the real mlagents-learn (.venv/bin/mlagents-learn): learning_rate
 [3e-3, 1e-3, 3e-4, 1e-4] x hidden_units [64, 32] = 8 runs of 20,000 steps, one
 TensorBoard point every 2,000 steps.  Every sweep is a subprocess, as a user runs it:
 
-    python mlagents-learn.py <config> --env=examples/MoveToTarget/MoveToTarget
+    python mlagents-learn.py <config> --env=.venv/bin/MoveToTarget
         --trainer .venv/bin/mlagents-learn --num-envs 2 --tensorboard-url <ours>
         --poll-interval 2 --results-dir <tmp> --run-id <variant> --base-port <free>
 
@@ -67,7 +67,7 @@ from common import CLK_TCK, ROOT, SCRIPT, emit, figure, free_port_range, machine
 from helpers import TensorBoardServer  # noqa: E402  (tests/helpers.py)
 
 EXAMPLE = ROOT / "examples" / "MoveToTarget"
-ENV = EXAMPLE / "MoveToTarget"
+ENV = ROOT / ".venv" / "bin" / "MoveToTarget"  # the demo environment's console script (scripts/install_mlagents.py)
 BASE_CONFIG = EXAMPLE / "single.yaml"
 TRAINER = ROOT / ".venv" / "bin" / "mlagents-learn"
 BEHAVIOR = "MoveToTarget"

@@ -114,7 +114,7 @@ def http_json(url: str, timeout: float = 5.0) -> object:
 def run_sweep(results_dir: Path, run_id: str) -> str:
     """Run the example sweep into results_dir; return its console, the command line first."""
     command = [str(VENV_BIN / "python"), "mlagents-learn.py", "examples/MoveToTarget/sweep.yaml",
-               "--env=examples/MoveToTarget/MoveToTarget", "--num-envs", "2",
+               "--env=.venv/bin/MoveToTarget", "--num-envs", "2",
                "--trainer", ".venv/bin/mlagents-learn", "--run-id", run_id,
                "--results-dir", str(results_dir),
                "--tensorboard-url", f"http://127.0.0.1:{free_port()}", "--poll-interval", "5"]

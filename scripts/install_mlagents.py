@@ -11,10 +11,14 @@ and 3.11 mlagents' metadata refuses the interpreter and its grpcio pin
 --no-deps --ignore-requires-python and their dependencies are installed by
 name.  Every pip call uses scripts/mlagents-constraints.txt, which holds the
 versions (install anything else into the venv with `-c` that file too).
-Python 3.12 and later are refused: numpy 1.23.5 has no wheel there.
+On Python 3.12 and 3.13 numpy 1.23.5 has no wheel: the same recipe installs
+numpy 2 and adds scripts/mlagents_current_python_fix.py, an import hook that
+patches the three places where mlagents 1.1.0 breaks there (see that file).
+Python 3.14 and later are refused: not tried.
 
-Then it adds the ONNX export fix (see FIX_MODULE_SOURCE) and checks that
-`mlagents-learn --help` runs.  A second run finds everything in place and
+Then it adds the ONNX export fix (see FIX_MODULE_SOURCE), installs the demo
+environment (examples/MoveToTarget) and checks that `mlagents-learn --help`
+runs.  A second run finds everything in place and
 only re-checks (a couple of seconds).  Progress goes to stderr; the last line,
 on stdout, is the path of the virtualenv's mlagents-learn.
 
@@ -36,6 +40,7 @@ if sys.version_info < MIN_PYTHON:
 import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
+import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
@@ -50,6 +55,11 @@ MLAGENTS_VERSION = "1.1.0"
 SCRIPT_DIR = Path(__file__).resolve().parent
 REPO_ROOT = SCRIPT_DIR.parent
 DEFAULT_VENV = REPO_ROOT / ".venv"
+# The demo environment, installed into the venv as the console script
+# MoveToTarget (editable: it runs the repository's own move_to_target.py).
+DEMO_SOURCE = REPO_ROOT / "examples" / "MoveToTarget"
+DEMO_NAME = "MoveToTarget"
+DEMO_CHECK_SCRIPT = "import move_to_target; print(move_to_target.__file__)"
 CONSTRAINTS = SCRIPT_DIR / "mlagents-constraints.txt"
 
 # Dependencies installed by name when mlagents itself goes in with --no-deps;
@@ -63,6 +73,10 @@ RECIPE_DEPENDENCIES = [
 
 FIX_MODULE = "mlagents_onnx_export_fix"
 FIX_PTH = FIX_MODULE + ".pth"
+# Python 3.12 and later: a module kept beside this script, copied with its .pth.
+CURRENT_FIX = "mlagents_current_python_fix"
+CURRENT_FIX_SOURCE = SCRIPT_DIR / (CURRENT_FIX + ".py")
+NEWEST_TRIED = (3, 13)
 
 # The export fix, installed as a module plus a .pth file in the venv's
 # site-packages, so that the venv's unmodified `mlagents-learn` works and no
@@ -220,7 +234,13 @@ import mlagents.trainers.torch_entities.model_serialization
 import mlagents_onnx_export_fix as fix
 state = fix.status()
 print(state)
-sys.exit(0 if state in ("patched", "not needed") else 3)
+if state not in ("patched", "not needed"):
+    sys.exit(3)
+'''
+CURRENT_FIX_CHECK = r'''
+import io, numpy
+import mlagents.trainers.training_status as status
+status.json.dump({"reward": numpy.float32(0.5)}, io.StringIO())
 '''
 
 
@@ -238,6 +258,8 @@ class Venv:
     root: Path
     python: Path
     mlagents_learn: Path
+    demo_env: Path  # what --env names: mlagents-learn adds .exe on Windows, .app/... on macOS
+    demo_app: Optional[Path] = None  # macOS: the .app bundle's executable, a copy of the console script
 
 
 @dataclass
@@ -258,13 +280,13 @@ def choose_recipe(version: Sequence[int]) -> str:
     if (major, minor) < MIN_PYTHON:
         raise InstallError(f"Python {major}.{minor} is too old for mlagents {MLAGENTS_VERSION}: "
                            "run this script with Python 3.10 or 3.11")
-    if (major, minor) >= (3, 12):
-        raise InstallError(f"Python {major}.{minor}.{micro} is not supported: mlagents "
-                           f"{MLAGENTS_VERSION} needs numpy 1.23.5, which has no wheel for it; "
-                           "run this script with Python 3.10 or 3.11")
+    if (major, minor) > NEWEST_TRIED:
+        raise InstallError(f"Python {major}.{minor}.{micro} is not supported: mlagents {MLAGENTS_VERSION} "
+                           f"was tried up to Python {NEWEST_TRIED[0]}.{NEWEST_TRIED[1]}; run this script "
+                           "with Python 3.10 to 3.13")
     if (major, minor) == (3, 10) and 1 <= micro <= 12:
         return "plain"
-    return "no-deps"
+    return "current" if (major, minor) >= (3, 12) else "no-deps"
 
 
 def pip_commands(recipe: str, python: Path, constraints: Path, quiet: bool) -> List[List[str]]:
@@ -281,19 +303,47 @@ def pip_commands(recipe: str, python: Path, constraints: Path, quiet: bool) -> L
     # backtracking must not start downloading other torch builds (GBs of CUDA).
     # mlagents comes last, so that pip's closing complaint lists only the
     # expected mismatches (grpcio, and the unused gym and pettingzoo).
+    if recipe == "no-deps":
+        return [
+            pip + ["torch"],
+            pip + [name for name in RECIPE_DEPENDENCIES if name != "torch"],
+            pip + ["--no-deps", "--ignore-requires-python",
+                   f"mlagents=={MLAGENTS_VERSION}", f"mlagents-envs=={MLAGENTS_VERSION}"],
+        ]
+    # "current" (Python 3.12 and later): the first onnx with wheels there (1.18)
+    # declares protobuf>=4.25, which mlagents' generated protocol code cannot
+    # run with; onnx itself works with protobuf 3.20.3 (torch's exporter needs
+    # it), so it goes in without its declared dependencies, and with the one it
+    # needs that nothing else brings.
     return [
         pip + ["torch"],
-        pip + [name for name in RECIPE_DEPENDENCIES if name != "torch"],
+        pip + [name for name in RECIPE_DEPENDENCIES if name not in ("torch", "onnx")] + ["typing_extensions"],
+        pip + ["--no-deps", "onnx"],
         pip + ["--no-deps", "--ignore-requires-python",
                f"mlagents=={MLAGENTS_VERSION}", f"mlagents-envs=={MLAGENTS_VERSION}"],
     ]
 
 
-def venv_layout(root: Path) -> Venv:
-    """Where a virtualenv keeps its python and console scripts on this OS."""
-    if os.name == "nt":
-        return Venv(root, root / "Scripts" / "python.exe", root / "Scripts" / "mlagents-learn.exe")
-    return Venv(root, root / "bin" / "python", root / "bin" / "mlagents-learn")
+def venv_layout(root: Path, os_name: str = os.name, platform: str = sys.platform) -> Venv:
+    """Where a virtualenv keeps its python, its console scripts and the demo environment on an OS.
+
+    mlagents-learn looks for <env>.exe on Windows and for
+    <env>.app/Contents/MacOS/<name> on macOS: --env names the same path on
+    every OS, and each finds its own launcher there.
+    """
+    if os_name == "nt":
+        scripts = root / "Scripts"
+        return Venv(root, scripts / "python.exe", scripts / "mlagents-learn.exe", scripts / DEMO_NAME)
+    scripts = root / "bin"
+    app = scripts / f"{DEMO_NAME}.app" / "Contents" / "MacOS" / DEMO_NAME if platform == "darwin" else None
+    return Venv(root, scripts / "python", scripts / "mlagents-learn", scripts / DEMO_NAME, app)
+
+
+def demo_pip_command(python: Path, quiet: bool) -> List[str]:
+    """pip's editable install of the demo environment (setuptools from the venv, no dependencies)."""
+    command = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--no-deps",
+               "--no-build-isolation", "-e", str(DEMO_SOURCE)]
+    return command + (["-q"] if quiet else [])
 
 
 # ---------------------------------------------------------------------------
@@ -340,10 +390,22 @@ def check_health(venv: Venv) -> Health:
     return Health(Path(data["purelib"]), data["version"], data["problems"])
 
 
-def install_fix(purelib: Path) -> bool:
-    """Write the export fix module and its .pth; True if a file had to be (re)written."""
+def fix_files(recipe: str) -> List[tuple]:
+    """(file name, text) of every fix the recipe needs in site-packages."""
+    files = [(FIX_MODULE + ".py", FIX_MODULE_SOURCE), (FIX_PTH, FIX_PTH_SOURCE)]
+    if recipe == "current":
+        try:
+            files += [(CURRENT_FIX + ".py", CURRENT_FIX_SOURCE.read_text(encoding="utf-8")),
+                      (CURRENT_FIX + ".pth", "import " + CURRENT_FIX + "\n")]
+        except OSError as exc:
+            raise InstallError(f"{CURRENT_FIX_SOURCE} cannot be read ({exc}): it must sit beside this script") from None
+    return files
+
+
+def install_fix(purelib: Path, recipe: str) -> bool:
+    """Write the fix modules and their .pth files; True if a file had to be (re)written."""
     changed = False
-    for name, text in ((FIX_MODULE + ".py", FIX_MODULE_SOURCE), (FIX_PTH, FIX_PTH_SOURCE)):
+    for name, text in fix_files(recipe):
         path = purelib / name
         try:
             if path.is_file() and path.read_text(encoding="utf-8") == text:
@@ -355,14 +417,53 @@ def install_fix(purelib: Path) -> bool:
     return changed
 
 
-def verify(venv: Venv) -> None:
-    """`mlagents-learn --help` runs and mlagents' export path gets the fix (both at once: ~2 s)."""
+def demo_installed(venv: Venv) -> bool:
+    """True if the venv's MoveToTarget console script runs this repository's move_to_target.py."""
+    launcher = venv.demo_env.with_suffix(".exe") if os.name == "nt" else venv.demo_env
+    if not launcher.is_file() or (venv.demo_app is not None and not venv.demo_app.is_file()):
+        return False
+    try:
+        proc = subprocess.run([str(venv.python), "-c", DEMO_CHECK_SCRIPT], capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL)
+    except OSError:
+        return False
+    found = proc.stdout.strip()
+    return proc.returncode == 0 and bool(found) and Path(found).resolve() == (DEMO_SOURCE / "move_to_target.py").resolve()
+
+
+def install_demo(venv: Venv, quiet: bool) -> bool:
+    """Install the demo environment if it is not in place (and its macOS .app); True if anything was done."""
+    if demo_installed(venv):
+        return False
+    run(demo_pip_command(venv.python, quiet), "installing the demo environment")
+    if venv.demo_app is not None:
+        # The bundle's executable is a copy: mlagents-learn runs that file, and
+        # the console script names its Python by absolute path.
+        try:
+            venv.demo_app.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(venv.demo_env, venv.demo_app)
+            venv.demo_app.chmod(0o755)
+        except OSError as exc:
+            raise InstallError(f"cannot write {venv.demo_app} ({exc})") from None
+    if not demo_installed(venv):
+        raise InstallError(f"the demo environment is not in place after the install: {venv.demo_env}")
+    return True
+
+
+def verify(venv: Venv, recipe: str = "no-deps") -> None:
+    """`mlagents-learn --help` runs and mlagents' export path gets the fix (both at once: ~2 s).
+
+    On Python 3.12 and later, --help itself imports the buffer and the plugin
+    registry (fixes 1 and 2), and the check also writes a numpy float32 the
+    way training_status.json is written (fix 3).
+    """
     if not venv.mlagents_learn.exists():
         raise InstallError(f"{venv.mlagents_learn} is missing after the install")
     quiet = dict(stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
     try:
         help_proc = subprocess.Popen([str(venv.mlagents_learn), "--help"], **quiet)
-        fix_proc = subprocess.Popen([str(venv.python), "-c", FIX_CHECK_SCRIPT], **quiet)
+        check = FIX_CHECK_SCRIPT + (CURRENT_FIX_CHECK if recipe == "current" else "")
+        fix_proc = subprocess.Popen([str(venv.python), "-c", check], **quiet)
     except OSError as exc:
         raise InstallError(f"cannot run the virtualenv's programs ({exc})") from None
     help_out, help_err = help_proc.communicate()
@@ -410,8 +511,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 say("$ " + " ".join([sys.executable, "-m", "venv", str(venv.root)]))
             for cmd in commands:
                 say("$ " + " ".join(cmd))
-            say(f"then write {FIX_MODULE}.py and {FIX_PTH} into site-packages and "
-                f"check `{venv.mlagents_learn} --help`")
+            say(f"then write {FIX_MODULE}.py and {FIX_PTH} into site-packages, install the demo environment "
+                f"(--env={venv.demo_env}) and check `{venv.mlagents_learn} --help`")
+            say("$ " + " ".join(demo_pip_command(venv.python, args.quiet)))
             print(venv.mlagents_learn)
             return 0
 
@@ -424,9 +526,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         packages_ok = health is not None and health.purelib is not None and not health.problems
         if packages_ok and not args.force:
             # Nothing for pip to do: (re)write the fix if it is not in place, then check.
-            if install_fix(health.purelib):
-                say(f"wrote the ONNX export fix into {health.purelib}")
-            verify(venv)
+            if install_fix(health.purelib, recipe):
+                say(f"wrote the fixes into {health.purelib}")
+            if install_demo(venv, args.quiet):
+                say(f"installed the demo environment: --env={venv.demo_env}")
+            verify(venv, recipe)
             say(f"already installed, checked in {time.monotonic() - started:.1f} s")
             print(venv.mlagents_learn)
             return 0
@@ -439,16 +543,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         create_venv(venv)
         for cmd in commands:
             run(cmd, "pip install")
-        if recipe == "no-deps":
+        if recipe != "plain" and not args.quiet:  # --quiet hides the note this explains
             say("expected: pip's note that mlagents wants grpcio<=1.48.2, gym and pettingzoo "
                 "(no 3.11 wheel for that grpcio; mlagents-learn needs neither of the others)")
         health = check_health(venv)
         if health.purelib is None or health.problems:
             raise InstallError("after pip, the virtualenv still does not match "
                                f"{CONSTRAINTS.name}: " + "; ".join(health.problems))
-        install_fix(health.purelib)
-        verify(venv)
-        say(f"done in {time.monotonic() - started:.0f} s")
+        install_fix(health.purelib, recipe)
+        install_demo(venv, args.quiet)
+        verify(venv, recipe)
+        say(f"done in {time.monotonic() - started:.0f} s; the demo environment: --env={venv.demo_env}")
         print(venv.mlagents_learn)
         return 0
     except InstallError as exc:

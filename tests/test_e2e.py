@@ -4,6 +4,7 @@
 """
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -18,13 +19,13 @@ from helpers import TensorBoardServer, free_port, scalars, wait_until
 
 TRAINER = Path(os.environ.get("MLAGENTS_LEARN", ROOT / ".venv" / "bin" / "mlagents-learn"))
 PYTHON = TRAINER.parent / "python"
-ENV = ROOT / "examples" / "MoveToTarget" / "MoveToTarget"
+ENV = TRAINER.parent / "MoveToTarget"  # the demo environment's console script (scripts/install_mlagents.py)
 SWEEP = ROOT / "examples" / "MoveToTarget" / "sweep.yaml"
 REWARD = "Environment/Cumulative Reward"
 
 pytestmark = [
     pytest.mark.skipif(not TRAINER.is_file(), reason=f"no mlagents-learn at {TRAINER}: run make test, which installs it"),
-    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the bundled environment's launcher is POSIX sh"),
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the process checks read /proc"),
 ]
 
 
@@ -45,6 +46,17 @@ def example(tmp_path: Path, **changes) -> Path:
 def sweep_command(config: Path, *extra: str) -> list[str]:
     return [str(PYTHON), str(SCRIPT), str(config), f"--env={ENV}", "--trainer", str(TRAINER), "--results-dir", "results",
             "--run-id", "e2e", "--base-port", str(free_port()), *extra]
+
+
+def one_run(tmp_path: Path, **changes) -> Path:
+    """The example as one run of its fast learner (learning_rate 3e-3, hidden_units 32), no opt_stop."""
+    config = yaml.safe_load(example(tmp_path, opt_stop=None, **changes).read_text())
+    behavior = config["behaviors"]["MoveToTarget"]
+    behavior["hyperparameters"]["learning_rate"] = 0.003
+    behavior["network_settings"]["hidden_units"] = 32
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
 
 
 def processes_mentioning(text: str) -> list[str]:
@@ -122,10 +134,8 @@ def test_ctrl_c_mid_sweep_saves_every_running_model_and_leaves_no_process(tmp_pa
 def test_an_environment_that_crashes_is_restarted_by_the_trainer_and_the_sweep_goes_on(tmp_path):
     marker = tmp_path / "crashed-once"
     # The crash comes from the run's own env_settings, so only run 0 crashes (once).
-    config = example(tmp_path, max_steps=6000, opt_stop=None)
+    config = one_run(tmp_path, max_steps=6000)
     data = yaml.safe_load(config.read_text())
-    data["behaviors"]["MoveToTarget"]["hyperparameters"]["learning_rate"] = 0.003
-    data["behaviors"]["MoveToTarget"]["network_settings"]["hidden_units"] = 32
     data["env_settings"] = {"env_args": {"opt_values": [["--crash-after-steps", "300", "--crash-marker", str(marker)], None]}}
     config.write_text(yaml.safe_dump(data, sort_keys=False))
     result = subprocess.run(sweep_command(config, "--num-envs", "2", "--no-tensorboard"), cwd=tmp_path,
@@ -139,3 +149,37 @@ def test_an_environment_that_crashes_is_restarted_by_the_trainer_and_the_sweep_g
     assert statuses == {"e2e-0": "finished", "e2e-1": "finished"}
     assert (tmp_path / "results" / "e2e-0" / "MoveToTarget.onnx").is_file()
     assert processes_mentioning(str(tmp_path)) == []
+
+
+@pytest.mark.parametrize("launched", [True, False])
+def test_the_windows_launcher_makes_its_signal_save_the_model_as_ctrl_c_does(tmp_path, launched):
+    # On Windows the sweep stops a run with CTRL_BREAK_EVENT, which Python turns into SIGBREAK,
+    # whose default ends the trainer at once: no model. The launcher maps it to Ctrl-C's
+    # KeyboardInterrupt. Here the same launcher maps SIGUSR1, sent to the run's group mid-training.
+    import mlagents_learn as ml
+
+    trainer, warning = ml.interruptible_trainer([str(TRAINER)], "SIGUSR1")
+    assert warning is None and trainer[:3] == [str(PYTHON), "-c", ml.TRAINER_LAUNCHER]
+    command = trainer if launched else [str(TRAINER)]
+    config = one_run(tmp_path, max_steps=200000)
+    log = tmp_path / "run.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([*command, str(config), f"--env={ENV}", "--run-id=w", f"--base-port={free_port()}",
+                                 "--results-dir", "results"], cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        wait_until(lambda: "Step: 2000." in log.read_text(), 300)
+        os.killpg(proc.pid, signal.SIGUSR1)
+        code = proc.wait(120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    model = tmp_path / "results" / "w" / "MoveToTarget.onnx"
+    if launched:
+        assert code == 0, log.read_text()[-3000:]
+        assert model.stat().st_size > 1000 and "Exported" in log.read_text()
+        status = json.loads((tmp_path / "results" / "w" / "run_logs" / "training_status.json").read_text())
+        assert status["MoveToTarget"]["final_checkpoint"]["steps"] >= 2000
+    else:
+        assert code == -signal.SIGUSR1 and not model.exists()
+    wait_until(lambda: processes_mentioning(str(tmp_path)) == [], 30)

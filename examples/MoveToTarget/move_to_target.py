@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """MoveToTarget: a headless stand-in for a Unity ML-Agents build.
 
-mlagents-learn launches this (through the ``MoveToTarget`` launcher beside it)
-the way it launches a Unity player: ``-nographics -batchmode --mlagents-port N
+mlagents-learn launches this (as the console script ``MoveToTarget`` that
+scripts/install_mlagents.py installs: ``MoveToTarget.exe`` on Windows, and a
+``MoveToTarget.app`` bundle on macOS) the way it launches a Unity player: ``-nographics -batchmode --mlagents-port N
 -logFile PATH`` plus whatever followed ``--env-args``.  Like a Unity player it
 is the gRPC *client* of the trainer and only ever calls
 ``UnityToExternalProto.Exchange``; the message types come from the installed
@@ -345,13 +346,30 @@ def open_log(path: Optional[str]) -> TextIO:
         return sys.stderr
 
 
+def parent_alive(parent: int) -> bool:
+    """True while the process that launched us runs.
+
+    POSIX hands an orphan to another parent, so getppid() changes. Windows does
+    not: there the process itself is asked whether it still runs.
+    """
+    if os.name != "nt":
+        return os.getppid() == parent
+    import ctypes
+
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
+    handle = kernel32.OpenProcess(0x1000, False, parent)  # PROCESS_QUERY_LIMITED_INFORMATION
+    if not handle:
+        return False
+    try:
+        code = ctypes.c_ulong()
+        return bool(kernel32.GetExitCodeProcess(handle, ctypes.byref(code))) and code.value == 259  # STILL_ACTIVE
+    finally:
+        kernel32.CloseHandle(handle)
+
+
 def watch_parent(log: Log) -> None:
     """Make sure this process never outlives the trainer that launched it."""
-    # The launcher passes the pid of the process that started it: if that
-    # process died before we got here, getppid() already names someone else
-    # (init or a subreaper) and no death signal would ever come.
-    expected = os.environ.get("MOVE_TO_TARGET_PARENT_PID", "")
-    parent = int(expected) if expected.isdigit() else os.getppid()
+    parent = os.getppid()
 
     def on_signal(signum: int, _frame: object) -> None:
         log(f"signal {signum}: exiting")
@@ -361,7 +379,8 @@ def watch_parent(log: Log) -> None:
     # starts environments from its worker processes' main threads, so that is
     # the worker's death.
     signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGHUP, on_signal)
+    if hasattr(signal, "SIGHUP"):  # not on Windows
+        signal.signal(signal.SIGHUP, on_signal)
     if sys.platform.startswith("linux"):
         try:
             import ctypes
@@ -371,7 +390,7 @@ def watch_parent(log: Log) -> None:
                 log(f"prctl(PR_SET_PDEATHSIG) failed: errno {ctypes.get_errno()}")
         except (OSError, AttributeError) as exc:
             log(f"prctl unavailable: {exc}")
-    if os.getppid() != parent:
+    if not parent_alive(parent):
         log(f"parent {parent} is already gone: exiting")
         os._exit(1)
 
@@ -379,7 +398,7 @@ def watch_parent(log: Log) -> None:
     def poll() -> None:
         while True:
             time.sleep(1.0)
-            if os.getppid() != parent:
+            if not parent_alive(parent):
                 log(f"parent {parent} went away: exiting")
                 os._exit(1)
 
