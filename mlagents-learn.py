@@ -55,6 +55,7 @@ DEFAULT_TENSORBOARD_URL = "http://localhost:6006"
 DEFAULT_METRIC = "Environment/Cumulative Reward"
 DEFAULT_MAX_RUNS = 10_000
 DEFAULT_MEDIAN_MIN_RUNS = 3
+DEFAULT_HALVING_FACTOR = 3
 MLAGENTS_MAX_STEPS, MLAGENTS_SUMMARY_FREQ = 500_000, 50_000  # mlagents-learn's defaults per behavior
 MAX_STEPS_LIMIT = 1e15  # more steps than any run trains; past it a number is a typo (or 400 digits)
 TICK = 0.2  # supervisor period: a freed slot is refilled within this
@@ -78,6 +79,7 @@ MAX_CONFIG_DEPTH = 50
 MAX_CONFIG_NODES = 200_000  # aliases count at their full size: that is what a walk visits
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+SHUFFLE_ANY = -1  # --shuffle without a seed: a new one, or on --resume the recorded one
 STATE_FILE = "sweep_state.json"
 STATE_VERSION = 2
 LOCK_FILE = "sweep.lock"
@@ -161,6 +163,7 @@ class Status(enum.Enum):
 
     PENDING = "pending"
     RUNNING = "running"
+    PAUSED = "paused"  # stopped at a rung, checkpoint saved: continues or ends by the policy's verdict
     FINISHED = "finished"
     STOPPED = "stopped"
     FAILED = "failed"
@@ -198,6 +201,7 @@ class StopRule:
     rule: str = "threshold"
     min_runs: int = DEFAULT_MEDIAN_MIN_RUNS
     mode: str = "max"  # "max" when higher is better
+    factor: float = DEFAULT_HALVING_FACTOR  # rule: halving
 
 
 @dataclass
@@ -256,6 +260,7 @@ class Settings:
     force: bool
     resume: bool
     max_runs: int
+    shuffle: int | None = None  # the seed of a shuffled training order; None: grid order (SHUFFLE_ANY: pick one)
 
     @property
     def sweep_dir(self) -> Path:
@@ -288,6 +293,7 @@ class RunState:
     stop_reason: str = ""
     stop_asked: float | None = None  # the supervisor's clock when the run was asked to stop
     killed: bool = False
+    pausing: bool = False  # the stop asked is a pause (see Action.PAUSE)
     resume: bool = False  # continue from its checkpoint (mlagents-learn --resume)
     attempts: int = 0  # times a launcher lost it (its node died) and it was started again
     handle: RunHandle | None = None
@@ -660,6 +666,11 @@ def parse_stop_rules(config: Mapping[str, Any], where: str = "config") -> list[S
         if not items:
             raise SweepError("opt_stop is an empty list", f"{where}: {place}", "give at least one condition or remove opt_stop")
         rules += [parse_stop_rule(str(name), item, f"{where}: {place}") for item in items]
+    halving = {(rule.step, rule.factor, rule.mode) for rule in rules if RULE_KINDS[rule.rule].schedules}
+    if len(halving) > 1:
+        # A run pauses as a whole: its behaviors' rungs must be the same ones.
+        raise SweepError("the halving rules of the behaviors differ in step, factor or mode", where,
+                         "give every behavior's rule: halving the same step, factor and mode")
     return rules
 
 
@@ -701,7 +712,7 @@ def parse_stop_rule(behavior: str, spec: Any, where: str) -> StopRule:
     if kind is None:
         choices = ", ".join(f"rule: {rule}" for rule in RULE_KINDS if rule != "threshold")
         raise SweepError(f"unknown opt_stop rule {name!r}", where, f"use {choices}, or leave rule out for min/max")
-    for key in ("step", "min", "max"):
+    for key in ("step", "min", "max", "factor"):
         value = spec.get(key)
         if value is not None and not finite_number(value):
             raise SweepError(f"opt_stop {key} is not a number: {shown(value)}", where, f"write {key} as a number")
@@ -716,7 +727,8 @@ def parse_stop_rule(behavior: str, spec: Any, where: str) -> StopRule:
     min_runs = spec.get("min_runs", DEFAULT_MEDIAN_MIN_RUNS)
     if isinstance(min_runs, bool) or not isinstance(min_runs, int) or min_runs < 1:
         raise SweepError(f"opt_stop min_runs is not a whole number of at least 1: {shown(min_runs)}", where, "e.g. min_runs: 3")
-    rule = StopRule(behavior, tag, spec.get("step") or 0, spec.get("min"), spec.get("max"), name, min_runs, mode)
+    rule = StopRule(behavior, tag, spec.get("step") or 0, spec.get("min"), spec.get("max"), name, min_runs, mode,
+                    spec.get("factor", DEFAULT_HALVING_FACTOR))
     kind.validate(rule, where)
     return rule
 
@@ -830,14 +842,42 @@ def made_by(config_text: str, settings: Settings, runs: Sequence[Run]) -> dict[s
     """What made the sweep: a resumed sweep must come from the same config, grid and flags."""
     return {"config_sha256": hashlib.sha256(config_text.encode()).hexdigest(),
             "repetitions": settings.repetitions, "flags": [flag for flag in settings.forwarded if flag != "--force"],
-            "env_args": settings.env_args,
+            "env_args": settings.env_args, "shuffle": settings.shuffle,
             "runs": [[run.run_id, run.describe()] for run in runs]}
+
+
+def training_order(runs: Sequence[Run], seed: int | None) -> list[int]:
+    """The order runs start in: the grid's, or shuffled with a seed within each lap of repetitions.
+
+    Run ids stay the grid's. Shuffled, the runs a median rule compares a run
+    with are no longer the grid's first ones.
+    """
+    order = list(range(len(runs)))
+    if seed is None:
+        return order
+    import random
+
+    chooser = random.Random(seed)  # nosec B311: an order of training, not a secret
+    laps: dict[int, list[int]] = {}
+    for index in order:
+        laps.setdefault(runs[index].repetition, []).append(index)
+    shuffled: list[int] = []
+    for lap in sorted(laps):
+        chooser.shuffle(laps[lap])
+        shuffled += laps[lap]
+    return shuffled
+
+
+def shuffle_flag(seed: Any) -> str:
+    return "no --shuffle" if seed is None else f"--shuffle {seed}"
 
 
 def sweep_changes(before: Mapping[str, Any], now: Mapping[str, Any]) -> str | None:
     """What differs between the sweep on disk and the one asked for now, or None."""
     if before.get("repetitions") != now["repetitions"]:
         return f"--num-repetitions was {before.get('repetitions')}, now {now['repetitions']}"
+    if before.get("shuffle") != now["shuffle"]:
+        return f"it was trained with {shuffle_flag(before.get('shuffle'))}, now {shuffle_flag(now['shuffle'])}"
     if before.get("flags") != now["flags"] or before.get("env_args") != now["env_args"]:
         old_flags = shlex.join(before.get("flags") or []) + (" --env-args ..." if before.get("env_args") is not None else "")
         return f"the mlagents-learn flags were '{old_flags}', now '{shlex.join(now['flags'])}'"
@@ -1049,16 +1089,18 @@ class RuleKind:
     compares_runs: bool  # it needs the other runs' points
     check: Callable[[StopRule, Points, Sequence[Points]], str | None]
     validate: Callable[[StopRule, str], None]
+    schedules: bool = False  # not a stop check: the policy pauses and continues runs by it (see Halving)
 
 
 RULE_KINDS: dict[str, RuleKind] = {}
 
 
 def register_rule(name: str, *, fields: Iterable[str] = (), compares_runs: bool = False,
-                  validate: Callable[[StopRule, str], None] | None = None) -> Callable[[Any], Any]:
+                  validate: Callable[[StopRule, str], None] | None = None, schedules: bool = False) -> Callable[[Any], Any]:
     """Add a stop rule kind: its check function, and what `opt_stop` may say for it."""
     def register(check: Callable[[StopRule, Points, Sequence[Points]], str | None]) -> Any:
-        RULE_KINDS[name] = RuleKind(name, frozenset(fields), compares_runs, check, validate or (lambda rule, where: None))
+        RULE_KINDS[name] = RuleKind(name, frozenset(fields), compares_runs, check, validate or (lambda rule, where: None),
+                                    schedules)
         return check
     return register
 
@@ -1108,6 +1150,19 @@ def check_median(rule: StopRule, points: Points, others: Sequence[Points]) -> st
         return None
     sign = "<" if rule.mode == "max" else ">"
     return f"{rule.tag} mean {mine:g} {sign} median {median:g} of {len(theirs)} runs at step {step:g}"
+
+
+def _validate_halving(rule: StopRule, where: str) -> None:
+    if rule.step <= 0:
+        raise SweepError("rule: halving needs the step of its first rung", where, "e.g. step: 50000")
+    if rule.factor <= 1:
+        raise SweepError(f"opt_stop factor {rule.factor:g} is not above 1", where, "e.g. factor: 3 (keep the best third)")
+
+
+@register_rule("halving", fields=("factor", "mode"), compares_runs=True, validate=_validate_halving, schedules=True)
+def check_halving(rule: StopRule, points: Points, others: Sequence[Points]) -> str | None:
+    """Never stops a run by itself: the policy pauses, continues and stops runs at its rungs (see Halving)."""
+    return None
 
 
 def check_rule(rule: StopRule, points: Points, others: Sequence[Points]) -> str | None:
@@ -1284,6 +1339,8 @@ class MetricsWatcher:
             return None
         taken = self.clock()
         deadline = taken + POLL_DEADLINE
+        # A run no longer final (a paused run that goes on) is read afresh: its kept points are old.
+        self.final_points = {key: points for key, points in self.final_points.items() if key[0] in request.final}
         wanted = [pair for pair in request.runs if not all((*pair, tag) in self.final_points for tag in request.tags)]
         try:
             # /data/runs is asked even with nothing to read: it is how the watcher knows TensorBoard answers.
@@ -1335,6 +1392,10 @@ class Action(enum.Enum):
     """What a policy may ask of the supervisor for one run."""
 
     STOP = "stop"  # a running run stops as Ctrl-C would and ends stopped early
+    PAUSE = "pause"  # a running run stops as Ctrl-C would (it saves a checkpoint) and waits, paused
+    CONTINUE = "continue"  # a paused run trains on from its checkpoint (mlagents-learn --resume)
+    END = "end"  # a paused run ends stopped early, with the model it saved when it paused
+    NOTE = "note"  # nothing to do: only what the policy keeps of the run changes
 
 
 @dataclass(frozen=True)
@@ -1342,6 +1403,7 @@ class Decision:
     run_id: str
     action: Action
     reason: str
+    remember: Mapping[str, Any] | None = None  # replaces what the policy keeps of the run (RunState.policy)
 
 
 class Policy(Protocol):
@@ -1350,16 +1412,22 @@ class Policy(Protocol):
     def next_run(self, states: Sequence[RunState]) -> RunState | None: ...
     def decide(self, states: Sequence[RunState], snapshot: Snapshot) -> list[Decision]: ...
     def tags(self) -> list[str]: ...
+    def waits(self, states: Sequence[RunState]) -> bool: ...
 
 
 class GridPolicy:
-    """Runs start in grid order; a running run that breaks one of its behavior's stop rules stops."""
+    """Runs start in grid order (or in a shuffled one); a running run that breaks one of its behavior's stop rules stops."""
 
-    def __init__(self, runs: Sequence[Run]) -> None:
+    def __init__(self, runs: Sequence[Run], order: Sequence[int] | None = None) -> None:
         self.rules = {run.run_id: run.stop_rules for run in runs}
+        self.order = list(order) if order is not None else list(range(len(runs)))
 
     def next_run(self, states: Sequence[RunState]) -> RunState | None:
-        return next((state for state in states if state.status is Status.PENDING), None)
+        return next((states[index] for index in self.order if states[index].status is Status.PENDING), None)
+
+    def waits(self, states: Sequence[RunState]) -> bool:
+        """True while a run waits for a decision (a paused run): the sweep is not over."""
+        return any(state.status is Status.PAUSED for state in states)
 
     def tags(self) -> list[str]:
         return list(dict.fromkeys(rule.tag for rules in self.rules.values() for rule in rules))
@@ -1372,6 +1440,8 @@ class GridPolicy:
                 continue
             run = state.run
             for rule in run.stop_rules:
+                if RULE_KINDS[rule.rule].schedules:
+                    continue
                 mine = snapshot.of(run.run_id, rule.behavior, rule.tag)
                 others = [snapshot.of(peer.run.run_id, rule.behavior, rule.tag) for peer in started
                           if peer is not state] if RULE_KINDS[rule.rule].compares_runs else []
@@ -1380,6 +1450,183 @@ class GridPolicy:
                     decisions.append(Decision(run.run_id, Action.STOP, f"opt_stop of {rule.behavior}: {reason}"))
                     break
         return decisions
+
+
+def rung_value(points: Points, rung: float) -> float | None:
+    """A run's value at a rung: the mean of its points in the second half of the steps up to the rung.
+
+    Only points up to the rung count, so what a run trains past it while it is
+    being paused never does, and every run is judged on the same stretch of
+    training. The mean over the second half smooths one noisy summary period
+    and leaves out the start, where every run is still near random. With no
+    point in that half, the last point at or before the rung.
+    """
+    upto = [(step, value) for step, value in points if step <= rung]
+    window = [value for step, value in upto if step > rung / 2]
+    if window:
+        return statistics.fmean(window)
+    return upto[-1][1] if upto else None
+
+
+def rungs_of(run: Run, rule: StopRule) -> list[float]:
+    """The steps a run is judged at: step, step x factor, ... while it is not yet in its last summary period.
+
+    A run in its last summary period is about to export its final model (see
+    Run.in_last_stretch): it trains to the end instead.
+    """
+    behaviors = [other.behavior for other in run.stop_rules if RULE_KINDS[other.rule].schedules]
+    found: list[float] = []
+    rung = rule.step
+    while not any(run.in_last_stretch(behavior, rung) for behavior in behaviors) and len(found) < 64:
+        found.append(rung)
+        rung *= rule.factor
+    return found
+
+
+@dataclass(frozen=True)
+class RungEntry:
+    """One run of a rung's cohort, as judge_rung sees it."""
+
+    run_id: str
+    order: tuple[str, int]  # breaks ties: the run's values, then its repetition (never its id: that is the grid's order)
+    value: float | None  # its value at the rung; None while it has not reached the rung
+    out: bool = False  # failed, or stopped by another rule, before it reached the rung
+
+
+@dataclass(frozen=True)
+class RungVerdict:
+    keep: int  # how many of the cohort go on
+    go_on: frozenset[str]  # runs decided to continue past the rung
+    stop: Mapping[str, str]  # runs decided to stop at the rung, with the reason
+
+
+def ordinal(number: int) -> str:
+    return f"{number}{'th' if 10 <= number % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(number % 10, 'th')}"
+
+
+def judge_rung(entries: Sequence[RungEntry], rung: float, factor: float, mode: str) -> RungVerdict:
+    """Which runs of a rung's cohort continue, and which stop: the best ceil(n / factor) of the n candidates go on.
+
+    A run is decided before every run has reached the rung only when no score
+    of the others can change it: it goes on if it stays in the best even should
+    every run still to come beat it, it stops if enough runs beat it already.
+    (A run still to come that fails only makes n smaller, which changes neither.)
+    So what is decided never depends on the order in which runs reach the rung.
+    """
+    candidates = [entry for entry in entries if not entry.out]
+    keep = math.ceil(len(candidates) / factor)
+    sign = -1.0 if mode == "max" else 1.0
+    reached = sorted((entry for entry in candidates if entry.value is not None),
+                     key=lambda entry: (sign * (entry.value or 0.0), entry.order))
+    coming = len(candidates) - len(reached)
+    go_on, stop = set(), {}
+    for place, entry in enumerate(reached):
+        if place + coming < keep:
+            go_on.add(entry.run_id)
+        elif place >= keep:
+            worst_kept = reached[keep - 1].value or 0.0
+            value = entry.value or 0.0
+            relation = "=" if value == worst_kept else "<" if value < worst_kept else ">"
+            rank = ordinal(place + 1) if not coming else f"at best {ordinal(place + 1)}"
+            stop[entry.run_id] = (f"halving: {rank} of {len(candidates)} at step {rung:g} "
+                                  f"({value:g} {relation} {worst_kept:g}{', a tie' if relation == '=' else ''})")
+    return RungVerdict(keep, frozenset(go_on), stop)
+
+
+class HalvingPolicy(GridPolicy):
+    """Grid order and stop rules, plus synchronous successive halving by the runs' rule: halving.
+
+    A run that reaches its next rung undecided is paused (Ctrl-C: it saves a
+    checkpoint); once its rung's verdict is in, it continues with --resume or
+    stops, keeping the model it saved. A run already decided when it reaches
+    the rung never pauses. What the policy knows of each run (rungs passed,
+    values at rungs, the verdict) is kept in the run's `policy` record, so a
+    resumed sweep takes the halving up where it was.
+    """
+
+    def __init__(self, runs: Sequence[Run], order: Sequence[int] | None = None) -> None:
+        super().__init__(runs, order)
+        self.halving = {run.run_id: [rule for rule in run.stop_rules if RULE_KINDS[rule.rule].schedules] for run in runs}
+        self.rungs = {run.run_id: rungs_of(run, rules[0]) if rules else [] for run, rules in
+                      ((run, self.halving[run.run_id]) for run in runs)}
+        first = next((rules[0] for rules in self.halving.values() if rules), None)
+        self.factor: float = first.factor if first else DEFAULT_HALVING_FACTOR
+        self.mode: str = first.mode if first else "max"
+
+    def value(self, state: RunState, rung: float, snapshot: Snapshot) -> float | None:
+        """The mean over the run's behaviors of their value at the rung, once every one has reached it."""
+        values = []
+        for rule in self.halving[state.run.run_id]:
+            points = snapshot.of(state.run.run_id, rule.behavior, rule.tag)
+            if not points or (points[-1][0] < rung and state.status is not Status.FINISHED):
+                return None
+            found = rung_value(points, rung)
+            if found is None:
+                return None
+            values.append(found)
+        return statistics.fmean(values) if values else None
+
+    def decide(self, states: Sequence[RunState], snapshot: Snapshot) -> list[Decision]:
+        decisions = super().decide(states, snapshot)
+        stopping = {decision.run_id for decision in decisions}
+        playing = [state for state in states if self.rungs.get(state.run.run_id)]
+        memory = {state.run.run_id: {"passed": state.policy.get("passed", 0), "values": dict(state.policy.get("values", {})),
+                                     "ended": state.policy.get("ended")} for state in playing}
+        said: dict[str, Decision] = {}
+        for k in range(max((len(self.rungs[state.run.run_id]) for state in playing), default=0)):
+            cohort = [state for state in playing if memory[state.run.run_id]["passed"] >= k
+                      and len(self.rungs[state.run.run_id]) > k]
+            if not cohort:
+                break
+            rung = self.rungs[cohort[0].run.run_id][k]
+            entries = [self.entry(state, k, rung, snapshot, memory[state.run.run_id], said) for state in cohort]
+            verdict = judge_rung(entries, rung, self.factor, self.mode)
+            for state in cohort:
+                run_id, mind = state.run.run_id, memory[state.run.run_id]
+                if mind["passed"] != k or mind["ended"] is not None:
+                    continue  # decided at this rung before
+                if run_id in verdict.go_on:
+                    mind["passed"] = k + 1
+                    action = Action.CONTINUE if state.status is Status.PAUSED else Action.NOTE
+                    said[run_id] = Decision(run_id, action, f"halving: in the best {verdict.keep} of "
+                                            f"{sum(not entry.out for entry in entries)} at step {rung:g}", self.remember(mind))
+                elif run_id in verdict.stop:
+                    mind["ended"] = k
+                    action = {Status.PAUSED: Action.END, Status.RUNNING: Action.STOP}.get(state.status, Action.NOTE)
+                    said[run_id] = Decision(run_id, action, verdict.stop[run_id], self.remember(mind))
+                elif state.status is Status.RUNNING and str(k) in mind["values"] and state.stop_asked is None:
+                    said[run_id] = Decision(run_id, Action.PAUSE, f"halving: at rung {k + 1}, step {rung:g}", self.remember(mind))
+        return decisions + [decision for run_id, decision in said.items() if run_id not in stopping]
+
+    def entry(self, state: RunState, k: int, rung: float, snapshot: Snapshot, mind: dict[str, Any],
+              said: dict[str, Decision]) -> RungEntry:
+        """A run of rung k's cohort: its value there (found now, or remembered), or out, or still to come."""
+        run_id = state.run.run_id
+        value = mind["values"].get(str(k))
+        if value is None and state.status in (Status.RUNNING, Status.PAUSED, Status.FINISHED):
+            value = self.value(state, rung, snapshot)
+            if value is not None:
+                mind["values"][str(k)] = value
+                earlier = said.get(run_id)  # a decision from a lower rung keeps its action, with what is known now
+                said[run_id] = Decision(run_id, earlier.action if earlier else Action.NOTE, earlier.reason if earlier else "",
+                                        self.remember(mind))
+        # A run that failed or was stopped before the rung, or finished without a point to judge it by, is out.
+        out = value is None and state.status in (Status.FAILED, Status.STOPPED, Status.INTERRUPTED, Status.FINISHED)
+        return RungEntry(run_id, (state.run.describe(), state.run.repetition), value, out)
+
+    @staticmethod
+    def remember(mind: Mapping[str, Any]) -> dict[str, Any]:
+        kept = {"passed": mind["passed"], "values": dict(mind["values"])}
+        if mind["ended"] is not None:
+            kept["ended"] = mind["ended"]
+        return kept
+
+
+def make_policy(runs: Sequence[Run], order: Sequence[int] | None = None) -> GridPolicy:
+    """The policy the runs' stop rules ask for."""
+    if any(RULE_KINDS[rule.rule].schedules for run in runs for rule in run.stop_rules):
+        return HalvingPolicy(runs, order)
+    return GridPolicy(runs, order)
 
 
 # ---------------------------------------------------------------------------
@@ -2449,6 +2696,7 @@ class Supervisor:
         self.next_status = clock() + STATUS_INTERVAL
         self.summary_tags = list(dict.fromkeys([settings.metric, *policy.tags()]))
         self.last_end: float | None = None  # the clock when a run last ended
+        self.decide_again = False  # a run ended since the policy last decided
 
     # -- the loop -------------------------------------------------------------
 
@@ -2497,7 +2745,8 @@ class Supervisor:
         if self.clock() >= self.next_status:
             self.console.say(self.status_line())
             self.next_status = self.clock() + STATUS_INTERVAL
-        return not self.running() and (self.interrupted or self.policy.next_run(self.states) is None)
+        return not self.running() and (self.interrupted or (self.policy.next_run(self.states) is None
+                                                             and not self.policy.waits(self.states)))
 
     def running(self) -> list[RunState]:
         return [state for state in self.states if state.status is Status.RUNNING]
@@ -2566,7 +2815,7 @@ class Supervisor:
         state.status, state.slot, state.handle = Status.RUNNING, slot, handle
         state.pid, state.identity, state.ports, state.node = handle.pid, handle.identity, handle.ports, handle.node
         state.session_began, state.end = now, None
-        state.exit_code, state.stop_reason, state.stop_asked, state.killed = None, "", None, False
+        state.exit_code, state.stop_reason, state.stop_asked, state.killed, state.pausing = None, "", None, False, False
         ports = handle.ports
         port_text = "" if ports is None else f", port {ports[0]}" if ports[0] == ports[1] else f", ports {ports[0]}-{ports[1]}"
         node_text = f", on {handle.node}" if handle.node else ""
@@ -2583,6 +2832,10 @@ class Supervisor:
                 continue
             if ended.lost:
                 self.lose(state, ended.lost)
+            elif state.pausing and ended.code == 0 and not state.killed:
+                # A run that got to its end meanwhile finished; one that saved its checkpoint waits.
+                finished = trained_to_the_end(self.settings.results_dir, state.run)
+                self.finish(state, 0, Status.FINISHED if finished else Status.PAUSED)
             elif state.stop_reason:
                 self.finish(state, ended.code, Status.STOPPED if ended.code == 0 and not state.killed else Status.FAILED)
             elif state.stop_asked is not None:
@@ -2615,8 +2868,11 @@ class Supervisor:
         self.close_session(state)
         state.status, state.exit_code, state.handle = status, code, None
         run, took = state.run, format_duration(state.trained_s)
+        self.decide_again = True  # the policy may decide more now: a rung may be complete
         if status is Status.FINISHED:
             self.console.say(f"finished {run.run_id}: exit 0 after {took}")
+        elif status is Status.PAUSED:
+            self.console.say(f"paused {run.run_id} after {took}: {state.stop_reason}")
         elif status is Status.STOPPED:
             self.console.say(f"stopped {run.run_id} early after {took}: {state.stop_reason}")
         elif status is Status.INTERRUPTED:
@@ -2633,13 +2889,13 @@ class Supervisor:
             self.console.say(f"FAILED {run.run_id}: {detail} after {took}; log: {self.settings.log_path_of(run)}")
         self.changed = True
 
-    def stop(self, state: RunState, reason: str = "") -> None:
+    def stop(self, state: RunState, reason: str = "", pause: bool = False) -> None:
         """Ask a run to stop as Ctrl-C would: it saves its model; killed after --stop-timeout."""
         if state.stop_asked is not None or state.handle is None:
             return
-        state.stop_reason, state.stop_asked = reason, self.clock()
+        state.stop_reason, state.stop_asked, state.pausing = reason, self.clock(), pause
         if reason:
-            self.console.say(f"stopping {state.run.run_id}: {reason}")
+            self.console.say(f"{'pausing' if pause else 'stopping'} {state.run.run_id}: {reason}")
         state.handle.interrupt()
         self.changed = True
 
@@ -2672,18 +2928,33 @@ class Supervisor:
     # -- what the policy decides ------------------------------------------------------
 
     def follow_policy(self) -> None:
+        """Carry out what the policy decides: once per poll, and again when a run has ended (a rung may be complete)."""
         snapshot = self.watcher.latest() if self.watcher is not None else None
-        if snapshot is None or snapshot is self.snapshot:
-            return  # decide once per poll, not once per tick
-        self.snapshot = snapshot
+        if snapshot is None or (snapshot is self.snapshot and not self.decide_again):
+            return
+        self.snapshot, self.decide_again = snapshot, False
         for state in self.running():
             step = snapshot.last_step(state.run.run_id, state.run.behaviors, self.settings.metric)
             if step is not None:
                 state.last_step = step
         for decision in self.policy.decide(self.states, snapshot):
-            state = self.by_id[decision.run_id]
-            if decision.action is Action.STOP and state.status is Status.RUNNING:
-                self.stop(state, decision.reason)
+            self.carry_out(self.by_id[decision.run_id], decision)
+
+    def carry_out(self, state: RunState, decision: Decision) -> None:
+        if decision.remember is not None and dict(decision.remember) != state.policy:
+            state.policy = dict(decision.remember)
+            self.changed = True
+        action, run_id = decision.action, state.run.run_id
+        if action in (Action.STOP, Action.PAUSE) and state.status is Status.RUNNING:
+            self.stop(state, decision.reason, pause=action is Action.PAUSE)
+        elif action is Action.CONTINUE and state.status is Status.PAUSED:
+            state.status, state.resume, state.stop_reason = Status.PENDING, True, ""
+            self.console.say(f"{run_id} goes on: {decision.reason}")
+            self.changed = True
+        elif action is Action.END and state.status is Status.PAUSED:
+            state.status, state.stop_reason = Status.STOPPED, decision.reason
+            self.console.say(f"stopped {run_id} early: {decision.reason}")
+            self.changed = True
 
     def metrics_request(self, everything: bool = False) -> MetricsRequest:
         """Every started run, for the ranking metric and every tag the policy reads.
@@ -2754,7 +3025,7 @@ class Supervisor:
             if entry is not None:
                 state.start, state.end, state.trained_s = entry["start"], entry["end"], float(entry["trained_s"])
                 state.attempts, state.policy, state.node = entry["attempts"], dict(entry["policy"]), entry["node"]
-                if status.done:
+                if status.done or status is Status.PAUSED:
                     state.status, state.exit_code = status, entry["exit_code"]
                     state.stop_reason, state.killed = entry["stop_reason"], entry["killed"]
                     continue
@@ -2934,6 +3205,9 @@ def build_parser() -> ArgumentParser:
                       help=f"TensorBoard tag that ranks the runs in the summary (default {DEFAULT_METRIC})")
     ours.add_argument("--metric-mode", choices=STOP_MODES, default="max",
                       help="max: higher --metric is better (default); min: lower is, as for a loss")
+    ours.add_argument("--shuffle", nargs="?", const="", default=None, metavar="SEED",
+                      help="train the runs in a seeded random order (run ids stay the grid's); without SEED, a new one, "
+                           "or on --resume the sweep's own")
     ours.add_argument("--max-runs", type=int, default=DEFAULT_MAX_RUNS, metavar="N",
                       help=f"refuse a grid of more runs than this (default {DEFAULT_MAX_RUNS})")
     for flag, takes_value in MLAGENTS_FLAGS.items():
@@ -3007,6 +3281,11 @@ def parse_args(argv: Sequence[str]) -> tuple[Settings, dict[str, Any], str]:
                                ("--max-runs", args.max_runs, 1), ("--base-port", args.base_port, 1)):
         if value is not None and value < least:
             raise SweepError(f"{flag} must be at least {least}, not {value}", "command line", f"pass {flag} {least} or more")
+    shuffle = None if args.shuffle is None else SHUFFLE_ANY if args.shuffle == "" else args.shuffle
+    if isinstance(shuffle, str):
+        if not shuffle.isdigit() or int(shuffle) >= 2**31:
+            raise SweepError(f"--shuffle {shuffle!r} is not a seed", "command line", "give a whole number, e.g. --shuffle 7")
+        shuffle = int(shuffle)
     if args.base_port is not None and args.base_port > 65535:
         raise SweepError(f"--base-port {args.base_port} is not a port", "command line", "pick a port below 65536")
     for flag, value in (("--stop-timeout", args.stop_timeout), ("--poll-interval", args.poll_interval)):
@@ -3044,7 +3323,7 @@ def parse_args(argv: Sequence[str]) -> tuple[Settings, dict[str, Any], str]:
         repetitions=args.num_repetitions, stop_timeout=args.stop_timeout, poll_interval=args.poll_interval,
         tensorboard_url=None if args.no_tensorboard else url, metric=args.metric, metric_mode=args.metric_mode,
         force=bool(args.force or checkpoint.get("force")), resume=bool(args.resume or checkpoint.get("resume")),
-        max_runs=args.max_runs)
+        max_runs=args.max_runs, shuffle=shuffle)
     return settings, config, text
 
 
@@ -3066,8 +3345,11 @@ def print_plan(settings: Settings, runs: Sequence[Run], console: Console) -> Non
     console.block(f"{len(runs)} runs{laps}, at most {settings.concurrency} at once; "
                   f"configs and config_info.txt in {settings.sweep_dir}")
     stride = max(run.instances for run in runs)
-    for run in runs:
-        slot = run.index % settings.concurrency
+    if settings.shuffle is not None:
+        console.block(f"(in the order they would train: --shuffle {settings.shuffle})")
+    for place, index in enumerate(training_order(runs, settings.shuffle)):
+        run = runs[index]
+        slot = place % settings.concurrency
         ports = None if settings.env_path is None else (settings.base_port + slot * stride,) * 2
         console.block(f"{run.run_id}: {run.describe()}\n  {shlex.join(run_command(settings, run, ports, False))}")
     if settings.env_path is not None and settings.concurrency > 1:
@@ -3087,7 +3369,9 @@ def prepare(argv: Sequence[str], console: Console) -> tuple[Settings, list[Run],
     """Everything that can refuse the sweep, in order, before any run starts; the store is locked on return."""
     settings, config, text = parse_args(argv)
     runs = expand(config, settings.run_id, settings.repetitions, settings.max_runs, str(settings.config_path))
-    origin = made_by(text, settings, runs)
+    if settings.tensorboard_url is None and any(RULE_KINDS[rule.rule].schedules for rule in runs[0].stop_rules):
+        raise SweepError("rule: halving decides from TensorBoard, and --no-tensorboard leaves it out", "command line",
+                         "drop --no-tensorboard, or the halving rule")
     store = SweepStore(settings)
     store.refuse_if_live()  # first: of all that may be wrong, a live sweep in the folder matters most
     if not settings.dry_run:
@@ -3098,6 +3382,10 @@ def prepare(argv: Sequence[str], console: Console) -> tuple[Settings, list[Run],
             raise SweepError("a sweep already ran in this folder", str(settings.sweep_dir),
                              "pass --resume to continue it, --force to start it anew, or choose another --run-id")
         previous = store.load() if settings.resume and not settings.dry_run else None
+        if settings.shuffle == SHUFFLE_ANY:
+            recorded = (previous or {}).get("made_by", {}).get("shuffle")
+            settings.shuffle = recorded if recorded is not None else int.from_bytes(os.urandom(3), "big")
+        origin = made_by(text, settings, runs)
         if previous is not None:
             change = sweep_changes(previous["made_by"], origin)
             if change:
@@ -3136,7 +3424,8 @@ def run_sweep(argv: Sequence[str]) -> int:
         trainer, warning = platform.trainer_command(settings.trainer)
         if warning:
             console.warn(warning)
-        supervisor = Supervisor(settings, [RunState(run) for run in runs], launcher=launcher, policy=GridPolicy(runs),
+        policy = make_policy(runs, training_order(runs, settings.shuffle))
+        supervisor = Supervisor(settings, [RunState(run) for run in runs], launcher=launcher, policy=policy,
                                 store=store, console=console, watcher=watcher, made_by=origin, trainer=trainer)
         handlers = install_interrupt_handlers(supervisor)
         try:
@@ -3147,7 +3436,8 @@ def run_sweep(argv: Sequence[str]) -> int:
                 continuing = sum(state.resume for state in supervisor.states if state.status is Status.PENDING)
                 if previous is not None:
                     console.say(f"resuming sweep {settings.run_id}: {done} runs done, {continuing} continue from their checkpoints")
-            console.say(f"sweep {settings.run_id}: {len(runs)} runs, at most {settings.concurrency} at once; "
+            shuffled = "" if settings.shuffle is None else f", shuffled (--shuffle {settings.shuffle} repeats the order)"
+            console.say(f"sweep {settings.run_id}: {len(runs)} runs, at most {settings.concurrency} at once{shuffled}; "
                         f"folder {settings.sweep_dir}")
             with Waker() as waker:
                 supervisor.sleep = waker.sleep

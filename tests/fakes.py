@@ -147,7 +147,8 @@ class Harness:
     """A Supervisor over fakes: `tick()` runs one pass of its loop; the clock moves only when told."""
 
     def __init__(self, folder: Path, config: str, *, launcher: Optional[FakeLauncher] = None,
-                 watcher: Optional[FakeWatcher] = None, write: Any = None, **changes: Any) -> None:
+                 watcher: Optional[FakeWatcher] = None, write: Any = None, order: Optional[List[int]] = None,
+                 **changes: Any) -> None:
         self.settings = settings(folder, **changes)
         self.runs = ml.expand(ml.parse_config(config), "r", self.settings.repetitions)
         self.clock = FakeClock()
@@ -158,7 +159,7 @@ class Harness:
         self.store.folder.mkdir(parents=True, exist_ok=True)
         self.supervisor = ml.Supervisor(
             self.settings, [ml.RunState(run) for run in self.runs], launcher=self.launcher,
-            policy=ml.GridPolicy(self.runs), store=self.store,
+            policy=ml.make_policy(self.runs, order), store=self.store,
             console=ml.Console(wall=lambda: 0.0, out=self.out, err=self.err), watcher=watcher,
             clock=self.clock, wall=self.clock, sleep=self.clock.sleep, marker=lambda settings, run: f"marker-{run.run_id}")
 

@@ -99,9 +99,9 @@ CASES = [
      "quote it, e.g. tag: 'Environment/Cumulative Reward'"),
     ([], "behaviors:\n  B:\n    opt_stop: {tag: R, min: 2, max: 1}\n", "opt_stop min 2 is above max 1 (c.yaml: behaviors.B.opt_stop): swap them, or drop one"),
     ([], "behaviors:\n  B:\n    opt_stop: {tag: R, minimum: 2}\n", "unknown opt_stop field minimum (c.yaml: behaviors.B.opt_stop): "
-     "use only max, min, min_runs, mode, rule, step, tag"),
+     "use only factor, max, min, min_runs, mode, rule, step, tag"),
     ([], "behaviors:\n  B:\n    opt_stop: {tag: R, rule: best}\n", "unknown opt_stop rule 'best' (c.yaml: behaviors.B.opt_stop): "
-     "use rule: median, or leave rule out for min/max"),
+     "use rule: median, rule: halving, or leave rule out for min/max"),
     ([], "behaviors:\n  B:\n    opt_stop: {tag: R, min: '0.5'}\n", "opt_stop min is not a number: '0.5' (c.yaml: behaviors.B.opt_stop): write min as a number"),
     ([], "behaviors:\n  B:\n    opt_stop: {tag: R, step: 1k, min: 0}\n", "opt_stop step is not a number: '1k' (c.yaml: behaviors.B.opt_stop): write step as a number"),
     ([], "behaviors:\n  B:\n    opt_stop: {tag: R, max: .nan}\n", "opt_stop max is not a number: nan (c.yaml: behaviors.B.opt_stop): write max as a number"),
@@ -121,6 +121,19 @@ CASES = [
      "a config cannot contain itself: replace the alias by a copy of the part you mean"),
     ([], "behaviors:\n  B: {}\nx: &loop {a: {b: *loop}}\n", "the alias *loop refers to a mapping or list that contains it (c.yaml): "
      "a config cannot contain itself: replace the alias by a copy of the part you mean"),
+    ([], "behaviors:\n  B:\n    opt_stop: {tag: R, rule: halving}\n", "rule: halving needs the step of its first rung "
+     "(c.yaml: behaviors.B.opt_stop): e.g. step: 50000"),
+    ([], "behaviors:\n  B:\n    opt_stop: {tag: R, rule: halving, step: 100, factor: 1}\n", "opt_stop factor 1 is not above 1 "
+     "(c.yaml: behaviors.B.opt_stop): e.g. factor: 3 (keep the best third)"),
+    ([], "behaviors:\n  B:\n    opt_stop: {tag: R, rule: halving, step: 100, min: 0}\n", "opt_stop field min does not belong "
+     "to rule: halving (c.yaml: behaviors.B.opt_stop): rule: halving takes tag, step and factor, mode"),
+    ([], "behaviors:\n  A:\n    opt_stop: {tag: R, rule: halving, step: 100}\n  B:\n    opt_stop: {tag: R, rule: halving, "
+     "step: 200}\n", "the halving rules of the behaviors differ in step, factor or mode (c.yaml): give every behavior's "
+     "rule: halving the same step, factor and mode"),
+    (["--no-tensorboard"], "behaviors:\n  B:\n    opt_stop: {tag: R, rule: halving, step: 100}\n", "rule: halving decides "
+     "from TensorBoard, and --no-tensorboard leaves it out (command line): drop --no-tensorboard, or the halving rule"),
+    (["--shuffle", "x"], GOOD, "--shuffle 'x' is not a seed (command line): give a whole number, e.g. --shuffle 7"),
+    (["--shuffle", "-3"], GOOD, "--shuffle '-3' is not a seed (command line): give a whole number, e.g. --shuffle 7"),
     # values the sweep itself uses
     ([], "behaviors:\n  B: {}\nenv_settings: {base_port: abc}\n", "env_settings.base_port is not a port: abc "
      "(c.yaml: env_settings.base_port): write a whole number from 1 to 65535, e.g. base_port: 5005"),

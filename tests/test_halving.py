@@ -1,0 +1,326 @@
+"""Successive halving (rule: halving): the pure decisions from tables, then whole sweeps over the supervisor's seams.
+
+The sweeps here train nothing: a fake launcher's runs advance a fake step
+counter at speeds the test picks, and a fake watcher serves their points. What
+must hold: the runs that continue at each rung are the same whatever the grid's
+order, --num-envs or how fast each run trains.
+"""
+
+import json
+import math
+
+import pytest
+
+import mlagents_learn as ml
+from fakes import FakeLauncher, FakeWatcher, Harness
+
+TAG = "Score"
+E = ml.RungEntry
+
+
+# -- the value at a rung ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("points, rung, value", [
+    ([(100, 1.0), (200, 3.0), (300, 5.0), (400, 7.0)], 400, 6.0),    # the second half: 300 and 400
+    ([(100, 1.0), (200, 3.0), (300, 5.0), (400, 7.0), (500, 99.0)], 400, 6.0),  # past the rung: not counted
+    ([(2000, 0.5)], 2000, 0.5),                                      # one summary at the rung
+    ([(100, 1.0), (700, 9.0)], 400, 1.0),                            # none in (200, 400]: the last one before
+    ([(500, 1.0)], 400, None),                                       # nothing up to the rung
+    ([], 400, None),
+])
+def test_a_runs_value_at_a_rung_is_the_mean_of_its_second_half_up_to_the_rung(points, rung, value):
+    assert ml.rung_value(points, rung) == value
+
+
+@pytest.mark.parametrize("max_steps, summary_freq, step, factor, rungs", [
+    (20000, 2000, 2000, 3, [2000, 6000]),          # 18000 + 2000 reaches max_steps: the last rung trains to the end
+    (500000, 10000, 50000, 3, [50000, 150000, 450000]),
+    (1000, 100, 100, 2, [100, 200, 400, 800]),
+    (1000, 100, 950, 3, []),                        # no rung before the last summary period
+])
+def test_rungs_go_up_by_factor_and_stop_short_of_the_last_summary_period(max_steps, summary_freq, step, factor, rungs):
+    config = (f"behaviors:\n  B:\n    max_steps: {max_steps}\n    summary_freq: {summary_freq}\n"
+              f"    opt_stop: {{tag: {TAG}, rule: halving, step: {step}, factor: {factor}}}\n")
+    [run] = ml.expand(ml.parse_config(config), "r")
+    assert ml.rungs_of(run, run.stop_rules[0]) == rungs
+
+
+# -- the verdict at one rung -------------------------------------------------------------------
+
+def entries(values, out=()):
+    return [E(f"r-{n}", (f"v{n}", 1), value, f"r-{n}" in out) for n, value in enumerate(values)]
+
+
+@pytest.mark.parametrize("values, out, mode, go_on, stop", [
+    # nine runs, factor 3: the best three go on
+    ([5, 1, 9, 3, 7, 2, 8, 4, 6], (), "max", {"r-2", "r-6", "r-4"},
+     {"r-8": "4th of 9 at step 100 (6 < 7)", "r-0": "5th of 9 at step 100 (5 < 7)", "r-7": "6th of 9 at step 100 (4 < 7)",
+      "r-3": "7th of 9 at step 100 (3 < 7)", "r-5": "8th of 9 at step 100 (2 < 7)", "r-1": "9th of 9 at step 100 (1 < 7)"}),
+    # mode min: the lowest go on
+    ([5, 1, 9, 3], (), "min", {"r-1", "r-3"}, {"r-0": "3rd of 4 at step 100 (5 > 3)", "r-2": "4th of 4 at step 100 (9 > 3)"}),
+    # a failed run is out: n is 3, so one goes on
+    ([5, None, 9, 3], ("r-1",), "max", {"r-2"}, {"r-0": "2nd of 3 at step 100 (5 < 9)", "r-3": "3rd of 3 at step 100 (3 < 9)"}),
+    # a tie at the boundary: broken by the runs' values (their description), never by run id
+    ([7, 7, 1], (), "max", {"r-0"}, {"r-1": "2nd of 3 at step 100 (7 = 7, a tie)", "r-2": "3rd of 3 at step 100 (1 < 7)"}),
+    # early: of 9 runs 3 go on; with 2 still to come, only the best reached run is certain, the three worst are out
+    ([9, 8, 7, 6, 5, 4, 3, None, None], (), "max", {"r-0"},
+     {"r-3": "at best 4th of 9 at step 100 (6 < 7)", "r-4": "at best 5th of 9 at step 100 (5 < 7)",
+      "r-5": "at best 6th of 9 at step 100 (4 < 7)", "r-6": "at best 7th of 9 at step 100 (3 < 7)"}),
+    # early, nothing certain yet: 3 reached, 6 to come
+    ([9, 8, 7, None, None, None, None, None, None], (), "max", set(), {}),
+    # one run alone goes on
+    ([0.5], (), "max", {"r-0"}, {}),
+])
+def test_the_best_ceil_n_over_factor_go_on_and_early_decisions_are_only_certain_ones(values, out, mode, go_on, stop):
+    verdict = ml.judge_rung(entries(values, out), 100, 3, mode)
+    assert verdict.go_on == go_on
+    assert dict(verdict.stop) == {run: f"halving: {reason}" for run, reason in stop.items()}
+
+
+def test_no_early_decision_is_overturned_by_how_the_rest_arrive():
+    # Whatever the order and values in which the last runs reach the rung, what was decided early still holds.
+    import itertools
+
+    final = ml.judge_rung(entries([9, 8, 7, 6, 5, 4, 3, 2, 1]), 100, 3, "max")
+    for arrived in range(10):
+        for unknown in itertools.combinations(range(9), 9 - arrived):
+            partial = [E(e.run_id, e.order, None if n in unknown else e.value) for n, e in enumerate(entries([9, 8, 7, 6, 5, 4, 3, 2, 1]))]
+            early = ml.judge_rung(partial, 100, 3, "max")
+            assert early.go_on <= final.go_on and set(early.stop) <= set(final.stop)
+
+
+def test_a_run_that_fails_later_never_overturns_an_early_decision():
+    values = [9, 8, 7, 6, 5, 4, 3, None, None]
+    early = ml.judge_rung(entries(values), 100, 3, "max")
+    failed = ml.judge_rung(entries(values, out=("r-7", "r-8")), 100, 3, "max")  # both still-to-come runs fail
+    assert early.go_on <= failed.go_on and set(early.stop) <= set(failed.stop)
+
+
+# -- whole sweeps over the seams -------------------------------------------------------------
+
+SCORES = [0.3, 0.9, 0.1, 0.7, 0.5, 0.8, 0.2, 0.6, 0.4]  # the grid's runs; the best: 0.9 (r-1)
+
+
+def halving_config(scores=SCORES, extra_rules: str = "") -> str:
+    options = ", ".join(str(score) for score in scores)
+    return ("behaviors:\n  B:\n    max_steps: 2700\n    summary_freq: 100\n"
+            f"    opt_stop:\n      - {{tag: {TAG}, rule: halving, step: 100, factor: 3}}\n{extra_rules}"
+            f"stand_in:\n  score: {{opt_values: [{options}]}}\n")
+
+
+class Simulation:
+    """A sweep whose runs gain `speed` steps per second of the fake clock, scoring their stand_in.score."""
+
+    def __init__(self, tmp_path, scores=SCORES, concurrency=3, order=None, speeds=None, extra_rules="") -> None:
+        self.watcher = FakeWatcher()
+        self.launcher = FakeLauncher()
+        self.h = Harness(tmp_path, halving_config(scores, extra_rules), launcher=self.launcher, watcher=self.watcher,
+                         concurrency=concurrency, order=order, tensorboard_url="http://board", metric=TAG)
+        self.score = {run.run_id: run.values[0][2] for run in self.h.runs}
+        self.speed = speeds or {run_id: 100.0 for run_id in self.score}
+        self.step = {run_id: 0.0 for run_id in self.score}
+        self.trained = {run_id: [] for run_id in self.score}  # (first step, last step) per session
+
+    def points(self, run_id):
+        last = int(self.step[run_id] // 100) * 100
+        return [(float(s), self.score[run_id]) for s in range(100, last + 1, 100)]
+
+    def run(self, limit: int = 10000) -> None:
+        for _ in range(limit):
+            for fake in self.launcher.started:
+                if fake.code is None:
+                    self.step[fake.run_id] = min(self.step[fake.run_id] + self.speed[fake.run_id] * 0.2, 2700)
+                    if self.step[fake.run_id] >= 2700:
+                        fake.end(0)
+            self.watcher.serve(self.h.clock(), {(run_id, "B", TAG): self.points(run_id) for run_id in self.score})
+            if self.h.tick(0.2):
+                return
+        raise AssertionError("the sweep did not end")
+
+    def outcome(self):
+        states = self.h.supervisor.by_id
+        return ({run_id: (states[run_id].status.value, states[run_id].policy.get("passed", 0)) for run_id in sorted(states)},
+                {run_id: states[run_id].stop_reason for run_id in sorted(states) if states[run_id].status is ml.Status.STOPPED})
+
+
+def test_halving_pauses_runs_at_rungs_continues_the_best_with_resume_and_stops_the_rest(tmp_path):
+    sim = Simulation(tmp_path)
+    sim.run()
+    statuses, reasons = sim.outcome()
+    # rung 1 (step 100): r-1, r-5, r-3 go on; rung 2 (step 300): r-1 alone; rung 3 (step 900): r-1 trains to the end
+    assert statuses == {"r-0": ("stopped", 0), "r-1": ("finished", 3), "r-2": ("stopped", 0), "r-3": ("stopped", 1),
+                        "r-4": ("stopped", 0), "r-5": ("stopped", 1), "r-6": ("stopped", 0), "r-7": ("stopped", 0),
+                        "r-8": ("stopped", 0)}
+    assert reasons["r-5"] == "halving: 2nd of 3 at step 300 (0.8 < 0.9)"
+    assert reasons["r-7"] == "halving: 4th of 9 at step 100 (0.6 < 0.7)"
+    # Every continuation is a resume from the checkpoint; nothing trained again from scratch.
+    commands = [fake.command for fake in sim.launcher.started]
+    assert [command[-1] == "--resume" for command in commands].count(False) == 9
+    assert sorted(fake.run_id for fake in sim.launcher.started if fake.command[-1] == "--resume") == ["r-1", "r-3", "r-5"]
+    lines = sim.h.lines()
+    assert "r-1 goes on: halving: in the best 3 of 9 at step 100" in lines
+    assert any(line.startswith("pausing r-0: halving: at rung 1, step 100") for line in lines)
+    assert sim.h.supervisor.exit_code() == ml.EXIT_OK
+
+
+def test_the_runs_that_go_on_do_not_depend_on_order_concurrency_or_speed(tmp_path):
+    reference = Simulation(tmp_path / "grid")
+    reference.run()
+    expected = reference.outcome()[0]
+    varied = [
+        dict(order=list(reversed(range(9)))),
+        dict(concurrency=1),
+        dict(concurrency=9),
+        dict(order=[4, 8, 0, 6, 2, 7, 1, 5, 3], concurrency=2,
+             speeds={f"r-{n}": speed for n, speed in enumerate([300, 50, 120, 80, 500, 33, 210, 95, 60])}),
+    ]
+    for number, options in enumerate(varied):
+        sim = Simulation(tmp_path / f"v{number}", **options)
+        sim.run()
+        assert sim.outcome()[0] == expected, options
+    # And for the same grid written in reverse: the same combinations go on (their run ids are reversed).
+    backwards = Simulation(tmp_path / "reversed", scores=list(reversed(SCORES)))
+    backwards.run()
+    by_score = lambda sim: {sim.score[run_id]: status for run_id, status in sim.outcome()[0].items()}  # noqa: E731
+    assert by_score(backwards) == by_score(reference)
+
+
+def test_a_run_certain_to_go_on_when_it_reaches_its_rung_is_never_paused(tmp_path):
+    # One slot: runs reach rung 1 one after another; the last one (r-8 scores 0.4) comes when 8 are known.
+    sim = Simulation(tmp_path, concurrency=1)
+    sim.run()
+    paused_first = [fake.run_id for fake in sim.launcher.started if fake.command[-1] != "--resume"]
+    assert paused_first == [f"r-{n}" for n in range(9)]
+    # r-1 (0.9) goes on at rung 1 with all known only once r-8 has reached it; r-8 itself is out at once, never paused.
+    lines = sim.h.lines()
+    assert not any(line.startswith("pausing r-8") for line in lines)
+    assert "stopping r-8: halving: 6th of 9 at step 100 (0.4 < 0.7)" in lines
+
+
+def test_a_threshold_rule_beside_halving_stops_a_run_and_it_is_out_of_the_rung(tmp_path):
+    sim = Simulation(tmp_path, extra_rules=f"      - {{tag: {TAG}, min: 0.15}}\n")
+    sim.run()
+    statuses, reasons = sim.outcome()
+    assert reasons["r-2"].startswith(f"opt_stop of B: {TAG} = 0.1 < min 0.15")
+    # r-2 is out: 8 candidates at rung 1, so the best ceil(8/3) = 3 still go on
+    assert statuses["r-1"] == ("finished", 3) and statuses["r-5"][1] == 1 and statuses["r-3"][1] == 1
+
+
+def test_a_resumed_sweep_takes_up_the_halving_where_it_stopped_paused_runs_included(tmp_path):
+    first = Simulation(tmp_path, concurrency=3)
+    paused = []
+    while len(paused) < 3:  # until the first three wait, paused, at rung 1
+        for fake in first.launcher.started:
+            if fake.code is None:
+                first.step[fake.run_id] = min(first.step[fake.run_id] + 100 * 0.2, 2700)
+        first.watcher.serve(first.h.clock(), {(r, "B", TAG): first.points(r) for r in first.score})
+        first.h.tick(0.2)
+        paused = [run_id for run_id, state in first.h.supervisor.by_id.items() if state.status is ml.Status.PAUSED]
+    assert paused == ["r-0", "r-1", "r-2"]
+    first.h.supervisor.note_signal()  # Ctrl-C: running runs stop, paused ones stay paused
+    while not first.h.tick(0.2):
+        pass
+    saved = json.loads(first.h.store.state_path.read_text())
+    assert {entry["run_id"] for entry in saved["runs"] if entry["status"] == "paused"} == set(paused)
+    # The same sweep again, resumed: paused runs keep their values and wait for their rung's verdict.
+    second = Simulation(tmp_path, concurrency=3)
+    second.step = dict(first.step)
+    second.h.supervisor.restore(saved)
+    second.run()
+    reference = Simulation(tmp_path / "uninterrupted")
+    reference.run()
+    assert second.outcome()[0] == reference.outcome()[0]
+
+
+# -- real processes: the stand-in trainer, a real TensorBoard --------------------------------
+
+import csv  # noqa: E402
+import os  # noqa: E402
+import shlex  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+from conftest import SCRIPT  # noqa: E402
+from helpers import STAND_IN, TensorBoardServer, free_port, read_records, wait_until  # noqa: E402
+
+STAND_IN_SCORES = [0.3, 0.9, 0.1, 0.7, 0.5, 0.8]  # factor 3: two go on at step 100, one at step 300
+
+
+def stand_in_sweep(folder, scores):
+    runs = "".join(f"      - {{duration: 3, points: 9, steps: 900, scalars: {{B: {{{TAG}: {score}}}}}}}\n" for score in scores)
+    path = folder / "sweep.yaml"
+    path.write_text("behaviors:\n  B:\n    max_steps: 900\n    summary_freq: 100\n"
+                    f"    opt_stop: {{tag: {TAG}, rule: halving, step: 100, factor: 3}}\n"
+                    f"stand_in:\n  opt_values:\n{runs}")
+    return path
+
+
+def sweep_argv(path, board, run_id):
+    return [str(path), "--trainer", shlex.join([sys.executable, STAND_IN]), "--results-dir", "results", "--run-id", run_id,
+            "--tensorboard-url", board.url, "--poll-interval", "0.5", "--num-envs", "3", "--env=Fake",
+            "--base-port", str(free_port()), "--metric", TAG]
+
+
+def outcome(folder, run_id, scores):
+    with open(folder / "results" / f"{run_id}-sweep" / "summary.csv") as handle:
+        rows = {row["run"]: row for row in csv.DictReader(handle)}
+    return {scores[int(run.split("-")[-1])]: row["status"] for run, row in rows.items()}
+
+
+@pytest.fixture
+def real(tmp_path, monkeypatch):
+    (tmp_path / "records").mkdir()
+    (tmp_path / "results").mkdir()
+    monkeypatch.setenv("STAND_IN_RECORDS", str(tmp_path / "records"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(ml, "TENSORBOARD_SETTLE", 2.0)
+    with TensorBoardServer(str(tmp_path / "results"), reload_interval=1) as board:
+        yield tmp_path, board
+
+
+@pytest.mark.skipif(os.name != "posix", reason="the stand-in's signals")
+def test_real_runs_go_on_and_stop_the_same_for_a_grid_and_the_grid_reversed(real):
+    folder, board = real
+    for run_id, scores in (("fwd", STAND_IN_SCORES), ("rev", list(reversed(STAND_IN_SCORES)))):
+        assert ml.main(sweep_argv(stand_in_sweep(folder, scores), board, run_id)) == 0
+    expected = {0.9: "finished", 0.8: "stopped early", 0.7: "stopped early", 0.5: "stopped early", 0.3: "stopped early",
+                0.1: "stopped early"}
+    assert outcome(folder, "fwd", STAND_IN_SCORES) == expected
+    assert outcome(folder, "rev", list(reversed(STAND_IN_SCORES))) == expected
+    records = read_records(folder / "records")
+    for run_id in ("fwd-1", "rev-4"):  # the winner: paused, then resumed from its checkpoint up to max_steps
+        mine = [rec for rec in records if rec["run_id"] == run_id]
+        assert [rec["resumed"] for rec in mine][0] is False and all(rec["resumed"] for rec in mine[1:])
+        assert mine[-1]["last_step"] == 900 and mine[-1]["exit_code"] == 0
+    assert all(len([rec for rec in records if rec["run_id"] == run and not rec["resumed"]]) == 1
+               for run in {rec["run_id"] for rec in records})  # nothing trained twice from scratch
+
+
+@pytest.mark.skipif(os.name != "posix", reason="the stand-in's signals")
+def test_a_sweep_interrupted_while_runs_are_paused_resumes_the_halving(real):
+    folder, board = real
+    path = stand_in_sweep(folder, STAND_IN_SCORES)
+    sweep = subprocess.Popen([sys.executable, str(SCRIPT), *sweep_argv(path, board, "r")], cwd=folder,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    state_path = folder / "results" / "r-sweep" / "sweep_state.json"
+
+    def paused():
+        try:
+            return [run for run in json.loads(state_path.read_text())["runs"] if run["status"] == "paused"]
+        except (OSError, ValueError):
+            return []
+
+    wait_until(paused, 60)
+    sweep.send_signal(signal.SIGINT)
+    out, err = sweep.communicate(timeout=60)
+    assert sweep.returncode == 130, out + err
+    assert paused()  # kept paused in the state file, their values with them
+    assert all("values" in run["policy"] for run in paused())
+    argv = sweep_argv(path, board, "r")
+    assert ml.main([*argv, "--resume"]) == 0
+    assert outcome(folder, "r", STAND_IN_SCORES) == {0.9: "finished", 0.8: "stopped early", 0.7: "stopped early",
+                                                     0.5: "stopped early", 0.3: "stopped early", 0.1: "stopped early"}
+    records = read_records(folder / "records")
+    assert all(len([rec for rec in records if rec["run_id"] == run and not rec["resumed"]]) == 1
+               for run in {rec["run_id"] for rec in records})
