@@ -1593,10 +1593,21 @@ class HalvingPolicy(GridPolicy):
                 elif run_id in verdict.stop:
                     mind["ended"] = k
                     action = {Status.PAUSED: Action.END, Status.RUNNING: Action.STOP}.get(state.status, Action.NOTE)
+                    if action is Action.STOP and self.finishing(state, snapshot):
+                        action = Action.NOTE  # about to export its final model: stopping it now would lose that
                     said[run_id] = Decision(run_id, action, verdict.stop[run_id], self.remember(mind))
-                elif state.status is Status.RUNNING and str(k) in mind["values"] and state.stop_asked is None:
+                elif (state.status is Status.RUNNING and str(k) in mind["values"] and state.stop_asked is None
+                      and not self.finishing(state, snapshot)):
                     said[run_id] = Decision(run_id, Action.PAUSE, f"halving: at rung {k + 1}, step {rung:g}", self.remember(mind))
         return decisions + [decision for run_id, decision in said.items() if run_id not in stopping]
+
+    def finishing(self, state: RunState, snapshot: Snapshot) -> bool:
+        """True once the run is in its last summary period (see Run.in_last_stretch): it is left to finish."""
+        for rule in self.halving[state.run.run_id]:
+            points = snapshot.of(state.run.run_id, rule.behavior, rule.tag)
+            if points and state.run.in_last_stretch(rule.behavior, points[-1][0]):
+                return True
+        return False
 
     def entry(self, state: RunState, k: int, rung: float, snapshot: Snapshot, mind: dict[str, Any],
               said: dict[str, Decision]) -> RungEntry:

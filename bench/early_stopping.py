@@ -89,7 +89,7 @@ class Grid:
         return len(self.learning_rates) * len(self.hidden_units)
 
 
-FULL_GRID = Grid([3.0e-3, 1.0e-3, 3.0e-4, 1.0e-4], [64, 32], 20_000, 2_000)
+FULL_GRID = Grid([3.0e-3, 1.0e-3, 1.0e-4], [64, 32, 16], 20_000, 2_000)
 QUICK_GRID = Grid([3.0e-3, 1.0e-4], [64], 1_000, 250, buffer_size=256, batch_size=64)
 
 
@@ -371,12 +371,15 @@ def print_table(rows: list[tuple[str, ...]]) -> None:
             print("  ".join("-" * width for width in widths))
 
 
-def stopping_figures(full: SweepResult, variants: dict[str, SweepResult], goal: float, rules: dict[str, str]) -> list[dict[str, Any]]:
-    pairs = repeat_differences(full, list(variants.values()))
+def stopping_figures(full: SweepResult, threshold: SweepResult, repeated: dict[tuple[str, str], list[SweepResult]],
+                     goals: dict[str, float], rules: dict[str, str]) -> list[dict[str, Any]]:
+    """(a)'s own figures, the threshold rule's, and per rule and order the repeats' steps, wall time and winners."""
+    everything = [threshold, *(sweep for sweeps in repeated.values() for sweep in sweeps)]
+    pairs = repeat_differences(full, everything)
     noise = statistics.median([diff for _, diff in pairs]) if pairs else None
     noise_max = max(diff for _, diff in pairs) if pairs else None
     print()
-    print_tables(full, list(variants.values()), noise, noise_max, pairs)
+    print_tables(full, everything, noise, noise_max, pairs)
     ranked = [run for run in full.runs if run.reward is not None]
     figures = [
         figure("full_steps", full.steps, "steps", None,
@@ -393,27 +396,45 @@ def stopping_figures(full: SweepResult, variants: dict[str, SweepResult], goal: 
                "((a) and another sweep): half of all same-settings pairs differ more"),
         figure("reward_noise_max", noise_max, "reward", None, "the largest of those differences"),
     ]
-    late = [f"{sweep.name}: {run.values}" for sweep in [full, *variants.values()] for run in sweep.failed_while_stopping]
+    late = [f"{sweep.name}: {run.values}" for sweep in [full, *everything] for run in sweep.failed_while_stopping]
     figures.append(figure("failed_while_stopping", len(late), "runs", None,
                           "runs killed by their stop's SIGINT (exit -2): it came once they had reached max_steps, "
                           "during mlagents' final export, which does not catch it; reported FAILED" + (f" ({'; '.join(late)})" if late else "")))
-    for key, sweep in variants.items():
-        ok, gap, note = winner_verdict(full, sweep, noise, noise_max)
-        overshoot = [run.steps - run.stop_step for run in sweep.stopped if run.steps is not None and run.stop_step is not None]
-        is_goal = key == "median"
+    ok, gap, note = winner_verdict(full, threshold, noise, noise_max)
+    overshoot = [run.steps - run.stop_step for run in threshold.stopped if run.steps is not None and run.stop_step is not None]
+    figures += [
+        figure("threshold_steps_ratio", threshold.steps / full.steps, "x", None,
+               f"{rules['threshold']}: {threshold.steps} / {full.steps} steps (final checkpoints)"),
+        figure("threshold_wall_ratio", threshold.wall / full.wall, "x", None, f"{threshold.wall:.0f} s / {full.wall:.0f} s"),
+        figure("threshold_runs_stopped", len(threshold.stopped), "runs", None, f"of {len(threshold.runs)}"),
+        figure("threshold_stop_overshoot_steps", statistics.median(overshoot) if overshoot else None, "steps", None,
+               "median, a stopped run's final step - the step its rule fired at (stop latency in steps)"),
+        figure("threshold_same_winner", ok, "yes=1", None, note),
+    ]
+    for (rule, order), sweeps in repeated.items():
+        key = f"{rule}_{order}"
+        if not sweeps:  # --quick: no reversed order
+            figures += [figure(f"{key}_{name}", None, unit) for name, unit in (
+                ("steps_ratio", "x"), ("steps_ratio_max", "x"), ("wall_ratio", "x"), ("winner_found", "of 1"), ("sweeps", "sweeps"))]
+            continue
+        ratios = [sweep.steps / full.steps for sweep in sweeps]
+        walls = [sweep.wall / full.wall for sweep in sweeps]
+        verdicts = [winner_verdict(full, sweep, noise, noise_max) for sweep in sweeps]
+        found = sum(verdict[0] for verdict in verdicts)
+        goal = goals.get(rule)
         figures += [
-            figure(f"{key}_steps_ratio", sweep.steps / full.steps, "x", f"<= {goal:g}" if is_goal else None,
-                   f"{rules[key]}: {sweep.steps} / {full.steps} steps (final checkpoints)"),
-            figure(f"{key}_steps_ratio_summary", sweep.summary_steps / full.summary_steps, "x", None,
-                   "the same from summary.csv's last step (last TensorBoard point)"),
-            figure(f"{key}_wall_ratio", sweep.wall / full.wall, "x", None, f"{sweep.wall:.0f} s / {full.wall:.0f} s"),
-            figure(f"{key}_others_cores", sweep.others_cores, "cores", None, "other programs' CPU / wall, as for (a)"),
-            figure(f"{key}_runs_stopped", len(sweep.stopped), "runs", None, f"of {len(sweep.runs)}"),
-            figure(f"{key}_stop_overshoot_steps", statistics.median(overshoot) if overshoot else None, "steps", None,
-                   "median, a stopped run's final step - the step its rule fired at (stop latency in steps)"),
-            figure(f"{key}_same_winner", ok, "yes=1", ">= 1" if is_goal else None, note),
-            figure(f"{key}_winner_gap", gap, "reward", None,
-                   "(a)'s best final reward - (a)'s final reward of this sweep's best combination"),
+            figure(f"{key}_steps_ratio", statistics.median(ratios), "x", None,
+                   f"{rules[rule]}, {order} grid: steps / (a)'s, median of {len(sweeps)}: "
+                   + ", ".join(f"{ratio:.2f}" for ratio in ratios)),
+            figure(f"{key}_steps_ratio_max", max(ratios), "x", f"<= {goal:g}" if goal else None,
+                   f"the most of the {len(sweeps)}"),
+            figure(f"{key}_wall_ratio", statistics.median(walls), "x", None,
+                   f"wall time / (a)'s (pauses and restarts included), median of {len(sweeps)}: "
+                   + ", ".join(f"{wall:.2f}" for wall in walls)),
+            figure(f"{key}_winner_found", found / len(sweeps), f"of {len(sweeps)}", ">= 1" if goal else None,
+                   f"{found:g} of {len(sweeps)} found (a)'s winner (or one within noise of it): "
+                   + "; ".join(verdict[2] for verdict in verdicts)),
+            figure(f"{key}_sweeps", len(sweeps), "sweeps", None, "how many sweeps the figures above are of"),
         ]
     return figures
 
@@ -450,35 +471,43 @@ def throughput_figures(one: SweepResult, two: SweepResult) -> list[dict[str, Any
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
-                        help="tiny: 2 combinations of 1000 steps, rules from step 250, median min_runs 1, no reversed sweep "
-                             "(a smoke run; still real training)")
+                        help="tiny: 2 combinations of 1000 steps, rules from step 250, median min_runs 1, one repeat, "
+                             "no reversed grid (a smoke run; still real training)")
     parser.add_argument("--only", choices=("stopping", "throughput"), help="one part only")
+    parser.add_argument("--repeats", type=int, help="sweeps per rule and order (default 3; --quick 1)")
     parser.add_argument("--median-step", type=int, help="opt_stop step of the median rule (default 2000; --quick 250)")
     parser.add_argument("--median-min-runs", type=int, help="opt_stop min_runs of the median rule (default 2; --quick 1)")
+    parser.add_argument("--halving-step", type=int, help="opt_stop step (first rung) of the halving rule (default 2000; --quick 250)")
+    parser.add_argument("--halving-factor", type=float, help="opt_stop factor of the halving rule (default 3; --quick 2)")
     parser.add_argument("--threshold-step", type=int, help="opt_stop step of the threshold rule (default 8000; --quick 250)")
     parser.add_argument("--threshold-min", type=float, default=0.0, help="opt_stop min of the threshold rule (default 0.0)")
     parser.add_argument("--poll-interval", type=float, default=2.0, help="the sweep's --poll-interval (default 2)")
     parser.add_argument("--tensorboard-reload", type=float, default=1.0, help="our TensorBoard's --reload_interval (default 1)")
-    parser.add_argument("--no-reversed", action="store_true", help="skip the median sweep in reverse order")
-    parser.add_argument("--goal", type=float, default=0.40, help="goal: the median rule's steps / the full grid's (0.40)")
+    parser.add_argument("--no-reversed", action="store_true", help="skip the sweeps of the grid in reverse order")
+    parser.add_argument("--goal", type=float, default=0.40, help="goal: the halving rule's steps / the full grid's (0.40)")
     parser.add_argument("--keep", action="store_true", help="keep the temp folder and say where")
     args = parser.parse_args()
-    grid = QUICK_GRID if args.quick else FULL_GRID
-    median_step = args.median_step if args.median_step is not None else (250 if args.quick else 2000)
-    min_runs = args.median_min_runs if args.median_min_runs is not None else (1 if args.quick else 2)
-    threshold_step = args.threshold_step if args.threshold_step is not None else (250 if args.quick else 8000)
+    quick = args.quick
+    grid = QUICK_GRID if quick else FULL_GRID
+    pick = lambda given, full, tiny: given if given is not None else (tiny if quick else full)  # noqa: E731
+    repeats = pick(args.repeats, 3, 1)
+    median_rule = {"tag": TAG, "rule": "median", "step": pick(args.median_step, 2000, 250),
+                   "min_runs": pick(args.median_min_runs, 2, 1)}
+    halving_rule = {"tag": TAG, "rule": "halving", "step": pick(args.halving_step, 2000, 250),
+                    "factor": pick(args.halving_factor, 3, 2)}
+    threshold_rule = {"tag": TAG, "step": pick(args.threshold_step, 8000, 250), "min": args.threshold_min}
     if not TRAINER.is_file():
         raise SystemExit(f"no real trainer at {TRAINER}: install it with `make install` (scripts/install_mlagents.py)")
-    median_rule = {"tag": TAG, "rule": "median", "step": median_step, "min_runs": min_runs}
-    threshold_rule = {"tag": TAG, "step": threshold_step, "min": args.threshold_min}
-    rules = {"median": f"median rule, step {median_step}, min_runs {min_runs}",
-             "threshold": f"min {args.threshold_min:g} from step {threshold_step}",
-             "median_reversed": f"median rule, step {median_step}, min_runs {min_runs}, grid in reverse order"}
+    rules = {"median": f"median rule, step {median_rule['step']}, min_runs {median_rule['min_runs']}",
+             "halving": f"halving, step {halving_rule['step']}, factor {halving_rule['factor']:g}",
+             "threshold": f"min {args.threshold_min:g} from step {threshold_rule['step']}"}
+    orders = ["forward"] + ([] if quick or args.no_reversed else ["reversed"])
     stopping = args.only in (None, "stopping")
     throughput = args.only in (None, "throughput")
     print(f"grid: learning_rate {grid.learning_rates} x hidden_units {grid.hidden_units} = {grid.runs} runs of "
           f"{grid.max_steps} steps (a point every {grid.summary_freq}); real trainer {TRAINER}; "
-          f"--poll-interval {args.poll_interval:g}, TensorBoard --reload_interval {args.tensorboard_reload:g}", flush=True)
+          f"--poll-interval {args.poll_interval:g}, TensorBoard --reload_interval {args.tensorboard_reload:g}; "
+          f"{repeats} sweeps per rule and order ({', '.join(orders)})", flush=True)
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-early-stopping-"))
     results = tmp / "results"
@@ -494,10 +523,16 @@ def main() -> int:
             # Right after (a), so that the two sweeps of the throughput ratio see the same machine.
             serial = sweep("serial", num_envs=1) if throughput else None
             if stopping:
-                variants = {"median": sweep("median", median_rule), "threshold": sweep("threshold", threshold_rule)}
-                if not args.quick and not args.no_reversed:
-                    variants["median_reversed"] = sweep("reversed", median_rule, reverse=True)
-                figures += stopping_figures(full, variants, args.goal, rules)
+                threshold = sweep("threshold", threshold_rule)
+                repeated: dict[tuple[str, str], list[SweepResult]] = {
+                    (rule, order): [] for rule in ("median", "halving") for order in ("forward", "reversed")}
+                # Interleaved (repeat by repeat, rule by rule) so a slow spell of the machine falls on all alike.
+                for repeat in range(repeats):
+                    for order in orders:
+                        for rule, spec in (("halving", halving_rule), ("median", median_rule)):
+                            repeated[(rule, order)].append(
+                                sweep(f"{rule}-{order}-{repeat}", spec, reverse=order == "reversed"))
+                figures += stopping_figures(full, threshold, repeated, {"halving": args.goal}, rules)
             if serial is not None:
                 figures += throughput_figures(serial, full)
     finally:

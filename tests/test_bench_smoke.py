@@ -31,9 +31,9 @@ EXPECTED = {
     "early_stopping.py": [
         "full_steps", "full_wall_s", "full_others_cores", "full_best_reward", "full_top2_gap", "reward_noise",
         "reward_noise_max", "failed_while_stopping",
-        *(f"{rule}_{name}" for rule in ("median", "threshold")
-          for name in ("steps_ratio", "steps_ratio_summary", "wall_ratio", "others_cores", "runs_stopped",
-                       "stop_overshoot_steps", "same_winner", "winner_gap")),
+        *(f"threshold_{name}" for name in ("steps_ratio", "wall_ratio", "runs_stopped", "stop_overshoot_steps", "same_winner")),
+        *(f"{rule}_{order}_{name}" for rule in ("median", "halving") for order in ("forward", "reversed")
+          for name in ("steps_ratio", "steps_ratio_max", "wall_ratio", "winner_found", "sweeps")),
         "throughput_1env_steps_per_s", "throughput_2env_steps_per_s", "throughput_ratio", "throughput_ratio_training",
         "throughput_1env_others_cores", "throughput_2env_others_cores", "cpu_per_1k_steps_1env", "cpu_per_1k_steps_2env",
         "cores_busy_1env", "cores_busy_2env",
@@ -50,8 +50,8 @@ EXPECTED = {
 # (nothing stopped, the same winner: a gap of 0), may be 0 too.
 MAY_BE_ZERO = {
     "sweep_cpu_share_steady_pct", "runs_lost", "runs_twice", "port_clashes", "failed_while_stopping",
-    *(f"{rule}_{name}" for rule in ("median", "threshold")
-      for name in ("runs_stopped", "stop_overshoot_steps", "same_winner", "winner_gap")),
+    "threshold_runs_stopped", "threshold_stop_overshoot_steps", "threshold_same_winner",
+    *(f"{rule}_forward_winner_found" for rule in ("median", "halving")),
 }
 # 1000 steps of training are too few to learn: the best final reward is below 0.  Other
 # programs' CPU is the machine's busy time less ours: about 0 on an idle machine, either side.
@@ -59,7 +59,10 @@ MAY_BE_NEGATIVE = {"full_best_reward", "full_others_cores", "median_others_cores
                    "throughput_1env_others_cores", "throughput_2env_others_cores", "others_cores"}
 # Not measured when nothing was stopped (the overshoot), or when no combination
 # trained to the end twice (the repeat noise); a tiny run may leave them empty.
-MAY_BE_NONE = {"reward_noise", "reward_noise_max", "median_stop_overshoot_steps", "threshold_stop_overshoot_steps"}
+# --quick trains no reversed grid: those figures are left empty.
+MAY_BE_NONE = {"reward_noise", "reward_noise_max", "threshold_stop_overshoot_steps",
+               *(f"{rule}_reversed_{name}" for rule in ("median", "halving")
+                 for name in ("steps_ratio", "steps_ratio_max", "wall_ratio", "winner_found", "sweeps"))}
 # Each benchmark's smoke run, at most: the timeout only keeps a hung benchmark from
 # hanging the suite.  early_stopping trains for real (about a minute on idle cores).
 TIMEOUT = {"early_stopping.py": 600}

@@ -324,3 +324,14 @@ def test_a_sweep_interrupted_while_runs_are_paused_resumes_the_halving(real):
     records = read_records(folder / "records")
     assert all(len([rec for rec in records if rec["run_id"] == run and not rec["resumed"]]) == 1
                for run in {rec["run_id"] for rec in records})
+
+
+def test_a_run_in_its_last_summary_period_is_neither_paused_nor_stopped_by_halving(tmp_path):
+    # One run was so fast (or the poll so slow) that it is about to finish when its rung's verdict comes:
+    # a SIGINT during its final export would kill mlagents-learn before it writes its model.
+    sim = Simulation(tmp_path, concurrency=9, speeds={f"r-{n}": 100.0 if n else 13250.0 for n in range(9)})  # r-0: step 2650 of 2700 after one tick
+    sim.run()
+    statuses, _ = sim.outcome()
+    assert statuses["r-0"] == ("finished", 0)  # out at rung 1 (0.3), but it had trained to the end
+    assert sim.launcher.last("r-0").asked == []
+    assert statuses["r-1"] == ("finished", 3)
