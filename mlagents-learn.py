@@ -22,6 +22,7 @@ import itertools
 import json
 import math
 import os
+import queue
 import re
 import select
 import shlex
@@ -32,6 +33,7 @@ import ssl
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -261,6 +263,10 @@ class Settings:
     resume: bool
     max_runs: int
     shuffle: int | None = None  # the seed of a shuffled training order; None: grid order (SHUFFLE_ANY: pick one)
+    ray: str | None = None  # the Ray cluster's address; None: runs train on this machine
+    cpus_per_run: float = 1.0
+    gpus_per_run: float = 0.0
+    max_retries: int = 2  # a run whose node goes away trains again, from its checkpoint, this many times
 
     @property
     def sweep_dir(self) -> Path:
@@ -294,6 +300,7 @@ class RunState:
     stop_asked: float | None = None  # the supervisor's clock when the run was asked to stop
     killed: bool = False
     pausing: bool = False  # the stop asked is a pause (see Action.PAUSE)
+    announced: bool = False  # its start line is out (see Supervisor.announce)
     resume: bool = False  # continue from its checkpoint (mlagents-learn --resume)
     attempts: int = 0  # times a launcher lost it (its node died) and it was started again
     handle: RunHandle | None = None
@@ -1708,6 +1715,8 @@ class Platform:
         zombie its pid, so its group id, cannot be reused, so the SIGKILL to the
         group can only reach the run's own forked workers.
         """
+        if popen.returncode is not None:
+            return popen.returncode  # reaped before: its pid may be another process's now, so nothing is signalled
         try:
             if os.waitid(os.P_PID, popen.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
                 return None
@@ -2122,10 +2131,11 @@ class LaunchError(Exception):
 
 @dataclass(frozen=True)
 class Exit:
-    """How a run's process ended: its exit code, or why the launcher lost it (its node went away)."""
+    """How a run's process ended: its exit code, or why the launcher lost it (its node went away), or why it never started."""
 
     code: int | None
     lost: str = ""
+    error: str = ""
 
 
 @dataclass
@@ -2152,6 +2162,7 @@ class RunHandle(Protocol):
     @property
     def ports(self) -> tuple[int, int] | None: ...
 
+    def ready(self) -> bool: ...  # its process runs (where, with what pid and ports, is known)
     def poll(self) -> Exit | None: ...
     def interrupt(self) -> None: ...
     def kill(self) -> None: ...
@@ -2173,6 +2184,9 @@ class LocalRun:
         self.popen, self.platform, self.ports = popen, platform, ports
         self.pid = popen.pid
         self.identity = platform.identify(popen.pid, marker)
+
+    def ready(self) -> bool:
+        return True
 
     def poll(self) -> Exit | None:
         code = self.platform.exited(self.popen)
@@ -2227,6 +2241,262 @@ class LocalLauncher:
 
     def close(self) -> None:
         pass
+
+
+def with_base_port(command: Sequence[str], port: int) -> list[str]:
+    """A run's command line with --base-port put where run_command puts it: right after --run-id."""
+    at = next((index for index, word in enumerate(command) if word.startswith("--run-id=")), len(command) - 1)
+    return [*command[:at + 1], f"--base-port={port}", *command[at + 1:]]
+
+
+def take_port_lane(base_port: int, instances: int, stride: int) -> tuple[tuple[int, int], Any]:
+    """A lane of free ports on this machine, held by an exclusive lock file for as long as the caller keeps it.
+
+    Runs of one machine (of any Ray node on it) never share a lane: each
+    holds its lane's lock in the machine's temp folder; the OS drops it when
+    the process dies.
+    """
+    folder = Path(tempfile.gettempdir()) / "mlagents-sweep-ports"
+    folder.mkdir(parents=True, exist_ok=True)
+    for lane in range(65536):
+        first = base_port + lane * stride
+        last = first + instances - 1
+        if last > 65535:
+            break
+        handle = open(folder / f"{first}.lock", "a+b")
+        if SweepLock._try_lock(handle) and all(port_free(port) for port in range(first, last + 1)):
+            return (first, last), handle
+        handle.close()
+    raise LaunchError("no free port range below 65536 on its node")
+
+
+class RunActor:
+    """One run on a Ray node: starts mlagents-learn there as the local launcher would, and says how it ended.
+
+    The trainer is forked by a thread of the actor's own that lives as long as
+    the actor: on Linux the death signal comes when the thread that forked a
+    child ends, and Ray runs actor methods on threads of its own. So the
+    trainer gets SIGINT (saves, exits) exactly when the actor's process dies:
+    the driver died, or the node went away.
+    """
+
+    def __init__(self) -> None:
+        self.platform = this_platform()
+        self.popen: subprocess.Popen[bytes] | None = None
+        self.lane: Any = None
+        self.error = ""
+        self.code: int | None = None
+        self.started = threading.Event()
+        self.ended = threading.Event()
+        self.requests: queue.Queue[tuple[list[str], str, dict[str, str]]] = queue.Queue()
+        threading.Thread(target=self._parent, name="trainer-parent", daemon=True).start()
+
+    def _parent(self) -> None:
+        command, log_path, environment = self.requests.get()
+        try:
+            self.popen = start_process(command, Path(log_path), self.platform, environment)
+        except OSError as exc:
+            self.error = f"could not start {command[0]} on its node: {exc.strerror or exc}"
+            self.started.set()
+            self.ended.set()
+            return
+        self.started.set()
+        while (code := self.platform.exited(self.popen)) is None:
+            time.sleep(TICK)
+        self.code = code
+        self.ended.set()
+
+    def launch(self, command: list[str], log_path: str, marker: str, base_port: int | None, instances: int,
+               stride: int) -> dict[str, Any]:
+        """Start the run; where it runs and what identifies it, or {"error": why}."""
+        import ray
+
+        ports = None
+        if base_port is not None:
+            try:
+                ports, self.lane = take_port_lane(base_port, instances, stride)
+            except LaunchError as exc:
+                return {"error": str(exc)}
+            command = with_base_port(command, ports[0])
+        self.requests.put((command, log_path, {**os.environ, RUN_MARKER: marker}))
+        self.started.wait()
+        if self.error or self.popen is None:
+            return {"error": self.error or "the trainer did not start"}
+        identity = self.platform.identify(self.popen.pid, marker)
+        context = ray.get_runtime_context()
+        return {"node": node_name(context.get_node_id(), ray.util.get_node_ip_address()), "pid": self.popen.pid,
+                "identity": identity.to_json() if identity else None, "ports": ports}
+
+    def wait_exit(self) -> int | None:
+        self.ended.wait()
+        return self.code
+
+    def interrupt(self) -> None:
+        if self.popen is not None:
+            self.platform.interrupt(self.popen)
+
+    def kill(self) -> None:
+        if self.popen is not None:
+            self.platform.kill(self.popen)
+
+
+def node_name(node_id: str, address: str) -> str:
+    """A node as the console names it: its address and the start of its Ray id (nodes may share an address)."""
+    return f"{address}/{node_id[:8]}"
+
+
+def node_check(probe: str, program: str) -> tuple[bool, bool]:
+    """Run on a node: does it see the sweep's results folder (the probe file in it), and can it run the trainer?"""
+    return os.path.isfile(probe), bool(shutil.which(program)) or os.path.isfile(program)
+
+
+def import_ray() -> Any:
+    """Ray, imported only for --ray: a local sweep needs nothing beyond pyyaml."""
+    try:
+        import ray
+    except ImportError:
+        raise SweepError("--ray needs Ray, which is not installed here", "command line",
+                         "pip install ray into the Python that runs this script, the same version as the cluster's") from None
+    return ray
+
+
+class RayRun:
+    """A run started as a Ray actor: placed once the cluster has its resources, then training on its node."""
+
+    def __init__(self, ray: Any, actor: Any, launched: Any) -> None:
+        self.ray, self.actor, self.launched = ray, actor, launched
+        self.pid: int | None = None
+        self.identity: ProcessIdentity | None = None
+        self.ports: tuple[int, int] | None = None
+        self.node = ""
+        self.exit_ref: Any = None
+        self.outcome: Exit | None = None  # how it ended, once known
+        self.cancelled = False
+
+    def ready(self) -> bool:
+        """True once the run's trainer runs on a node (or it can no longer)."""
+        if self.exit_ref is not None or self.outcome is not None:
+            return True
+        done, _ = self.ray.wait([self.launched], timeout=0)
+        if not done:
+            return False
+        try:
+            found = self.ray.get(self.launched)
+        except self.ray.exceptions.RayError as exc:
+            self.end(Exit(None, lost=f"its node went away before it started ({exc.__class__.__name__})"))
+            return True
+        if "error" in found:
+            self.end(Exit(None, error=found["error"]))
+            return True
+        self.pid, self.node, self.ports = found["pid"], found["node"], tuple(found["ports"]) if found["ports"] else None
+        self.identity = ProcessIdentity(**found["identity"]) if found["identity"] else None
+        self.exit_ref = self.actor.wait_exit.remote()
+        return True
+
+    def end(self, outcome: Exit) -> None:
+        self.outcome = outcome
+        self.ray.kill(self.actor)  # frees its resources on the cluster
+
+    def poll(self) -> Exit | None:
+        if self.outcome is not None or not self.ready():
+            return self.outcome
+        done, _ = self.ray.wait([self.exit_ref], timeout=0)
+        if not done:
+            return None
+        try:
+            code = self.ray.get(self.exit_ref)
+        except self.ray.exceptions.RayError:
+            self.end(Exit(None, lost=f"its node {self.node} went away"))
+        else:
+            self.end(Exit(code))
+        return self.outcome
+
+    def interrupt(self) -> None:
+        if self.exit_ref is not None:
+            self.actor.interrupt.remote()
+        elif self.outcome is None:
+            self.end(Exit(None))  # not placed yet: nothing trained, nothing to save
+
+    def kill(self) -> None:
+        if self.exit_ref is not None:
+            self.actor.kill.remote()
+        elif self.outcome is None:
+            self.end(Exit(None))
+
+
+class RayLauncher:
+    """Starts runs on a Ray cluster: each a Ray actor with the run's resources, on whichever node has them."""
+
+    def __init__(self, address: str, *, cpus: float, gpus: float, base_port: int, stride: int) -> None:
+        self.ray = ray = import_ray()
+        import logging
+
+        try:
+            ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR, namespace="mlagents-sweep")
+        except Exception as exc:  # ray raises ConnectionError, RuntimeError, ValueError ... for a cluster it cannot reach
+            raise SweepError(f"cannot connect to the Ray cluster at {address} ({exc.__class__.__name__}: {str(exc)[:120]})",
+                             "--ray", "start one (ray start --head), or pass its address: --ray HOST:PORT or ray://HOST:10001") from None
+        if __name__ != "__main__":  # loaded as a module (tests): its code travels to the nodes by value
+            ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+        self.cpus, self.gpus, self.base_port, self.stride = cpus, gpus, base_port, stride
+        self.actor_class = ray.remote(RunActor).options(num_cpus=cpus, num_gpus=gpus, max_concurrency=4, max_restarts=0)
+        self.runs: list[RayRun] = []
+
+    def nodes(self) -> list[dict[str, Any]]:
+        """The live nodes that have the resources of one run."""
+        return [node for node in self.ray.nodes() if node.get("Alive") and node["Resources"].get("CPU", 0) >= self.cpus
+                and node["Resources"].get("GPU", 0) >= self.gpus]
+
+    def check_nodes(self, results_dir: Path, trainer: Sequence[str]) -> None:
+        """Before anything is written: every node that could take a run sees the results folder and has the trainer."""
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        nodes = self.nodes()
+        if not nodes:
+            wants = f"{self.cpus:g} CPU" + (f" and {self.gpus:g} GPU" if self.gpus else "")
+            raise SweepError(f"no node of the Ray cluster has {wants} for a run", "--ray",
+                             "lower --cpus-per-run or --gpus-per-run, or add a node with ray start --address")
+        made = not results_dir.exists()
+        probe = results_dir / f".mlagents-sweep-probe-{os.urandom(6).hex()}"
+        try:
+            results_dir.mkdir(parents=True, exist_ok=True)
+            probe.write_text("a sweep checks that every Ray node sees this folder\n", encoding="utf-8")
+        except OSError as exc:
+            raise SweepError(f"cannot write the results folder ({exc.strerror or exc})", str(results_dir),
+                             "check that it is writable, or pass --results-dir") from None
+        check = self.ray.remote(node_check).options(num_cpus=0)
+        try:
+            answers = self.ray.get([check.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False))
+                                    .remote(str(probe.resolve()), trainer[0]) for node in nodes], timeout=120)
+        finally:
+            probe.unlink()
+            if made:
+                shutil.rmtree(results_dir, ignore_errors=True)
+        for node, (sees, runs) in zip(nodes, answers):
+            name = node_name(node["NodeID"], node["NodeManagerAddress"])
+            if not sees:
+                raise SweepError(f"Ray node {name} cannot see the results folder {results_dir.resolve()}", "--ray",
+                                 "put --results-dir on storage that every node mounts at the same path (NFS or the like)")
+            if not runs:
+                raise SweepError(f"Ray node {name} cannot run the trainer {trainer[0]}", "--ray",
+                                 "install ML-Agents at the same path on every node, or pass --trainer with a command all have")
+
+    def start(self, request: LaunchRequest) -> RayRun:
+        actor = self.actor_class.remote()
+        launched = actor.launch.remote(request.command(None), str(request.log_path.resolve()), request.marker,
+                                       self.base_port if request.needs_ports else None, request.run.instances, self.stride)
+        run = RayRun(self.ray, actor, launched)
+        self.runs.append(run)
+        return run
+
+    def close(self) -> None:
+        for run in self.runs:
+            if run.outcome is None:
+                try:
+                    self.ray.kill(run.actor)
+                except Exception:  # nosec B110: the cluster may be gone already; nothing is left to free
+                    pass
+        self.ray.shutdown()
 
 
 class Waker:
@@ -2708,6 +2978,12 @@ class Supervisor:
         self.summary_tags = list(dict.fromkeys([settings.metric, *policy.tags()]))
         self.last_end: float | None = None  # the clock when a run last ended
         self.decide_again = False  # a run ended since the policy last decided
+        # The step each running run had reached when this session of it was first
+        # seen in a snapshot (None: nothing yet, or a fresh run). Until it shows a
+        # later point it is still starting up: its old event files say where its
+        # checkpoint was, and a SIGINT before the trainer is in its loop kills it
+        # unsaved (see trains_now).
+        self.step_at_launch: dict[str, float | None] = {}
 
     # -- the loop -------------------------------------------------------------
 
@@ -2824,24 +3100,39 @@ class Supervisor:
             self.finish(state, None, Status.FAILED, str(exc))
             return False
         state.status, state.slot, state.handle = Status.RUNNING, slot, handle
-        state.pid, state.identity, state.ports, state.node = handle.pid, handle.identity, handle.ports, handle.node
-        state.session_began, state.end = now, None
+        state.session_began, state.end, state.announced = now, None, False
         state.exit_code, state.stop_reason, state.stop_asked, state.killed, state.pausing = None, "", None, False, False
-        ports = handle.ports
-        port_text = "" if ports is None else f", port {ports[0]}" if ports[0] == ports[1] else f", ports {ports[0]}-{ports[1]}"
-        node_text = f", on {handle.node}" if handle.node else ""
-        self.console.say(f"{'resume' if resume else 'start'} {run.run_id}: {run.describe()}{port_text}{node_text}")
+        self.step_at_launch.pop(run.run_id, None)
+        if not resume:
+            self.step_at_launch[run.run_id] = None  # a fresh run has no old points: its first is of this session
+        self.announce(state)
         self.changed = True
         return True
+
+    def announce(self, state: RunState) -> None:
+        """Once the run's process runs (a cluster places it when it has the resources): where, and its start line."""
+        handle = state.handle
+        if state.announced or handle is None or not handle.ready() or handle.pid is None:
+            return  # not placed yet, or it never started (reap says why)
+        state.announced = True
+        state.pid, state.identity, state.ports, state.node = handle.pid, handle.identity, handle.ports, handle.node
+        run, ports = state.run, handle.ports
+        port_text = "" if ports is None else f", port {ports[0]}" if ports[0] == ports[1] else f", ports {ports[0]}-{ports[1]}"
+        node_text = f", on {handle.node}" if handle.node else ""
+        self.console.say(f"{'resume' if state.resume else 'start'} {run.run_id}: {run.describe()}{port_text}{node_text}")
+        self.changed = True
 
     # -- watching and stopping runs -----------------------------------------------
 
     def reap(self) -> None:
         for state in self.running():
+            self.announce(state)
             ended = state.handle.poll() if state.handle is not None else None
             if ended is None:
                 continue
-            if ended.lost:
+            if ended.error:
+                self.finish(state, None, Status.FAILED, ended.error)
+            elif ended.lost:
                 self.lose(state, ended.lost)
             elif state.pausing and ended.code == 0 and not state.killed:
                 # A run that got to its end meanwhile finished; one that saved its checkpoint waits.
@@ -2856,9 +3147,15 @@ class Supervisor:
 
     def lose(self, state: RunState, why: str) -> None:
         """The launcher lost the run (its node went away): it trains again from its checkpoint, or fails."""
-        retries = getattr(self.settings, "max_retries", 0)
-        if self.interrupted or state.attempts >= retries:
-            self.finish(state, None, Status.FAILED if not self.interrupted else Status.INTERRUPTED, why)
+        retries = self.settings.max_retries
+        if self.interrupted:
+            self.finish(state, None, Status.INTERRUPTED, why)
+            return
+        if state.stop_asked is not None:  # it was being paused or stopped: its checkpoint is in the shared folder
+            self.finish(state, 0, Status.PAUSED if state.pausing else Status.STOPPED)
+            return
+        if state.attempts >= retries:
+            self.finish(state, None, Status.FAILED, why)
             return
         state.attempts += 1
         self.close_session(state)
@@ -2946,10 +3243,27 @@ class Supervisor:
         self.snapshot, self.decide_again = snapshot, False
         for state in self.running():
             step = snapshot.last_step(state.run.run_id, state.run.behaviors, self.settings.metric)
+            self.step_at_launch.setdefault(state.run.run_id, step)
             if step is not None:
                 state.last_step = step
         for decision in self.policy.decide(self.states, snapshot):
-            self.carry_out(self.by_id[decision.run_id], decision)
+            state = self.by_id[decision.run_id]
+            if decision.action in (Action.STOP, Action.PAUSE) and state.status is Status.RUNNING and not self.trains_now(state):
+                continue  # decided again on a later snapshot, what the policy would keep with it
+            self.carry_out(state, decision)
+
+    def trains_now(self, state: RunState) -> bool:
+        """True once a running run has shown a point of its current session.
+
+        A resumed run's old points may already call for a stop or a pause (halving's
+        next rung was reached before the sweep was interrupted), but the trainer is
+        still importing torch: Python's default SIGINT then kills it with nothing
+        saved. One summary period into the session, it is in its loop, and a SIGINT saves.
+        """
+        step = None if self.snapshot is None else self.snapshot.last_step(state.run.run_id, state.run.behaviors,
+                                                                          self.settings.metric)
+        baseline = self.step_at_launch.get(state.run.run_id)
+        return step is not None and (baseline is None or step > baseline)
 
     def carry_out(self, state: RunState, decision: Decision) -> None:
         if decision.remember is not None and dict(decision.remember) != state.policy:

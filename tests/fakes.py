@@ -41,6 +41,9 @@ class FakeRun:
         self.code: Optional[int] = None
         self.lost = ""
 
+    def ready(self) -> bool:
+        return True
+
     def poll(self) -> Optional["ml.Exit"]:
         if self.lost:
             return ml.Exit(None, self.lost)

@@ -395,3 +395,15 @@ def test_a_trainer_that_cannot_be_read_or_names_no_python_has_none(tmp_path):
     assert ml.script_shebang(tmp_path / "missing") is None
     assert ml.trainer_python([str(tmp_path / "missing")]) is None
     assert ml.has_mlagents(str(tmp_path / "no-python")) is False
+
+
+@pytest.mark.skipif(not LINUX, reason="waitid and process groups")
+def test_asking_again_how_a_reaped_run_ended_signals_nothing():
+    # Its pid, so its group id, may be another process's by then.
+    platform = ml.LinuxPlatform()
+    popen = subprocess.Popen([sys.executable, "-c", "pass"], **platform.popen_options())
+    wait_until(lambda: platform.exited(popen) is not None, 30)
+    sent = []
+    platform.signal_group = lambda pgid, sig: sent.append((pgid, sig))
+    assert platform.exited(popen) == 0 and platform.exited(popen) == 0
+    assert sent == []

@@ -184,6 +184,26 @@ def test_a_run_that_breaks_its_rule_is_stopped_once_per_poll_and_ends_stopped_ea
     assert h.status("r-0") is ml.Status.STOPPED and h.supervisor.by_id["r-0"].last_step == 300
 
 
+def test_a_resumed_run_is_not_stopped_on_its_old_points_until_it_shows_one_of_this_session(tmp_path):
+    # Its old event files are served at once, while the trainer still imports torch: a SIGINT
+    # then meets Python's default handler and kills it unsaved.
+    watcher = FakeWatcher()
+    h = Harness(tmp_path, stop_config(1), watcher=watcher, concurrency=1)
+    (tmp_path / "results" / "r-0").mkdir(parents=True)
+    h.supervisor.restore({"version": 2, "made_by": {}, "runs": [
+        dict(ml.STATE_DEFAULTS, run_id="r-0", status="interrupted", exit_code=0, start=1.0, end=2.0)]})
+    h.tick()
+    watcher.serve(1.0, {("r-0", "B", TAG): [(300, -2.0)]})
+    h.tick(1)
+    h.tick(1)
+    assert h.launcher.last("r-0").asked == []
+    watcher.serve(2.0, {("r-0", "B", TAG): [(300, -2.0), (400, -2.0)]})
+    h.tick(1)
+    assert h.launcher.last("r-0").asked == ["interrupt"]
+    h.tick(1)
+    assert h.status("r-0") is ml.Status.STOPPED
+
+
 @pytest.mark.parametrize("points, stopped", [
     ([(700, -1.0)], True),                  # 700 + 100 < 1000: stopping saves training
     ([(800, 1.0), (900, -1.0)], False),     # in the last summary period: it is about to finish
@@ -306,12 +326,43 @@ def test_resume_counts_a_run_as_finished_when_mlagents_results_say_it_trained_to
 # -- lost runs (a launcher that loses a run: a cluster node that died) ------------------------
 
 def test_a_lost_run_fails_with_the_reason_when_no_retry_is_left(tmp_path):
-    h = Harness(tmp_path, grid(1), concurrency=1)
+    h = Harness(tmp_path, grid(1), concurrency=1, max_retries=0)
     h.tick()
     h.launcher.last("r-0").lost = "node n1 died"
     h.tick(3)
     assert h.status("r-0") is ml.Status.FAILED
     assert h.supervisor.by_id["r-0"].stop_reason == "node n1 died"
+
+
+def test_a_lost_run_trains_again_from_its_checkpoint_until_its_retries_are_spent(tmp_path):
+    h = Harness(tmp_path, grid(1), concurrency=1, max_retries=2)
+    h.tick()
+    h.launcher.last("r-0").lost = "node n1 died"
+    h.tick(1)  # nothing was saved yet: it starts over, fresh
+    (tmp_path / "results" / "r-0").mkdir(parents=True)  # its second session saved a checkpoint
+    h.launcher.last("r-0").lost = "node n2 died"
+    h.tick(1)
+    h.launcher.last("r-0").lost = "node n3 died"
+    h.tick(1)
+    assert [run.command[-1] == "--resume" for run in h.launcher.started] == [False, False, True]
+    assert h.status("r-0") is ml.Status.FAILED and h.supervisor.by_id["r-0"].stop_reason == "node n3 died"
+    assert [line for line in h.lines() if line.startswith("lost")] == [
+        "lost r-0 (node n1 died): it trains again (retry 1 of 2)",
+        "lost r-0 (node n2 died): it trains again from its checkpoint (retry 2 of 2)",
+    ]
+
+
+def test_a_lost_run_that_was_pausing_or_stopping_keeps_that_ending(tmp_path):
+    # Its trainer had the SIGINT: what it saved is in the results folder, and training it again would waste it.
+    watcher = FakeWatcher()
+    h = Harness(tmp_path, stop_config(1), watcher=watcher, concurrency=1)
+    h.launcher.on_interrupt = None
+    h.tick()
+    watcher.serve(1.0, {("r-0", "B", TAG): [(300, -2.0)]})
+    h.tick(1)
+    h.launcher.last("r-0").lost = "node n1 died"
+    h.tick(1)
+    assert h.status("r-0") is ml.Status.STOPPED and len(h.launcher.started) == 1
 
 
 # -- ports ------------------------------------------------------------------------------
