@@ -1203,6 +1203,11 @@ class Snapshot:
         steps = [points[-1][0] for behavior in behaviors if (points := self.of(run_id, behavior, tag))]
         return max(steps) if steps else None
 
+    def latest_step(self, run_id: str) -> float | None:
+        """The run's latest step in any tag read: how far it has trained, whatever the rules watch."""
+        steps = [points[-1][0] for (run, _, _), points in self.points.items() if run == run_id and points]
+        return max(steps) if steps else None
+
 
 class MetricsWatcher:
     """Owns TensorBoard: finds or starts it, checks it serves this sweep, and polls it on its own thread.
@@ -3243,7 +3248,7 @@ class Supervisor:
         self.snapshot, self.decide_again = snapshot, False
         for state in self.running():
             step = snapshot.last_step(state.run.run_id, state.run.behaviors, self.settings.metric)
-            self.step_at_launch.setdefault(state.run.run_id, step)
+            self.step_at_launch.setdefault(state.run.run_id, snapshot.latest_step(state.run.run_id))
             if step is not None:
                 state.last_step = step
         for decision in self.policy.decide(self.states, snapshot):
@@ -3260,8 +3265,7 @@ class Supervisor:
         still importing torch: Python's default SIGINT then kills it with nothing
         saved. One summary period into the session, it is in its loop, and a SIGINT saves.
         """
-        step = None if self.snapshot is None else self.snapshot.last_step(state.run.run_id, state.run.behaviors,
-                                                                          self.settings.metric)
+        step = None if self.snapshot is None else self.snapshot.latest_step(state.run.run_id)
         baseline = self.step_at_launch.get(state.run.run_id)
         return step is not None and (baseline is None or step > baseline)
 

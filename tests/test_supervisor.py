@@ -204,6 +204,16 @@ def test_a_resumed_run_is_not_stopped_on_its_old_points_until_it_shows_one_of_th
     assert h.status("r-0") is ml.Status.STOPPED
 
 
+def test_a_run_whose_rule_watches_another_tag_than_the_ranking_metric_is_stopped(tmp_path):
+    # Whether a run trains yet is seen in any tag read for it, not only in the metric.
+    watcher = FakeWatcher()
+    h = Harness(tmp_path, grid(1, "    opt_stop: {tag: Score, min: 0}\n"), watcher=watcher, concurrency=1)
+    h.tick()
+    watcher.serve(1.0, {("r-0", "B", "Score"): [(100, -1.0)]})
+    h.tick(1)
+    assert h.launcher.last("r-0").asked == ["interrupt"]
+
+
 @pytest.mark.parametrize("points, stopped", [
     ([(700, -1.0)], True),                  # 700 + 100 < 1000: stopping saves training
     ([(800, 1.0), (900, -1.0)], False),     # in the last summary period: it is about to finish
