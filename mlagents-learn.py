@@ -1697,7 +1697,7 @@ class Platform:
 
     name = "posix"
 
-    def popen_options(self) -> dict[str, Any]:
+    def popen_options(self, death_signal: int = signal.SIGINT) -> dict[str, Any]:
         # Its own session: a Ctrl-C in the sweep's terminal reaches the sweep only,
         # and the sweep decides how each run is stopped.
         return {"start_new_session": True}
@@ -1785,9 +1785,9 @@ class LinuxPlatform(Platform):
     def __init__(self, proc: Path = Path("/proc")) -> None:
         self.proc = proc
 
-    def popen_options(self) -> dict[str, Any]:
+    def popen_options(self, death_signal: int = signal.SIGINT) -> dict[str, Any]:
         options = super().popen_options()
-        hook = die_with_parent_hook()
+        hook = die_with_parent_hook(death_signal)
         if hook is not None:
             options["preexec_fn"] = hook
         return options
@@ -1935,7 +1935,7 @@ class WindowsPlatform(Platform):
             self._kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
         return self._kernel32
 
-    def popen_options(self) -> dict[str, Any]:
+    def popen_options(self, death_signal: int = signal.SIGINT) -> dict[str, Any]:
         return {"creationflags": self.CREATE_NEW_PROCESS_GROUP}
 
     def trainer_command(self, trainer: Sequence[str]) -> tuple[list[str], str | None]:
@@ -2108,26 +2108,47 @@ def this_platform() -> Platform:
     return Platform()
 
 
-@functools.lru_cache(maxsize=1)
-def die_with_parent_hook() -> Callable[[], None] | None:
-    """Linux: a hook for the child that makes the kernel send it SIGINT if the sweep dies,
-    so a run whose sweep was killed saves its model and exits instead of training on.
+class DeathSignal:
+    """Linux: a preexec hook that makes the kernel send the child `number` when its parent dies.
 
-    libc is looked up here, once, in the parent: between fork and exec the child
-    should do as little as possible (an import there cost every launch 10-100 ms).
+    libc is looked up by prepare(), in the parent: between fork and exec the
+    child should do as little as possible (an import there cost every launch
+    10-100 ms). The libc handle never travels: a Ray node gets this code by value,
+    and pickles it (and what it refers to) without the handle; its own copy looks
+    libc up again.
     """
-    try:
-        import ctypes
 
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    death_signal = int(signal.SIGINT)
+    def __init__(self, number: int) -> None:
+        self.number = number
+        self.prctl: Any = None
 
-    def hook() -> None:  # pragma: no cover - runs in the child
-        prctl(1, death_signal)  # 1 = PR_SET_PDEATHSIG
+    def prepare(self) -> bool:
+        if self.prctl is None:
+            try:
+                import ctypes
 
-    return hook
+                self.prctl = ctypes.CDLL(None, use_errno=True).prctl
+            except (OSError, AttributeError):
+                return False
+        return True
+
+    def __call__(self) -> None:  # pragma: no cover - runs in the child
+        self.prctl(1, self.number)  # 1 = PR_SET_PDEATHSIG
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return DeathSignal, (self.number,)
+
+
+_death_signals: dict[int, DeathSignal] = {}  # die_with_parent_hook's, by signal, made once
+
+
+def die_with_parent_hook(death_signal: int = signal.SIGINT) -> Callable[[], None] | None:
+    """Linux: a hook for the child that makes the kernel send it death_signal if its parent dies:
+    SIGINT, so a run whose sweep was killed saves its model and exits instead of training on.
+    (Not functools.lru_cache: its wrapper pickles by name, and a Ray node, which
+    gets this code by value, has no module of that name to find it in.)"""
+    hook = _death_signals.setdefault(int(death_signal), DeathSignal(int(death_signal)))
+    return hook if hook.prepare() else None
 
 
 class LaunchError(Exception):
@@ -2205,11 +2226,14 @@ class LocalRun:
 
 
 def start_process(command: Sequence[str], log_path: Path, platform: Platform,
-                  environment: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """A process in its own group, its stdout and stderr appended to log_path."""
+                  environment: Mapping[str, str] | None = None, death_signal: int = signal.SIGINT,
+                  folder: str | None = None) -> subprocess.Popen[bytes]:
+    """A process in its own group (in folder, else ours), its stdout and stderr appended to log_path;
+    on Linux the kernel sends it death_signal if its parent dies."""
     with open(log_path, "ab") as log:
         return subprocess.Popen(list(command), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                env=dict(environment) if environment is not None else None, **platform.popen_options())
+                                env=dict(environment) if environment is not None else None, cwd=folder,
+                                **platform.popen_options(death_signal))
 
 
 class LocalLauncher:
@@ -2275,47 +2299,93 @@ def take_port_lane(base_port: int, instances: int, stride: int) -> tuple[tuple[i
     raise LaunchError("no free port range below 65536 on its node")
 
 
-class RunActor:
-    """One run on a Ray node: starts mlagents-learn there as the local launcher would, and says how it ended.
+# Between a run's actor and its trainer on a Ray node. When a Ray worker exits
+# (its raylet died, its owner died, it was killed) Ray SIGKILLs the worker's
+# children: a trainer started by the actor itself would die without saving.
+# Ray kills one level only, so the actor starts this keeper, which starts the
+# trainer and waits. The kernel kills the keeper when the actor dies and sends
+# the trainer SIGINT when the keeper dies: it saves its model and exits. The
+# keeper shares the trainer's process group, so a stop (SIGINT to the group)
+# or a kill reaches both; it lets the trainer act on a SIGINT, then ends as the
+# trainer ended.
+TRAINER_KEEPER = """
+import ctypes, os, signal, subprocess, sys
+signal.signal(signal.SIGINT, lambda *_: None)  # not SIG_IGN: the trainer would inherit that
+prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+try:
+    trainer = subprocess.Popen(sys.argv[1:], preexec_fn=(lambda: prctl(1, signal.SIGINT)) if prctl else None)
+except OSError as exc:
+    sys.exit(f"could not start {sys.argv[1]}: {exc.strerror or exc}")
+code = trainer.wait()
+if code < 0:
+    signal.signal(-code, signal.SIG_DFL)
+    os.kill(os.getpid(), -code)
+sys.exit(code)
+"""
 
-    The trainer is forked by a thread of the actor's own that lives as long as
-    the actor: on Linux the death signal comes when the thread that forked a
-    child ends, and Ray runs actor methods on threads of its own. So the
-    trainer gets SIGINT (saves, exits) exactly when the actor's process dies:
-    the driver died, or the node went away.
+
+class RunActor:
+    """A slot on a Ray node: trains runs there one after another, each as the local launcher would.
+
+    An actor that has trained a run takes the sweep's next one (see RayLauncher):
+    starting a fresh actor costs a Python process on the node and our code
+    unpickled in it, about half a second per run that the node would sit idle.
+
+    The keeper (TRAINER_KEEPER) is forked by a thread of the actor's own that
+    lives as long as the actor: on Linux the death signal comes when the thread
+    that forked a child ends, and Ray runs actor methods on threads of its own.
+    So the keeper dies, and the trainer gets SIGINT (saves, exits), exactly when
+    the actor's process dies: the driver died, or the node went away.
     """
 
     def __init__(self) -> None:
         self.platform = this_platform()
         self.popen: subprocess.Popen[bytes] | None = None
-        self.lane: Any = None
+        self.lane: Any = None  # the lock on the current run's ports
         self.error = ""
         self.code: int | None = None
         self.started = threading.Event()
         self.ended = threading.Event()
-        self.requests: queue.Queue[tuple[list[str], str, dict[str, str]]] = queue.Queue()
+        self.requests: queue.Queue[tuple[list[str], str, dict[str, str], str]] = queue.Queue()
         threading.Thread(target=self._parent, name="trainer-parent", daemon=True).start()
 
     def _parent(self) -> None:
-        command, log_path, environment = self.requests.get()
-        try:
-            self.popen = start_process(command, Path(log_path), self.platform, environment)
-        except OSError as exc:
-            self.error = f"could not start {command[0]} on its node: {exc.strerror or exc}"
+        # Ray's worker threads block SIGINT and SIGTERM, and a child inherits its
+        # thread's signal mask through exec: the trainer would never see the
+        # Ctrl-C that makes it save.
+        if hasattr(signal, "pthread_sigmask"):
+            signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        while True:
+            command, log_path, environment, folder = self.requests.get()
+            try:
+                self.popen = start_process([sys.executable, "-c", TRAINER_KEEPER, *command], Path(log_path), self.platform,
+                                           environment, death_signal=signal.SIGKILL, folder=folder)
+            except OSError as exc:
+                self.error = f"could not start {command[0]} on its node: {exc.strerror or exc}"
+            else:
+                self.started.set()
+                while (code := self.platform.exited(self.popen)) is None:
+                    time.sleep(TICK)
+                self.code = code
+            self.release_ports()
             self.started.set()
             self.ended.set()
-            return
-        self.started.set()
-        while (code := self.platform.exited(self.popen)) is None:
-            time.sleep(TICK)
-        self.code = code
-        self.ended.set()
 
-    def launch(self, command: list[str], log_path: str, marker: str, base_port: int | None, instances: int,
+    def release_ports(self) -> None:
+        if self.lane is not None:
+            self.lane.close()
+            self.lane = None
+
+    def launch(self, command: list[str], folder: str, log_path: str, marker: str, base_port: int | None, instances: int,
                stride: int) -> dict[str, Any]:
-        """Start the run; where it runs and what identifies it, or {"error": why}."""
+        """Start a run in the sweep's working folder (its relative paths mean there what they mean
+        to the sweep); where it runs and what identifies it, or {"error": why}. The actor's previous
+        run, if any, has ended: the driver gives an actor a run only then."""
         import ray
 
+        self.popen, self.error, self.code = None, "", None
+        self.started.clear()
+        self.ended.clear()
         ports = None
         if base_port is not None:
             try:
@@ -2323,7 +2393,7 @@ class RunActor:
             except LaunchError as exc:
                 return {"error": str(exc)}
             command = with_base_port(command, ports[0])
-        self.requests.put((command, log_path, {**os.environ, RUN_MARKER: marker}))
+        self.requests.put((command, log_path, {**os.environ, RUN_MARKER: marker}, folder))
         self.started.wait()
         if self.error or self.popen is None:
             return {"error": self.error or "the trainer did not start"}
@@ -2350,9 +2420,11 @@ def node_name(node_id: str, address: str) -> str:
     return f"{address}/{node_id[:8]}"
 
 
-def node_check(probe: str, program: str) -> tuple[bool, bool]:
-    """Run on a node: does it see the sweep's results folder (the probe file in it), and can it run the trainer?"""
-    return os.path.isfile(probe), bool(shutil.which(program)) or os.path.isfile(program)
+def node_check(probe: str, folder: str, program: str) -> tuple[bool, bool, bool]:
+    """Run on a node: does it see the sweep's results folder (the probe file in it) and its working
+    folder, and can it run the trainer there?"""
+    found = shutil.which(program) if os.path.basename(program) == program else os.path.join(folder, program)
+    return os.path.isfile(probe), os.path.isdir(folder), bool(found) and os.path.isfile(found)
 
 
 def import_ray() -> Any:
@@ -2366,22 +2438,34 @@ def import_ray() -> Any:
 
 
 class RayRun:
-    """A run started as a Ray actor: placed once the cluster has its resources, then training on its node."""
+    """A run on a Ray cluster: waiting for a slot (an actor), then training on the slot's node."""
 
-    def __init__(self, ray: Any, actor: Any, launched: Any) -> None:
-        self.ray, self.actor, self.launched = ray, actor, launched
+    def __init__(self, launcher: "RayLauncher", request: LaunchRequest) -> None:
+        self.launcher, self.ray, self.request = launcher, launcher.ray, request
+        self.actor: Any = None  # its slot, once it has one
+        self.launched: Any = None  # the slot's answer to launch
         self.pid: int | None = None
         self.identity: ProcessIdentity | None = None
         self.ports: tuple[int, int] | None = None
         self.node = ""
         self.exit_ref: Any = None
         self.outcome: Exit | None = None  # how it ended, once known
-        self.cancelled = False
+
+    def bind(self, actor: Any) -> None:
+        """Train in this slot (a new actor Ray places when a node has the resources, or one whose run ended)."""
+        request = self.request
+        self.actor = actor
+        self.launched = actor.launch.remote(request.command(None), self.launcher.folder, str(request.log_path.resolve()),
+                                            request.marker, self.launcher.base_port if request.needs_ports else None,
+                                            request.run.instances, self.launcher.stride)
 
     def ready(self) -> bool:
         """True once the run's trainer runs on a node (or it can no longer)."""
         if self.exit_ref is not None or self.outcome is not None:
             return True
+        self.launcher.place()
+        if self.launched is None:
+            return False
         done, _ = self.ray.wait([self.launched], timeout=0)
         if not done:
             return False
@@ -2400,9 +2484,10 @@ class RayRun:
 
     def end(self, outcome: Exit) -> None:
         self.outcome = outcome
-        self.ray.kill(self.actor)  # frees its resources on the cluster
+        self.launcher.finished(self, reusable=not outcome.lost)
 
     def poll(self) -> Exit | None:
+        self.launcher.place()  # every tick: idle slots go back to the cluster even when no run waits
         if self.outcome is not None or not self.ready():
             return self.outcome
         done, _ = self.ray.wait([self.exit_ref], timeout=0)
@@ -2420,7 +2505,7 @@ class RayRun:
         if self.exit_ref is not None:
             self.actor.interrupt.remote()
         elif self.outcome is None:
-            self.end(Exit(None))  # not placed yet: nothing trained, nothing to save
+            self.end(Exit(None))  # not training yet: nothing trained, nothing to save
 
     def kill(self) -> None:
         if self.exit_ref is not None:
@@ -2429,10 +2514,18 @@ class RayRun:
             self.end(Exit(None))
 
 
-class RayLauncher:
-    """Starts runs on a Ray cluster: each a Ray actor with the run's resources, on whichever node has them."""
+# How long a slot whose run ended waits for the sweep's next run before it gives
+# its resources back to the cluster: the supervisor starts the next run in the
+# tick that reaped the last, so a few ticks are plenty.
+SLOT_KEEP = 5 * TICK
 
-    def __init__(self, address: str, *, cpus: float, gpus: float, base_port: int, stride: int) -> None:
+
+class RayLauncher:
+    """Starts runs on a Ray cluster: each in a slot, a Ray actor holding one run's resources on whichever
+    node has them; a slot whose run ended takes the next, else the cluster gets its resources back."""
+
+    def __init__(self, address: str, *, cpus: float, gpus: float, base_port: int, stride: int,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.ray = ray = import_ray()
         import logging
 
@@ -2443,14 +2536,71 @@ class RayLauncher:
                              "--ray", "start one (ray start --head), or pass its address: --ray HOST:PORT or ray://HOST:10001") from None
         if __name__ != "__main__":  # loaded as a module (tests): its code travels to the nodes by value
             ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-        self.cpus, self.gpus, self.base_port, self.stride = cpus, gpus, base_port, stride
+        self.cpus, self.gpus, self.base_port, self.stride, self.clock = cpus, gpus, base_port, stride, clock
+        self.folder = os.getcwd()  # each run trains here on its node, so relative paths mean what they mean here
         self.actor_class = ray.remote(RunActor).options(num_cpus=cpus, num_gpus=gpus, max_concurrency=4, max_restarts=0)
         self.runs: list[RayRun] = []
+        self.waiting: list[RayRun] = []  # started by the supervisor, no slot yet: they get one in this order
+        self.placing: list[RayRun] = []  # given a new actor that Ray has not placed yet
+        self.idle: list[tuple[Any, float]] = []  # (slot, since when) whose run ended
+        self.free: tuple[float, dict[str, float]] | None = None  # (when, the cluster's free resources then)
+
+    def start(self, request: LaunchRequest) -> RayRun:
+        run = RayRun(self, request)
+        self.runs.append(run)
+        self.waiting.append(run)
+        self.place()
+        return run
+
+    def place(self) -> None:
+        """Waiting runs take idle slots first, in the order they were started; a new slot is made only
+        while the cluster has room for it, so that no idle slot holds resources a new one waits for."""
+        self.placing = [run for run in self.placing if run.outcome is None and run.exit_ref is None
+                        and not self.ray.wait([run.launched], timeout=0)[0]]
+        while self.waiting and self.idle:
+            self.waiting.pop(0).bind(self.idle.pop(0)[0])
+        for _ in range(self.room() if self.waiting else 0):
+            run = self.waiting.pop(0)
+            run.bind(self.actor_class.remote())
+            self.placing.append(run)
+        now = self.clock()
+        for slot, since in list(self.idle):
+            if now - since > SLOT_KEEP:
+                self.idle.remove((slot, since))
+                self.ray.kill(slot)
+
+    def room(self) -> int:
+        """How many more slots the cluster holds now, less those Ray is still placing (its view of
+        free resources lags a little: a slot too many only waits, as every slot would without this)."""
+        now = self.clock()
+        if self.free is None or now - self.free[0] > TICK / 2:  # asked once a tick, not once per waiting run
+            self.free = (now, self.ray.available_resources())
+        free = self.free[1]
+        fits = [free.get("CPU", 0) / self.cpus] + ([free.get("GPU", 0) / self.gpus] if self.gpus else [])
+        return max(0, min(int(min(fits) + 1e-9) - len(self.placing), len(self.waiting)))
+
+    def finished(self, run: RayRun, reusable: bool) -> None:
+        """A run ended: its slot takes the next waiting run, or waits a moment for one."""
+        if run in self.waiting:
+            self.waiting.remove(run)
+        if run.actor is None:
+            return
+        if reusable and run.exit_ref is not None:
+            self.idle.append((run.actor, self.clock()))
+            self.place()
+        else:
+            self.ray.kill(run.actor)  # lost, or never trained in it: give its resources back
 
     def nodes(self) -> list[dict[str, Any]]:
         """The live nodes that have the resources of one run."""
         return [node for node in self.ray.nodes() if node.get("Alive") and node["Resources"].get("CPU", 0) >= self.cpus
                 and node["Resources"].get("GPU", 0) >= self.gpus]
+
+    def describe(self) -> str:
+        nodes = self.nodes()
+        cpus = sum(node["Resources"].get("CPU", 0) for node in nodes)
+        gpus = sum(node["Resources"].get("GPU", 0) for node in nodes)
+        return f"{len(nodes)} node{'s' if len(nodes) != 1 else ''} for runs, {cpus:g} CPUs" + (f", {gpus:g} GPUs" if gpus else "")
 
     def check_nodes(self, results_dir: Path, trainer: Sequence[str]) -> None:
         """Before anything is written: every node that could take a run sees the results folder and has the trainer."""
@@ -2469,38 +2619,33 @@ class RayLauncher:
         except OSError as exc:
             raise SweepError(f"cannot write the results folder ({exc.strerror or exc})", str(results_dir),
                              "check that it is writable, or pass --results-dir") from None
-        check = self.ray.remote(node_check).options(num_cpus=0)
+        check = self.ray.remote(node_check)
         try:
-            answers = self.ray.get([check.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False))
-                                    .remote(str(probe.resolve()), trainer[0]) for node in nodes], timeout=120)
+            answers = self.ray.get([check.options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False))
+                                    .remote(str(probe.resolve()), self.folder, trainer[0]) for node in nodes], timeout=120)
         finally:
             probe.unlink()
             if made:
                 shutil.rmtree(results_dir, ignore_errors=True)
-        for node, (sees, runs) in zip(nodes, answers):
+        for node, (sees, has_folder, runs) in zip(nodes, answers):
             name = node_name(node["NodeID"], node["NodeManagerAddress"])
             if not sees:
                 raise SweepError(f"Ray node {name} cannot see the results folder {results_dir.resolve()}", "--ray",
                                  "put --results-dir on storage that every node mounts at the same path (NFS or the like)")
+            if not has_folder:
+                raise SweepError(f"Ray node {name} has no folder {self.folder}, where the sweep runs", "--ray",
+                                 "start the sweep from a folder every node sees at the same path (the shared one)")
             if not runs:
                 raise SweepError(f"Ray node {name} cannot run the trainer {trainer[0]}", "--ray",
                                  "install ML-Agents at the same path on every node, or pass --trainer with a command all have")
 
-    def start(self, request: LaunchRequest) -> RayRun:
-        actor = self.actor_class.remote()
-        launched = actor.launch.remote(request.command(None), str(request.log_path.resolve()), request.marker,
-                                       self.base_port if request.needs_ports else None, request.run.instances, self.stride)
-        run = RayRun(self.ray, actor, launched)
-        self.runs.append(run)
-        return run
-
     def close(self) -> None:
-        for run in self.runs:
-            if run.outcome is None:
-                try:
-                    self.ray.kill(run.actor)
-                except Exception:  # nosec B110: the cluster may be gone already; nothing is left to free
-                    pass
+        slots = [run.actor for run in self.runs if run.outcome is None and run.actor is not None]
+        for slot in slots + [slot for slot, _ in self.idle]:
+            try:
+                self.ray.kill(slot)
+            except Exception:  # nosec B110: the cluster may be gone already; nothing is left to free
+                pass
         self.ray.shutdown()
 
 
@@ -3423,6 +3568,9 @@ def summary_rows(supervisor: Supervisor) -> tuple[list[str], list[list[str]], li
     behaviors = supervisor.states[0].run.behaviors if supervisor.states else []
     columns = [(behavior, tag) for tag in supervisor.summary_tags for behavior in behaviors]
     header = ["run", "values", "status", "exit", "duration", "last step"]
+    nodes = any(state.node for state in supervisor.states)  # a cluster sweep says where each run trained
+    if nodes:
+        header.insert(3, "node")
     header += [tag if len(behaviors) == 1 else f"{behavior}: {tag}" for behavior, tag in columns]
     header.append("note")
     ranked = rank(supervisor.states, settings.metric, settings.metric_mode)
@@ -3435,6 +3583,8 @@ def summary_rows(supervisor: Supervisor) -> tuple[list[str], list[list[str]], li
         row = [state.run.run_id, state.run.describe(), state.status.label,
                "" if state.exit_code is None else str(state.exit_code), format_duration(state.duration(now)),
                "" if state.last_step is None else f"{state.last_step:g}"]
+        if nodes:
+            row.insert(3, state.node)
         row += [f"{state.metrics[key]:g}" if key in state.metrics else "" for key in columns]
         row.append(note)
         rows.append(row)
@@ -3539,6 +3689,14 @@ def build_parser() -> ArgumentParser:
                            "or on --resume the sweep's own")
     ours.add_argument("--max-runs", type=int, default=DEFAULT_MAX_RUNS, metavar="N",
                       help=f"refuse a grid of more runs than this (default {DEFAULT_MAX_RUNS})")
+    cluster = parser.add_argument_group("Ray cluster flags (see README, Many machines)")
+    cluster.add_argument("--ray", metavar="ADDRESS",
+                         help="train the runs on the Ray cluster at ADDRESS (auto, HOST:PORT or ray://HOST:10001)")
+    cluster.add_argument("--cpus-per-run", type=float, default=1.0, metavar="N", help="CPUs each run asks Ray for (default 1)")
+    cluster.add_argument("--gpus-per-run", type=float, default=0.0, metavar="G",
+                         help="GPUs each run asks Ray for, fractions allowed (default 0)")
+    cluster.add_argument("--max-retries", type=int, default=2, metavar="N",
+                         help="times a run whose node went away trains again from its checkpoint (default 2)")
     for flag, takes_value in MLAGENTS_FLAGS.items():
         if flag in SWEEP_OWNED_FLAGS:
             continue
@@ -3621,6 +3779,7 @@ def parse_args(argv: Sequence[str]) -> tuple[Settings, dict[str, Any], str]:
         if not math.isfinite(value) or value < 0 or (flag == "--poll-interval" and value == 0):
             raise SweepError(f"{flag} must be a positive number of seconds, not {value:g}", "command line", f"e.g. {flag} 60")
     url = check_url(args.tensorboard_url)
+    check_cluster_flags(args)
 
     config_path = Path(args.config)
     text = read_config_text(config_path)
@@ -3652,8 +3811,29 @@ def parse_args(argv: Sequence[str]) -> tuple[Settings, dict[str, Any], str]:
         repetitions=args.num_repetitions, stop_timeout=args.stop_timeout, poll_interval=args.poll_interval,
         tensorboard_url=None if args.no_tensorboard else url, metric=args.metric, metric_mode=args.metric_mode,
         force=bool(args.force or checkpoint.get("force")), resume=bool(args.resume or checkpoint.get("resume")),
-        max_runs=args.max_runs, shuffle=shuffle)
+        max_runs=args.max_runs, shuffle=shuffle, ray=args.ray, cpus_per_run=args.cpus_per_run,
+        gpus_per_run=args.gpus_per_run, max_retries=args.max_retries)
     return settings, config, text
+
+
+def check_cluster_flags(args: argparse.Namespace) -> None:
+    """The Ray flags: numbers Ray accepts, and only with --ray (alone they would be silently ignored)."""
+    for flag, value in (("--cpus-per-run", args.cpus_per_run), ("--gpus-per-run", args.gpus_per_run)):
+        if not math.isfinite(value) or value < 0 or (flag == "--cpus-per-run" and value == 0):
+            raise SweepError(f"{flag} must be a {'positive' if flag == '--cpus-per-run' else 'non-negative'} number, not {value:g}",
+                             "command line", f"e.g. {flag} 1")
+        if value > 1 and value != int(value):
+            raise SweepError(f"{flag} {value:g}: Ray takes fractions only below 1", "command line", f"e.g. {flag} {math.ceil(value)}")
+    if args.max_retries < 0:
+        raise SweepError(f"--max-retries must be 0 or more, not {args.max_retries}", "command line", "e.g. --max-retries 2")
+    if args.ray is None:
+        given = [flag for flag, value, default in (("--cpus-per-run", args.cpus_per_run, 1.0),
+                                                   ("--gpus-per-run", args.gpus_per_run, 0.0)) if value != default]
+        if given:
+            raise SweepError(f"{given[0]} without --ray: runs on this machine take what they need", "command line",
+                             "pass --ray ADDRESS to train on a Ray cluster, or drop the flag")
+    elif not args.ray.strip():
+        raise SweepError("--ray is empty", "command line", "pass the cluster's address: auto, HOST:PORT or ray://HOST:10001")
 
 
 def check_results(settings: Settings, runs: Sequence[Run]) -> None:
@@ -3694,8 +3874,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-def prepare(argv: Sequence[str], console: Console) -> tuple[Settings, list[Run], dict[str, Any], SweepStore, dict[str, Any] | None]:
-    """Everything that can refuse the sweep, in order, before any run starts; the store is locked on return."""
+def prepare(argv: Sequence[str], console: Console) -> tuple[Settings, list[Run], dict[str, Any], SweepStore,
+                                                           dict[str, Any] | None, RayLauncher | None]:
+    """Everything that can refuse the sweep, in order, before any run starts; the store is locked on return,
+    and with --ray the cluster is connected and checked."""
     settings, config, text = parse_args(argv)
     runs = expand(config, settings.run_id, settings.repetitions, settings.max_runs, str(settings.config_path))
     if settings.tensorboard_url is None and any(RULE_KINDS[rule.rule].schedules for rule in runs[0].stop_rules):
@@ -3705,7 +3887,13 @@ def prepare(argv: Sequence[str], console: Console) -> tuple[Settings, list[Run],
     store.refuse_if_live()  # first: of all that may be wrong, a live sweep in the folder matters most
     if not settings.dry_run:
         check_results(settings, runs)
-    store.take()
+    launcher = connect_cluster(settings, runs) if settings.ray and not settings.dry_run else None
+    try:
+        store.take()
+    except BaseException:
+        if launcher is not None:
+            launcher.close()
+        raise
     try:
         if store.started_before() and not settings.force and (settings.dry_run or not settings.resume):
             raise SweepError("a sweep already ran in this folder", str(settings.sweep_dir),
@@ -3724,15 +3912,29 @@ def prepare(argv: Sequence[str], console: Console) -> tuple[Settings, list[Run],
         store.write_folder(runs, fresh=not settings.resume)
     except BaseException:
         store.release()
+        if launcher is not None:
+            launcher.close()
         raise
-    return settings, runs, origin, store, previous
+    return settings, runs, origin, store, previous, launcher
+
+
+def connect_cluster(settings: Settings, runs: Sequence[Run]) -> RayLauncher:
+    """--ray: connect, and check every node that could take a run before the sweep writes anything."""
+    launcher = RayLauncher(settings.ray or "auto", cpus=settings.cpus_per_run, gpus=settings.gpus_per_run,
+                           base_port=settings.base_port, stride=max(run.instances for run in runs))
+    try:
+        launcher.check_nodes(settings.results_dir, settings.trainer)
+    except BaseException:
+        launcher.close()
+        raise
+    return launcher
 
 
 def run_sweep(argv: Sequence[str]) -> int:
     """Check everything, write the sweep folder, then train the runs (or print the plan)."""
     console = Console()
     try:
-        settings, runs, origin, store, previous = prepare(argv, console)
+        settings, runs, origin, store, previous, cluster = prepare(argv, console)
     except SweepError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -3742,8 +3944,9 @@ def run_sweep(argv: Sequence[str]) -> int:
             return EXIT_OK
         console.keep_log(settings.sweep_dir / SWEEP_LOG)
         platform = this_platform()
-        launcher = LocalLauncher(platform, base_port=settings.base_port, concurrency=settings.concurrency,
-                                 stride=max(run.instances for run in runs), say=console.say)
+        launcher: Launcher = cluster if cluster is not None else LocalLauncher(
+            platform, base_port=settings.base_port, concurrency=settings.concurrency,
+            stride=max(run.instances for run in runs), say=console.say)
         watcher = None
         if settings.tensorboard_url:
             log = settings.sweep_dir / "logs" / "tensorboard.log"
@@ -3766,7 +3969,8 @@ def run_sweep(argv: Sequence[str]) -> int:
                 if previous is not None:
                     console.say(f"resuming sweep {settings.run_id}: {done} runs done, {continuing} continue from their checkpoints")
             shuffled = "" if settings.shuffle is None else f", shuffled (--shuffle {settings.shuffle} repeats the order)"
-            console.say(f"sweep {settings.run_id}: {len(runs)} runs, at most {settings.concurrency} at once{shuffled}; "
+            where = "" if cluster is None else f" on the Ray cluster at {settings.ray} ({cluster.describe()})"
+            console.say(f"sweep {settings.run_id}: {len(runs)} runs, at most {settings.concurrency} at once{where}{shuffled}; "
                         f"folder {settings.sweep_dir}")
             with Waker() as waker:
                 supervisor.sleep = waker.sleep
@@ -3776,6 +3980,8 @@ def run_sweep(argv: Sequence[str]) -> int:
         write_summary(supervisor)
         return code
     finally:
+        if cluster is not None:
+            cluster.close()
         console.close()
         store.release()
 

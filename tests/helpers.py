@@ -261,3 +261,12 @@ def kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def namespaces_work() -> bool:
+    """Can we make a private network namespace with only loopback (`unshare -n`, as root on Linux)?
+    Ray binds to the machine's network address whatever it is told: its tests and benchmark run in one."""
+    if not sys.platform.startswith("linux") or shutil.which("unshare") is None or shutil.which("ip") is None:
+        return False
+    probe = subprocess.run(["unshare", "-n", "sh", "-c", "ip link set lo up"], capture_output=True)
+    return probe.returncode == 0

@@ -191,6 +191,7 @@ class Record:
             "pgid": os.getpgid(0) if hasattr(os, "getpgid") else None,
             "sid": os.getsid(0) if hasattr(os, "getsid") else None,
             "cwd": os.getcwd(),
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),  # what a Ray GPU node gave the run
             "start": time.time(),
             "launched": launch_time(),
             "end": None,

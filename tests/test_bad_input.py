@@ -1,6 +1,7 @@
 """Bad input, all at once: each gets one exact line on stderr, exit 2, and nothing written or started."""
 
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from hypothesis import HealthCheck, event, given, settings, strategies as st
 from helpers import STAND_IN
 from mlagents_learn import SweepError, expand, main, parse_config
 
+SCRIPT = Path(__file__).resolve().parent.parent / "mlagents-learn.py"
 TRAINER = shlex.join([sys.executable, STAND_IN])
 GOOD = "behaviors:\n  B:\n    max_steps: 10\n"
 HELP = "(command line): see python mlagents-learn.py --help"
@@ -54,6 +56,18 @@ CASES = [
     (["--trainer", "no-such-trainer-here"], GOOD, "trainer not found: no-such-trainer-here (--trainer): install ML-Agents "
      "(python scripts/install_mlagents.py), activate its environment, or pass --trainer PATH"),
     (["--trainer", " "], GOOD, "--trainer is empty (command line): pass the trainer's command, e.g. --trainer mlagents-learn"),
+    # Ray cluster flags (refused before Ray is imported or any cluster is asked)
+    (["--cpus-per-run", "2"], GOOD, "--cpus-per-run without --ray: runs on this machine take what they need (command line): "
+     "pass --ray ADDRESS to train on a Ray cluster, or drop the flag"),
+    (["--gpus-per-run", "0.5"], GOOD, "--gpus-per-run without --ray: runs on this machine take what they need (command line): "
+     "pass --ray ADDRESS to train on a Ray cluster, or drop the flag"),
+    (["--ray", "auto", "--cpus-per-run", "0"], GOOD, "--cpus-per-run must be a positive number, not 0 (command line): e.g. --cpus-per-run 1"),
+    (["--ray", "auto", "--gpus-per-run", "-1"], GOOD, "--gpus-per-run must be a non-negative number, not -1 (command line): e.g. --gpus-per-run 1"),
+    (["--ray", "auto", "--gpus-per-run", "1.5"], GOOD, "--gpus-per-run 1.5: Ray takes fractions only below 1 (command line): e.g. --gpus-per-run 2"),
+    (["--ray", "auto", "--cpus-per-run", "inf"], GOOD, "--cpus-per-run must be a positive number, not inf (command line): e.g. --cpus-per-run 1"),
+    (["--ray", "auto", "--max-retries", "-1"], GOOD, "--max-retries must be 0 or more, not -1 (command line): e.g. --max-retries 2"),
+    (["--ray", " "], GOOD, "--ray is empty (command line): pass the cluster's address: auto, HOST:PORT or ray://HOST:10001"),
+    (["--ray"], GOOD, f"argument --ray: expected one argument {HELP}"),
     # configs
     ([], "behaviors:\n  B: {}\ncheckpoint_settings: {run_id: ../x}\n", "run id '../x' is not a plain name (c.yaml: "
      "checkpoint_settings.run_id): use letters, digits, '-', '_' or '.', without '..' or path separators"),
@@ -292,3 +306,24 @@ def test_expansion_succeeds_with_the_right_count_or_raises_our_own_error(config)
         dumped = yaml.safe_dump(run.config)
         assert "opt_values" not in dumped and "opt_stop" not in dumped
         assert yaml.safe_load(dumped) == run.config
+
+
+def test_ray_flag_without_ray_installed_says_how_to_install_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` meets where Ray is not installed
+    Path("c.yaml").write_text(GOOD)
+    before = tree(tmp_path)
+    assert main(["c.yaml", "--trainer", TRAINER, "--ray", "auto"]) == 2
+    assert capsys.readouterr().err == ("error: --ray needs Ray, which is not installed here (command line): pip install ray "
+                                       "into the Python that runs this script, the same version as the cluster's\n")
+    assert tree(tmp_path) == before
+
+
+def test_a_local_sweep_never_imports_ray(tmp_path):
+    (tmp_path / "c.yaml").write_text("behaviors:\n  B:\n    max_steps: 10\n    lr: {opt_values: [1, 2]}\n")
+    probe = ("import runpy, sys\nscript, sys.argv = sys.argv[1], [sys.argv[1], 'c.yaml', '--trainer', sys.argv[2], '--no-tensorboard']\n"
+             "try:\n    runpy.run_path(script, run_name='__main__')\n"
+             "except SystemExit as end:\n    print('exit', end.code, 'ray' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", probe, str(SCRIPT), TRAINER], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    assert done.stdout.strip().splitlines()[-1] == "exit 0 False", done.stdout + done.stderr
