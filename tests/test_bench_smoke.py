@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from conftest import ROOT
+from helpers import namespaces_work
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the benchmarks read /proc")
 
@@ -44,12 +45,17 @@ EXPECTED = {
         "sweep_cpu_ms_per_run", "trainers_cpu_s",
         "sweep_peak_rss_mb",
     ],
+    "ray_cluster.py": [
+        "ray_makespan_ratio_runs", "ray_makespan_ratio_sweep", "local_makespan_ratio_runs", "local_makespan_ratio_sweep",
+        "ray_vs_local_runs", "ray_driver_cpu_share_pct", "ray_driver_cpu_share_steady_pct", "local_sweep_cpu_share_pct",
+        "local_sweep_cpu_share_steady_pct", "node_death_restart_s",
+    ],
 }
 # A quick sweep is about a second long: the sweep may use no whole 10 ms CPU tick in it.
 # Counts of things that should not happen, and what a tiny grid of 1000 steps decides
 # (nothing stopped, the same winner: a gap of 0), may be 0 too.
 MAY_BE_ZERO = {
-    "sweep_cpu_share_steady_pct", "runs_lost", "runs_twice", "port_clashes", "failed_while_stopping",
+    "sweep_cpu_share_steady_pct", "ray_driver_cpu_share_steady_pct", "local_sweep_cpu_share_steady_pct", "runs_lost", "runs_twice", "port_clashes", "failed_while_stopping",
     "threshold_runs_stopped", "threshold_stop_overshoot_steps", "threshold_same_winner",
     *(f"{rule}_forward_winner_found" for rule in ("median", "halving")),
 }
@@ -92,6 +98,9 @@ def needs(script: str):
         return pytest.param(script, marks=pytest.mark.skipif(
             not TRAINER.exists(), reason=f"early_stopping.py trains with the real mlagents-learn: no {TRAINER} "
                                          "(make install)"))
+    if script == "ray_cluster.py":
+        return pytest.param(script, marks=pytest.mark.skipif(
+            not namespaces_work(), reason="ray_cluster.py runs Ray in a private network namespace: needs `unshare -n` (root)"))
     return script
 
 
