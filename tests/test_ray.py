@@ -227,6 +227,26 @@ def test_ctrl_c_stops_every_run_on_every_node_each_saves_and_resume_trains_them_
 
 
 @in_loopback_namespace
+def test_a_second_ctrl_c_kills_every_run_on_every_node_with_its_whole_process_group(folder):
+    config = stand_in_config(folder, 2, 60.0, ignore_sigint=True, child=True)  # deaf to the first Ctrl-C, and a worker
+    with LocalCluster(nodes=2) as cluster:
+        sweep = subprocess.Popen([sys.executable, str(ROOT / "mlagents-learn.py"),
+                                  *sweep_argv(config, cluster.address, "--num-envs", "2")],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_until(lambda: len([rec for rec in read_records(folder / "records") if rec["child_pid"]]) == 2, 120)
+        sweep.send_signal(signal.SIGINT)
+        wait_until(lambda: all(rec["signals"] == ["SIGINT"] for rec in read_records(folder / "records")), 60)
+        sweep.send_signal(signal.SIGINT)
+        out, err = sweep.communicate(timeout=120)
+        records = read_records(folder / "records")
+        alive = [pid for rec in records for pid in (rec["pid"], rec["child_pid"]) if Path(f"/proc/{pid}").exists()
+                 and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]
+    assert sweep.returncode == 130, out + err
+    assert [rec["end"] for rec in records] == [None, None]  # SIGKILL: no end written
+    assert alive == []  # trainer and worker of each run, on each node
+
+
+@in_loopback_namespace
 def test_a_gpu_node_gives_each_run_its_own_gpu_and_the_trainer_sees_it(folder):
     with LocalCluster(nodes=0) as cluster:
         cluster.cluster.add_node(num_cpus=2, num_gpus=2)  # Ray hands out GPUs it is told of: none need be there
