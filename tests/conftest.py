@@ -4,6 +4,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "mlagents-learn.py"
 
@@ -11,3 +13,12 @@ spec = importlib.util.spec_from_file_location("mlagents_learn", SCRIPT)
 mlagents_learn = importlib.util.module_from_spec(spec)
 sys.modules["mlagents_learn"] = mlagents_learn
 spec.loader.exec_module(mlagents_learn)
+
+
+@pytest.fixture
+def folder(tmp_path, monkeypatch):
+    """A test's own working folder, where stand-in trainers keep their records (records/)."""
+    (tmp_path / "records").mkdir()
+    monkeypatch.setenv("STAND_IN_RECORDS", str(tmp_path / "records"))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

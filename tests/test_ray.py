@@ -98,14 +98,6 @@ def overlap(records: list) -> int:
     return most
 
 
-@pytest.fixture
-def folder(tmp_path, monkeypatch):
-    (tmp_path / "records").mkdir()
-    monkeypatch.setenv("STAND_IN_RECORDS", str(tmp_path / "records"))
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
 def test_the_death_signal_hook_travels_to_a_node_without_its_libc_handle():
     # The script goes to the nodes by value, with what its functions refer to: once TensorBoard
     # was started here, that included a ctypes handle, which cannot be pickled.

@@ -26,14 +26,6 @@ TRAINER = shlex.join([sys.executable, STAND_IN])
 
 
 @pytest.fixture
-def folder(tmp_path, monkeypatch):
-    (tmp_path / "records").mkdir()
-    monkeypatch.setenv("STAND_IN_RECORDS", str(tmp_path / "records"))
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
-@pytest.fixture
 def no_leftovers(folder):
     """Whatever happens in the test, no stand-in (or its forked worker) outlives it."""
     yield

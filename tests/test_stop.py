@@ -72,13 +72,10 @@ def test_median_rule(rule, mine, others, reason):
 # -- sweeps against a real TensorBoard ----------------------------------------
 
 @pytest.fixture
-def sweep_dir(tmp_path, monkeypatch):
-    (tmp_path / "records").mkdir()
-    monkeypatch.setenv("STAND_IN_RECORDS", str(tmp_path / "records"))
-    monkeypatch.chdir(tmp_path)
+def sweep_dir(folder, monkeypatch):
     monkeypatch.setattr(mlagents_learn, "TENSORBOARD_SETTLE", 2.5)
-    (tmp_path / "results").mkdir()
-    return tmp_path
+    (folder / "results").mkdir()
+    return folder
 
 
 @pytest.fixture
