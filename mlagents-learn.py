@@ -3591,6 +3591,52 @@ def summary_rows(supervisor: Supervisor) -> tuple[list[str], list[list[str]], li
     return header, rows, ranked
 
 
+@dataclass
+class Combination:
+    """One combination of values and the runs (repetitions) that trained it."""
+
+    label: str  # its values, as a run describes them
+    states: list[RunState]
+    scores: list[float]  # the ranking value of each run that finished or was stopped by a rule
+
+    @property
+    def mean(self) -> float | None:
+        return statistics.fmean(self.scores) if self.scores else None
+
+
+def combinations(states: Sequence[RunState], metric: str, mode: str) -> list[Combination]:
+    """The runs grouped by their values, best mean first; combinations without a score last, in grid order.
+
+    A failed or interrupted run's last value is not a result: it is counted, not averaged in."""
+    groups: dict[str, Combination] = {}
+    for state in states:
+        label = state.run.describe()
+        group = groups.setdefault(label, Combination(label, [], []))
+        group.states.append(state)
+        value = ranking_value(state, metric)
+        if value is not None and state.status in (Status.FINISHED, Status.STOPPED):
+            group.scores.append(value)
+    sign = -1.0 if mode == "max" else 1.0
+    ordered = sorted(enumerate(groups.values()), key=lambda item: (item[1].mean is None, sign * (item[1].mean or 0.0), item[0]))
+    return [group for _, group in ordered]
+
+
+def combination_rows(supervisor: Supervisor) -> tuple[list[str], list[list[str]], list[Combination]]:
+    """The per-combination table of a sweep with repetitions: header, rows, and the combinations in that order."""
+    metric = supervisor.settings.metric
+    ranked = combinations(supervisor.states, metric, supervisor.settings.metric_mode)
+    header = ["values", "runs", "scored", f"mean {metric}", "std", "min", "max", "run ids"]
+    rows = []
+    for group in ranked:
+        scores = group.scores
+        rows.append([group.label, str(len(group.states)), str(len(scores)),
+                     "" if group.mean is None else f"{group.mean:g}",
+                     f"{statistics.stdev(scores):g}" if len(scores) >= 2 else "",
+                     f"{min(scores):g}" if scores else "", f"{max(scores):g}" if scores else "",
+                     " ".join(state.run.run_id for state in group.states)])
+    return header, rows, ranked
+
+
 def text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """Rows as an aligned plain-text table with a rule under the header."""
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
@@ -3607,32 +3653,52 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def write_summary(supervisor: Supervisor) -> None:
-    """Print the table of all runs, best first, and save it as summary.csv and summary.md."""
+    """Print the table of all runs, best first, and with repetitions the table of combinations, best
+    mean first; save them as summary.csv, summary_by_combination.csv and summary.md."""
     settings, console = supervisor.settings, supervisor.console
     header, rows, ranked = summary_rows(supervisor)
+    by_combination = combination_rows(supervisor) if settings.repetitions > 1 else None
     # A failed or interrupted run's last value is not a result: it is never named best.
     best = next((state for state in ranked if ranking_value(state, settings.metric) is not None
                  and state.status in (Status.FINISHED, Status.STOPPED)), None)
     best_line = (f"Best run: {best.run.run_id} ({best.run.describe()}), "
                  f"{settings.metric} = {ranking_value(best, settings.metric):g}; "
                  f"its config: {settings.config_path_of(best.run)}") if best else ""
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows([header, *rows])
+    if by_combination is not None:
+        top = by_combination[2][0] if by_combination[2] else None
+        best_line = (f"Best settings: {top.label}, mean {settings.metric} = {top.mean:g} over {len(top.scores)} "
+                     f"of its {len(top.states)} runs ({' '.join(state.run.run_id for state in top.states)})"
+                     if top is not None and top.mean is not None else "")
+    files = {"summary.csv": csv_text(header, rows)}
     markdown = f"# Sweep {settings.run_id}\n\n{markdown_table(header, rows)}\n"
+    if by_combination is not None:
+        files["summary_by_combination.csv"] = csv_text(*by_combination[:2])
+        markdown += f"\n## By combination ({settings.repetitions} repetitions)\n\n{markdown_table(*by_combination[:2])}\n"
     if best_line:
         markdown += f"\n{best_line}\n"
+    files["summary.md"] = markdown
     try:
-        write_atomically(settings.sweep_dir / "summary.csv", buffer.getvalue())
-        write_atomically(settings.sweep_dir / "summary.md", markdown)
+        for name, text in files.items():
+            write_atomically(settings.sweep_dir / name, text)
         written = True
     except OSError as exc:
         console.warn(f"cannot write the summary in {settings.sweep_dir} ({exc.strerror or exc}); it is printed below")
         written = False
     console.block("\n" + text_table(header, rows) + "\n")
+    if by_combination is not None:
+        console.block(f"By combination ({settings.repetitions} repetitions), best mean first:\n\n"
+                      + text_table(*by_combination[:2]) + "\n")
     if best_line:
         console.block(best_line)
     if written:
-        console.block(f"Summary: {settings.sweep_dir / 'summary.md'} and summary.csv")
+        extra = ", summary_by_combination.csv" if by_combination is not None else ""
+        console.block(f"Summary: {settings.sweep_dir / 'summary.md'}{extra} and summary.csv")
+
+
+def csv_text(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows([header, *rows])
+    return buffer.getvalue()
 
 
 # ---------------------------------------------------------------------------

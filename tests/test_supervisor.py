@@ -471,3 +471,41 @@ def test_the_summary_ranks_by_metric_mode_and_never_names_a_failed_run_best(tmp_
     assert (tmp_path / "results" / "r-sweep" / "summary.md").read_text().splitlines()[-1] == (
         f"Best run: {best} (n={best[-1]}), Losses/Value Loss = {dict(r0=0.5, r1=1.5)[best.replace('-', '')]:g}; "
         f"its config: {tmp_path / 'results' / 'r-sweep' / 'configs' / (best + '.yaml')}")
+
+
+def test_with_repetitions_the_summary_ranks_the_combinations_by_their_mean(tmp_path):
+    # 3 combinations x 2 repetitions, in laps: r-0..r-2, then r-3..r-5. r-4 fails (its value is
+    # not a result) and r-2 has no value: each is counted, neither is averaged in.
+    h = Harness(tmp_path, grid(3), concurrency=6, repetitions=2)
+    h.tick()
+    for run, code in zip(h.launcher.started, (0, 0, 0, 0, 1, 0)):
+        run.end(code)
+    h.tick(1)
+    for run_id, value in {"r-0": 1.0, "r-3": 2.0, "r-1": 0.5, "r-4": 9.0, "r-2": None, "r-5": 0.25}.items():
+        if value is not None:
+            h.supervisor.by_id[run_id].metrics[("B", TAG)] = value
+    header, rows, _ = ml.combination_rows(h.supervisor)
+    assert header == ["values", "runs", "scored", f"mean {TAG}", "std", "min", "max", "run ids"]
+    assert rows == [["n=0", "2", "2", "1.5", "0.707107", "1", "2", "r-0 r-3"],
+                    ["n=1", "2", "1", "0.5", "", "0.5", "0.5", "r-1 r-4"],
+                    ["n=2", "2", "1", "0.25", "", "0.25", "0.25", "r-2 r-5"]]
+    ml.write_summary(h.supervisor)
+    folder = tmp_path / "results" / "r-sweep"
+    best = f"Best settings: n=0, mean {TAG} = 1.5 over 2 of its 2 runs (r-0 r-3)"
+    assert (folder / "summary_by_combination.csv").read_text().splitlines()[1] == "n=0,2,2,1.5,0.707107,1,2,r-0 r-3"
+    markdown = (folder / "summary.md").read_text()
+    assert "## By combination (2 repetitions)\n\n| values | runs | scored |" in markdown
+    assert markdown.splitlines()[-1] == best
+    out = "\n".join(h.lines())
+    assert "By combination (2 repetitions), best mean first:" in out and best in out
+
+
+def test_without_repetitions_there_is_no_table_of_combinations(tmp_path):
+    h = Harness(tmp_path, grid(2), concurrency=2)
+    h.tick()
+    for run in h.launcher.started:
+        run.end(0)
+    h.tick(1)
+    ml.write_summary(h.supervisor)
+    assert not (tmp_path / "results" / "r-sweep" / "summary_by_combination.csv").exists()
+    assert "By combination" not in (tmp_path / "results" / "r-sweep" / "summary.md").read_text()
