@@ -267,6 +267,7 @@ class Settings:
     cpus_per_run: float = 1.0
     gpus_per_run: float = 0.0
     max_retries: int = 2  # a run whose node goes away trains again, from its checkpoint, this many times
+    resume_hint: str = ""  # the command that continues this sweep
 
     @property
     def sweep_dir(self) -> Path:
@@ -3209,6 +3210,8 @@ class Supervisor:
             if not self.interrupted:
                 self.interrupted = True
                 self.console.say("interrupted: stopping every run so it saves its model (Ctrl-C again kills them)")
+                if self.settings.resume_hint:
+                    self.console.say(f"to continue the sweep later: {self.settings.resume_hint}")
             elif not self.killing:
                 self.killing = True
                 self.console.say("interrupted again: killing every run")
@@ -3878,8 +3881,22 @@ def parse_args(argv: Sequence[str]) -> tuple[Settings, dict[str, Any], str]:
         tensorboard_url=None if args.no_tensorboard else url, metric=args.metric, metric_mode=args.metric_mode,
         force=bool(args.force or checkpoint.get("force")), resume=bool(args.resume or checkpoint.get("resume")),
         max_runs=args.max_runs, shuffle=shuffle, ray=args.ray, cpus_per_run=args.cpus_per_run,
-        gpus_per_run=args.gpus_per_run, max_retries=args.max_retries)
+        gpus_per_run=args.gpus_per_run, max_retries=args.max_retries, resume_hint=resume_command(argv))
     return settings, config, text
+
+
+def resume_command(argv: Sequence[str]) -> str:
+    """The command that continues this sweep: the same command line with --resume (without --force,
+    which would start it afresh), before --env-args, which swallows the rest."""
+    words = [word for word in argv if word not in ("--force", "--resume", "--dry-run", "--generate-only")]
+    at = words.index("--env-args") if "--env-args" in words else len(words)
+    script = Path(__file__).resolve()
+    try:
+        shown = script.relative_to(Path.cwd().resolve())
+    except ValueError:
+        shown = script
+    join = subprocess.list2cmdline if WINDOWS else shlex.join
+    return join(["python", str(shown), *words[:at], "--resume", *words[at:]])
 
 
 def check_cluster_flags(args: argparse.Namespace) -> None:
@@ -4044,6 +4061,10 @@ def run_sweep(argv: Sequence[str]) -> int:
         finally:
             restore_handlers(handlers)
         write_summary(supervisor)
+        unfinished = [state for state in supervisor.states if state.status in (Status.INTERRUPTED, Status.PENDING, Status.PAUSED)]
+        if unfinished and settings.resume_hint:
+            console.block(f"{len(unfinished)} run{'s' if len(unfinished) != 1 else ''} not done; "
+                          f"to continue the sweep: {settings.resume_hint}")
         return code
     finally:
         if cluster is not None:

@@ -15,6 +15,7 @@ import pytest
 
 from conftest import ROOT, SCRIPT
 from helpers import STAND_IN, free_port, process_alive, read_records, wait_until
+import mlagents_learn as ml
 from mlagents_learn import main
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="POSIX signals and process groups")
@@ -160,7 +161,8 @@ def start_sweep(tmp_path: Path, config: Path, *extra: str) -> subprocess.Popen:
 
 def test_ctrl_c_stops_every_run_so_it_saves_its_model_and_leaves_no_process(records, tmp_path):
     config = write_config(tmp_path, "  duration: 60\n  child: true\n  tag: {opt_values: [a, b, c]}\n")
-    sweep = start_sweep(tmp_path, config, "--num-envs", "2", "--env=Fake", "--base-port", str(free_port()))
+    flags = ["--num-envs", "2", "--env=Fake", "--base-port", str(free_port())]
+    sweep = start_sweep(tmp_path, config, *flags)
     wait_until(lambda: len([r for r in read_records(records) if r["last_step"]]) == 2, 30)
     sweep.send_signal(signal.SIGINT)
     out, err = sweep.communicate(timeout=30)
@@ -174,6 +176,11 @@ def test_ctrl_c_stops_every_run_so_it_saves_its_model_and_leaves_no_process(reco
     assert "interrupted r-0: exit 0" in out and "interrupted r-1: exit 0" in out
     rows = {row[0]: row[2] for row in csv.reader((tmp_path / "results" / "r-sweep" / "summary.csv").open())}
     assert rows == {"run": "status", "r-0": "interrupted", "r-1": "interrupted", "r-2": "not started"}
+    # How to go on: the same command line with --resume, said at the Ctrl-C and at the end.
+    again = shlex.join(["python", str(SCRIPT), *sweep_args(config, *flags), "--resume"])
+    lines = [line.split("] ", 1)[-1] for line in out.splitlines()]
+    assert f"to continue the sweep later: {again}" in lines
+    assert lines[-1] == f"3 runs not done; to continue the sweep: {again}"
 
 
 def test_a_run_that_ignores_the_stop_is_killed_with_its_whole_group_after_stop_timeout(records, tmp_path):
@@ -292,3 +299,10 @@ def test_help_lists_the_mlagents_learn_flags_that_are_forwarded(capsys):
     for flag in ("--env", "--seed", "--torch-device", "--results-dir", "--time-scale", "--no-graphics", "--env-args"):
         assert flag in listed
     assert "--run-id," not in listed and "--base-port," not in listed
+
+
+def test_the_command_that_continues_a_sweep_resumes_it_and_never_forces_it_afresh(monkeypatch):
+    monkeypatch.chdir(SCRIPT.parent)  # the script in this folder: shown by its own name
+    command = ml.resume_command(["c.yaml", "--force", "--num-envs", "2", "--env-args", "--seed", "1"])
+    assert command == "python mlagents-learn.py c.yaml --num-envs 2 --resume --env-args --seed 1"
+    assert ml.resume_command(["my sweep.yaml", "--resume"]) == "python mlagents-learn.py 'my sweep.yaml' --resume"
