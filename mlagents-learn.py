@@ -230,6 +230,10 @@ class Run:
         max_steps, summary_freq = self.horizons.get(behavior, (math.inf, 0))
         return step + summary_freq >= max_steps
 
+    def describe_lap(self, repetitions: int) -> str:
+        """Its values and, when every combination trains several times, which repetition it is."""
+        return self.describe() + (f" (repetition {self.repetition} of {repetitions})" if repetitions > 1 else "")
+
     def describe(self) -> str:
         """The run's values in one short line, for the console and tables."""
         if not self.values:
@@ -3272,7 +3276,8 @@ class Supervisor:
         run, ports = state.run, handle.ports
         port_text = "" if ports is None else f", port {ports[0]}" if ports[0] == ports[1] else f", ports {ports[0]}-{ports[1]}"
         node_text = f", on {handle.node}" if handle.node else ""
-        self.console.say(f"{'resume' if state.resume else 'start'} {run.run_id}: {run.describe()}{port_text}{node_text}")
+        self.console.say(f"{'resume' if state.resume else 'start'} {run.run_id}: "
+                         f"{run.describe_lap(self.settings.repetitions)}{port_text}{node_text}")
         self.changed = True
 
     # -- watching and stopping runs -----------------------------------------------
@@ -3943,7 +3948,9 @@ def print_plan(settings: Settings, runs: Sequence[Run], console: Console) -> Non
         run = runs[index]
         slot = place % settings.concurrency
         ports = None if settings.env_path is None else (settings.base_port + slot * stride,) * 2
-        console.block(f"{run.run_id}: {run.describe()}\n  {shlex.join(run_command(settings, run, ports, False))}")
+        command = run_command(settings, run, ports, False)
+        command[len(settings.trainer)] = str(settings.config_path_of(run).resolve())  # to paste in any folder
+        console.block(f"{run.run_id}: {run.describe_lap(settings.repetitions)}\n  {shlex.join(command)}")
     if settings.env_path is not None and settings.concurrency > 1:
         console.block("(each run's --base-port is picked when it starts: its slot's range, past ports in use)")
 

@@ -126,13 +126,26 @@ def test_dry_run_writes_the_sweep_folder_prints_the_plan_and_starts_nothing(reco
     assert (folder / "config_info.txt").read_text() == "r-0\n- stand_in\n  - duration: 1\n\nr-1\n- stand_in\n  - duration: 2\n"
     assert not (tmp_path / "results" / "r-0").exists()
     out = capsys.readouterr().out
-    assert out.splitlines()[:5] == [
+    assert out.splitlines()[:5] == [  # each config path absolute: the command works from any folder
         "2 runs, at most 2 at once; configs and config_info.txt in results/r-sweep",
         "r-0: duration=1",
-        f"  {TRAINER} results/r-sweep/configs/r-0.yaml --run-id=r-0 --base-port=6000 --results-dir results --env=Game",
+        f"  {TRAINER} {folder}/configs/r-0.yaml --run-id=r-0 --base-port=6000 --results-dir results --env=Game",
         "r-1: duration=2",
-        f"  {TRAINER} results/r-sweep/configs/r-1.yaml --run-id=r-1 --base-port=6001 --results-dir results --env=Game",
+        f"  {TRAINER} {folder}/configs/r-1.yaml --run-id=r-1 --base-port=6001 --results-dir results --env=Game",
     ]
+
+
+def test_with_repetitions_the_plan_and_the_start_lines_say_which_repetition_a_run_is(records, tmp_path, capsys):
+    config = write_config(tmp_path, "  duration: {opt_values: [0.1, 0.2]}\n")
+    assert main(sweep_args(config, "--dry-run", "--num-repetitions", "2")) == 0
+    plan = capsys.readouterr().out.splitlines()
+    assert plan[0] == "4 runs (2 combinations x 2 repetitions), at most 1 at once; configs and config_info.txt in results/r-sweep"
+    assert plan[1::2] == ["r-0: duration=0.1 (repetition 1 of 2)", "r-1: duration=0.2 (repetition 1 of 2)",
+                          "r-2: duration=0.1 (repetition 2 of 2)", "r-3: duration=0.2 (repetition 2 of 2)"]
+    assert main(sweep_args(config, "--num-repetitions", "2", "--force")) == 0
+    starts = [line.split("] ", 1)[1] for line in capsys.readouterr().out.splitlines() if "] start " in line]
+    assert starts == ["start r-0: duration=0.1 (repetition 1 of 2)", "start r-1: duration=0.2 (repetition 1 of 2)",
+                      "start r-2: duration=0.1 (repetition 2 of 2)", "start r-3: duration=0.2 (repetition 2 of 2)"]
 
 
 def test_existing_run_results_are_refused_before_anything_starts(records, tmp_path, capsys):
