@@ -3001,6 +3001,22 @@ def trained_to_the_end(results_dir: Path, run: Run) -> bool:
     return True
 
 
+def steps_saved(results_dir: Path, run: Run) -> float | None:
+    """The latest step ML-Agents saved a checkpoint of (training_status.json), of any behavior, or None."""
+    try:
+        status = json.loads((results_dir / run.run_id / "run_logs" / "training_status.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    steps = []
+    for behavior in run.behaviors:
+        record = status.get(behavior) if isinstance(status, dict) else None
+        if not isinstance(record, dict):
+            continue
+        saved = [record.get("final_checkpoint")] + (record.get("checkpoints") if isinstance(record.get("checkpoints"), list) else [])
+        steps += [point["steps"] for point in saved if isinstance(point, dict) and finite_number(point.get("steps"))]
+    return float(max(steps)) if steps else None
+
+
 # ---------------------------------------------------------------------------
 # The sweep supervisor: the loop that ties launcher, policy, watcher and store together
 # ---------------------------------------------------------------------------
@@ -3333,6 +3349,8 @@ class Supervisor:
     def finish(self, state: RunState, code: int | None, status: Status, why: str = "") -> None:
         self.close_session(state)
         state.status, state.exit_code, state.handle = status, code, None
+        if state.last_step is None:  # TensorBoard had no point of it (yet, or at all): ML-Agents' own record
+            state.last_step = steps_saved(self.settings.results_dir, state.run)
         run, took = state.run, format_duration(state.trained_s)
         self.decide_again = True  # the policy may decide more now: a rung may be complete
         if status is Status.FINISHED:

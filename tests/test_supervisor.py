@@ -321,6 +321,18 @@ def training_status(folder, run_id: str, steps: int, model: bool = True) -> None
         (run_dir / "B.onnx").write_bytes(b"model")
 
 
+def test_a_run_tensorboard_had_no_point_of_gets_its_last_step_from_mlagents_own_record(tmp_path):
+    h = Harness(tmp_path, grid(2), concurrency=2)
+    h.tick()
+    training_status(tmp_path, "r-0", 700, model=False)  # r-1 left no record
+    for run in h.launcher.started:
+        run.end(0)
+    h.tick(1)
+    assert [h.supervisor.by_id[run_id].last_step for run_id in ("r-0", "r-1")] == [700, None]
+    _, rows, _ = ml.summary_rows(h.supervisor)
+    assert {row[0]: row[5] for row in rows} == {"r-0": "700", "r-1": ""}
+
+
 def test_resume_counts_a_run_as_finished_when_mlagents_results_say_it_trained_to_max_steps(tmp_path):
     # The state file was never written (a full disk): ML-Agents' own record decides.
     h = Harness(tmp_path, grid(4), concurrency=1)
