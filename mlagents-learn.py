@@ -126,6 +126,8 @@ MLAGENTS_FLAGS: dict[str, bool] = {
 SWEEP_OWNED_FLAGS = ("--run-id", "--num-envs", "--base-port")
 
 OPTION_KEY = "opt_values"
+LABELS_KEY = "opt_labels"  # beside opt_values once parsed, when the config gave them as a mapping of label to value
+SHOWN_VALUE_WIDTH = 40  # a value without a label is cut to this in the console and the tables
 STOP_KEY = "opt_stop"
 STOP_MODES = ("max", "min")
 # checkpoint_settings keys that describe the sweep, not a run: each run gets
@@ -189,6 +191,12 @@ class Option:
     path: tuple[str | int, ...]  # keys below the heading
     values: tuple[Any, ...]
     in_behavior: bool
+    names: tuple[str | None, ...] = ()  # each value's label (opt_values given as a mapping), or None
+
+    def shown(self, index: int) -> str:
+        """How the console and the tables show a value: its label, else its YAML, cut short."""
+        name = self.names[index] if self.names else None
+        return name if name is not None else cut(flow(self.values[index]), SHOWN_VALUE_WIDTH)
 
 
 @dataclass(frozen=True)
@@ -219,6 +227,8 @@ class Run:
     instances: int  # Unity instances the run starts (env_settings.num_envs)
     behaviors: list[str]
     horizons: dict[str, tuple[float, float]] = field(default_factory=dict)  # behavior -> (max_steps, summary_freq)
+    shown: list[str] = field(default_factory=list)  # each value as the console and tables show it (see Option.shown)
+    names: list[str | None] = field(default_factory=list)  # each value's label, if the config gave one
 
     def in_last_stretch(self, behavior: str, step: float) -> bool:
         """True once a behavior is within one summary period of its max_steps.
@@ -239,7 +249,8 @@ class Run:
         if not self.values:
             return "no value options"
         multi = len({heading for heading, _, _ in self.values}) > 1
-        parts = [f"{heading + '.' if multi else ''}{label}={flow(value)}" for heading, label, value in self.values]
+        shown = self.shown or [flow(value) for _, _, value in self.values]
+        parts = [f"{heading + '.' if multi else ''}{label}={text}" for (heading, label, _), text in zip(self.values, shown)]
         return " ".join(parts)
 
 
@@ -404,6 +415,7 @@ def parse_config(text: str, where: str = "config") -> dict[str, Any]:
     if not isinstance(config, dict):
         raise SweepError("the config is not a YAML mapping", where, "start from an ML-Agents config with a behaviors: section")
     check_options(config, (), where)  # first: every later check may rely on opt_values being a list
+    name_options(config)
     behaviors = config.get("behaviors")
     # Each behavior, and each key of default_settings, may be an option; the sections as a whole may not.
     if is_option(behaviors):
@@ -469,6 +481,20 @@ def check_sweep_sections(config: Mapping[str, Any], where: str) -> None:
                              "write the path of the Unity build, e.g. env_path: Builds/3DBall")
 
 
+def name_options(node: Any) -> None:
+    """opt_values given as a mapping of label to value become a list, their labels kept beside it."""
+    if is_option(node):
+        if isinstance(node[OPTION_KEY], dict):
+            node[LABELS_KEY] = [str(label) for label in node[OPTION_KEY]]
+            node[OPTION_KEY] = list(node[OPTION_KEY].values())
+    elif isinstance(node, dict):
+        for value in node.values():
+            name_options(value)
+    elif isinstance(node, list):
+        for item in node:
+            name_options(item)
+
+
 def is_option(node: Any) -> bool:
     """True for a mapping that holds opt_values: an option, not a value."""
     return isinstance(node, dict) and OPTION_KEY in node
@@ -494,10 +520,17 @@ def check_options(node: Any, path: tuple[str | int, ...], where: str) -> None:
             raise SweepError(f"opt_values has other keys beside it: {', '.join(extra)}", place,
                              "put opt_values alone in its mapping, e.g. beta: {opt_values: [0.001, 0.002]}")
         values = node[OPTION_KEY]
-        if not isinstance(values, list):
-            raise SweepError("opt_values is not a list", place, "write the options as a list, e.g. opt_values: [0.1, 0.2]")
+        if not isinstance(values, (list, dict)):
+            raise SweepError("opt_values is not a list", place, "write the options as a list, e.g. opt_values: [0.1, 0.2], "
+                             "or as labels and values, e.g. opt_values: {fast: 3.0e-3, slow: 1.0e-5}")
         if not values:
             raise SweepError("opt_values is empty", place, "list at least one value")
+        if isinstance(values, dict):
+            labels = [str(label) for label in values]
+            if any(not label.strip() or "\n" in label for label in labels) or len(set(labels)) < len(labels):
+                raise SweepError("opt_values labels must be distinct one-line names", place,
+                                 "e.g. opt_values: {ppo: {trainer_type: ppo}, sac: {trainer_type: sac}}")
+            values = list(values.values())
         for value in values:
             if contains_opt_key(value):
                 raise SweepError("opt_values inside opt_values", place, "options cannot be nested; list plain values")
@@ -535,10 +568,11 @@ def contains_opt_key(node: Any) -> bool:
     return False
 
 
-def find_options(node: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int, ...], tuple[Any, ...]]]:
-    """Yield (path, values) of every option below node, in document order."""
+def find_options(node: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int, ...], tuple[Any, ...],
+                                                                               tuple[str | None, ...]]]:
+    """Yield (path, values, labels) of every option below node, in document order."""
     if is_option(node):
-        yield path, tuple(node[OPTION_KEY])
+        yield path, tuple(node[OPTION_KEY]), tuple(node.get(LABELS_KEY, ()))
     elif isinstance(node, dict):
         for key, value in node.items():
             if key != STOP_KEY:
@@ -568,11 +602,11 @@ def plan_options(config: Mapping[str, Any]) -> list[Option]:
     options: list[Option] = []
     for name, own in config["behaviors"].items():
         effective = merge_settings(defaults, own)
-        options += [Option(str(name), path, values, True) for path, values in find_options(effective)]
+        options += [Option(str(name), path, values, True, names) for path, values, names in find_options(effective)]
     for section, body in config.items():
         if section in ("behaviors", "default_settings"):
             continue
-        options += [Option(str(section), path, values, False) for path, values in find_options(body, ())]
+        options += [Option(str(section), path, values, False, names) for path, values, names in find_options(body, ())]
     return options
 
 
@@ -757,16 +791,19 @@ def expand(config: Mapping[str, Any], run_id: str, repetitions: int = 1,
     stop_rules = parse_stop_rules(config, where)
     template = config_template(config)
     behaviors = [str(name) for name in config["behaviors"]]
-    combos = list(itertools.product(*(option.values for option in options)))
+    combos = list(itertools.product(*(range(len(option.values)) for option in options)))
     runs: list[Run] = []
     for index in range(total):
         repetition, combo = divmod(index, len(combos))
         run_config = copy_tree(template)
-        for option, value in zip(options, combos[combo]):
+        for option, which in zip(options, combos[combo]):
             # The heading is part of the path: a whole behavior or section may be one option.
-            set_path(run_config["behaviors"] if option.in_behavior else run_config, (option.heading, *option.path), value)
-        values = [(option.heading, label, value) for option, label, value in zip(options, labels, combos[combo])]
-        run = Run(index, f"{run_id}-{index}", run_config, values, repetition + 1, stop_rules, 1, behaviors)
+            set_path(run_config["behaviors"] if option.in_behavior else run_config, (option.heading, *option.path),
+                     option.values[which])
+        values = [(option.heading, label, option.values[which]) for option, label, which in zip(options, labels, combos[combo])]
+        run = Run(index, f"{run_id}-{index}", run_config, values, repetition + 1, stop_rules, 1, behaviors,
+                  shown=[option.shown(which) for option, which in zip(options, combos[combo])],
+                  names=[option.names[which] if option.names else None for option, which in zip(options, combos[combo])])
         run.instances = instances_per_run(run_config, where)
         run.horizons = horizons(run_config, where)
         runs.append(run)
@@ -836,11 +873,12 @@ def render_config_info(runs: Sequence[Run], repetitions: int = 1) -> str:
             for behavior in run.behaviors:
                 lines += [f"- {behavior}", "  - no value options"]
         heading = None
-        for value_heading, label, value in run.values:
+        names = run.names or [None] * len(run.values)
+        for (value_heading, label, value), name in zip(run.values, names):
             if value_heading != heading:
                 heading = value_heading
                 lines.append(f"- {heading}")
-            lines.append(f"  - {label}: {flow(value)}")
+            lines.append(f"  - {label}: {flow(value) if name is None else name}")
         blocks.append("\n".join(lines) + "\n")
     return "\n".join(blocks)
 

@@ -15,6 +15,8 @@ from mlagents_learn import SweepError, expand, main, parse_config
 SCRIPT = Path(__file__).resolve().parent.parent / "mlagents-learn.py"
 TRAINER = shlex.join([sys.executable, STAND_IN])
 GOOD = "behaviors:\n  B:\n    max_steps: 10\n"
+NOT_A_LIST = ("write the options as a list, e.g. opt_values: [0.1, 0.2], or as labels and values, "
+              "e.g. opt_values: {fast: 3.0e-3, slow: 1.0e-5}")
 HELP = "(command line): see python mlagents-learn.py --help"
 SECONDS = "(command line): e.g. {flag} 60"
 # Nine anchors of nine aliases each: 627 bytes that a walk would see as 387 million values.
@@ -95,11 +97,16 @@ CASES = [
     ([], "behaviors:\n  B: {}\ndefault_settings: 3\n", "default_settings is not a mapping (c.yaml): give default_settings as a mapping"),
     ([], "behaviors:\n  B:\n    x: {opt_values: []}\n", "opt_values is empty (c.yaml: behaviors.B.x.opt_values): list at least one value"),
     ([], "behaviors:\n  B:\n    x: {opt_values: 0.1}\n", "opt_values is not a list (c.yaml: behaviors.B.x.opt_values): "
-     "write the options as a list, e.g. opt_values: [0.1, 0.2]"),
-    ([], "behaviors:\n  B:\n    x: {opt_values: {a: 1}}\n", "opt_values is not a list (c.yaml: behaviors.B.x.opt_values): "
-     "write the options as a list, e.g. opt_values: [0.1, 0.2]"),
+     + NOT_A_LIST),
+    ([], "behaviors:\n  B:\n    x: {opt_values: {}}\n", "opt_values is empty (c.yaml: behaviors.B.x.opt_values): list at least one value"),
+    ([], "behaviors:\n  B:\n    x: {opt_values: {1: a, '1': b}}\n", "opt_values labels must be distinct one-line names "
+     "(c.yaml: behaviors.B.x.opt_values): e.g. opt_values: {ppo: {trainer_type: ppo}, sac: {trainer_type: sac}}"),
+    ([], "behaviors:\n  B:\n    x: {opt_values: {' ': 1}}\n", "opt_values labels must be distinct one-line names "
+     "(c.yaml: behaviors.B.x.opt_values): e.g. opt_values: {ppo: {trainer_type: ppo}, sac: {trainer_type: sac}}"),
+    ([], "behaviors:\n  B:\n    x: {opt_values: {a: {opt_values: [1]}}}\n", "opt_values inside opt_values "
+     "(c.yaml: behaviors.B.x.opt_values): options cannot be nested; list plain values"),
     ([], "behaviors:\n  B:\n    x: {opt_values: null}\n", "opt_values is not a list (c.yaml: behaviors.B.x.opt_values): "
-     "write the options as a list, e.g. opt_values: [0.1, 0.2]"),
+     + NOT_A_LIST),
     ([], "behaviors:\n  B: {}\ndefault_settings:\n  x: {opt_values: [1], max: 2}\n", "opt_values has other keys beside it: max "
      "(c.yaml: default_settings.x.opt_values): put opt_values alone in its mapping, e.g. beta: {opt_values: [0.001, 0.002]}"),
     ([], "behaviors:\n  B:\n    x: {opt_values: [[{opt_values: [1]}]]}\n", "opt_values inside opt_values "
@@ -179,7 +186,7 @@ CASES = [
     ([], "behaviors:\n  B:\n    opt_stop: {tag: R, min: " + "9" * 400 + "}\n", "opt_stop min is not a number: " + "9" * 40 +
      "... (c.yaml: behaviors.B.opt_stop): write min as a number"),
     ([], "behaviors:\n  B: {opt_values: 5}\n", "opt_values is not a list (c.yaml: behaviors.B.opt_values): "
-     "write the options as a list, e.g. opt_values: [0.1, 0.2]"),
+     + NOT_A_LIST),
     (["--trainer", '"'], GOOD, "--trainer '\"' cannot be split into words (No closing quotation) (--trainer): "
      'quote it as a shell would, e.g. --trainer "/path with spaces/mlagents-learn"'),
     (["--tensorboard-url", "http://[::1"], GOOD, "--tensorboard-url 'http://[::1' is not a URL (Invalid IPv6 URL) "

@@ -204,7 +204,8 @@ def test_no_run_config_keeps_an_opt_key():
     ("behaviors:\n  B:\n    x: {opt_values: []}\n",
      "opt_values is empty (c.yaml: behaviors.B.x.opt_values): list at least one value"),
     ("behaviors:\n  B:\n    x: {opt_values: 3}\n",
-     "opt_values is not a list (c.yaml: behaviors.B.x.opt_values): write the options as a list, e.g. opt_values: [0.1, 0.2]"),
+     "opt_values is not a list (c.yaml: behaviors.B.x.opt_values): write the options as a list, e.g. opt_values: [0.1, 0.2], "
+     "or as labels and values, e.g. opt_values: {fast: 3.0e-3, slow: 1.0e-5}"),
     ("behaviors:\n  B:\n    x: {opt_values: [1], y: 2}\n",
      "opt_values has other keys beside it: y (c.yaml: behaviors.B.x.opt_values): "
      "put opt_values alone in its mapping, e.g. beta: {opt_values: [0.001, 0.002]}"),
@@ -290,3 +291,25 @@ def test_numbers_in_exponent_form_are_numbers_as_in_yaml_1_2():
     assert runs[0].config["behaviors"]["B"]["name"] == "1e"
     assert runs[0].stop_rules[0].min == -1e9
     assert render_config_info(runs[:1]) == "r-0\n- B\n  - lr: 0.0003\n"
+
+
+def test_labelled_values_show_their_label_and_the_run_config_gets_the_value():
+    text = ("behaviors:\n  B:\n    trainer_type: ppo\n    hyperparameters:\n"
+            "      opt_values:\n        small: {batch_size: 64, buffer_size: 2048, learning_rate: 3.0e-4, beta: 5.0e-3}\n"
+            "        large: {batch_size: 1024, buffer_size: 20480, learning_rate: 3.0e-4, beta: 5.0e-3}\n"
+            "    gamma: {opt_values: [0.99, 0.995]}\n"
+            "    network_settings: {opt_values: [{hidden_units: 128, num_layers: 2, normalize: true, vis_encode_type: simple}]}\n")
+    runs = sweep(text)
+    assert [run.describe() for run in runs] == [
+        "hyperparameters=small gamma=0.99 network_settings={hidden_units: 128, num_layers: 2, norma...",
+        "hyperparameters=small gamma=0.995 network_settings={hidden_units: 128, num_layers: 2, norma...",
+        "hyperparameters=large gamma=0.99 network_settings={hidden_units: 128, num_layers: 2, norma...",
+        "hyperparameters=large gamma=0.995 network_settings={hidden_units: 128, num_layers: 2, norma...",
+    ]
+    assert runs[2].config["behaviors"]["B"]["hyperparameters"] == {
+        "batch_size": 1024, "buffer_size": 20480, "learning_rate": 3.0e-4, "beta": 5.0e-3}
+    assert not has_opt_key(runs[2].config)
+    # config_info.txt: the label for a labelled value, the whole value otherwise.
+    assert render_config_info(runs).split("\n\n")[2] == (
+        "r-2\n- B\n  - hyperparameters: large\n  - gamma: 0.99\n"
+        "  - network_settings: {hidden_units: 128, num_layers: 2, normalize: true, vis_encode_type: simple}")
