@@ -240,6 +240,10 @@ class Run:
         max_steps, summary_freq = self.horizons.get(behavior, (math.inf, 0))
         return step + summary_freq >= max_steps
 
+    def total_steps(self) -> float:
+        """The steps it trains to: its behaviors' largest max_steps."""
+        return max((max_steps for max_steps, _ in self.horizons.values()), default=float(MLAGENTS_MAX_STEPS))
+
     def describe_lap(self, repetitions: int) -> str:
         """Its values and, when every combination trains several times, which repetition it is."""
         return self.describe() + (f" (repetition {self.repetition} of {repetitions})" if repetitions > 1 else "")
@@ -3193,6 +3197,8 @@ class Supervisor:
         # checkpoint was, and a SIGINT before the trainer is in its loop kills it
         # unsaved (see trains_now).
         self.step_at_launch: dict[str, float | None] = {}
+        # Each running run's first step seen this session, and when: its pace, for the time left.
+        self.pace: dict[str, tuple[float, float]] = {}
 
     # -- the loop -------------------------------------------------------------
 
@@ -3255,11 +3261,32 @@ class Supervisor:
         return EXIT_OK
 
     def status_line(self) -> str:
+        """The counts of runs by status, the time left, and a row per running run with its step."""
         shown = (Status.RUNNING, Status.FINISHED, Status.STOPPED, Status.FAILED, Status.PENDING)
         counts = Counter(state.status for state in self.states)
         extra = [status for status in Status if status not in shown and counts[status]]
         names = {Status.PENDING: "pending"}
-        return "status: " + ", ".join(f"{counts[status]} {names.get(status, status.label)}" for status in (*shown, *extra))
+        line = "status: " + ", ".join(f"{counts[status]} {names.get(status, status.label)}" for status in (*shown, *extra))
+        left = self.time_left()
+        if left is not None:
+            line += f"; about {format_duration(left)} left"
+        rows = [f"  {state.run.run_id} step {state.last_step:g} of {state.run.total_steps():g} "
+                f"({100 * state.last_step / state.run.total_steps():.0f}%)"
+                for state in self.running() if state.last_step is not None]
+        return "\n".join([line, *rows])
+
+    def time_left(self) -> float | None:
+        """Seconds until every run is done at the pace the running runs train at now (all steps/s together),
+        if none is stopped early; None until a run has shown two steps."""
+        now = self.clock()
+        rates = [(state.last_step - self.pace[state.run.run_id][1]) / (now - self.pace[state.run.run_id][0])
+                 for state in self.running() if state.last_step is not None and state.run.run_id in self.pace
+                 and now > self.pace[state.run.run_id][0]]
+        pace = sum(rates)
+        if pace <= 0:
+            return None
+        undone = [state for state in self.states if state.status in (Status.PENDING, Status.RUNNING, Status.PAUSED)]
+        return sum(max(0.0, state.run.total_steps() - (state.last_step or 0.0)) for state in undone) / pace
 
     def take_signals(self) -> None:
         """Ctrl-C on the sweep: the first stops every run gracefully, the second kills them."""
@@ -3314,6 +3341,7 @@ class Supervisor:
         state.session_began, state.end, state.announced = now, None, False
         state.exit_code, state.stop_reason, state.stop_asked, state.killed, state.pausing = None, "", None, False, False
         self.step_at_launch.pop(run.run_id, None)
+        self.pace.pop(run.run_id, None)
         if not resume:
             self.step_at_launch[run.run_id] = None  # a fresh run has no old points: its first is of this session
         self.announce(state)
@@ -3460,6 +3488,7 @@ class Supervisor:
             self.step_at_launch.setdefault(state.run.run_id, snapshot.latest_step(state.run.run_id))
             if step is not None:
                 state.last_step = step
+                self.pace.setdefault(state.run.run_id, (self.clock(), step))
         for decision in self.policy.decide(self.states, snapshot):
             state = self.by_id[decision.run_id]
             if decision.action in (Action.STOP, Action.PAUSE) and state.status is Status.RUNNING and not self.trains_now(state):

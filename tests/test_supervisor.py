@@ -163,6 +163,21 @@ def test_the_status_line_counts_every_kind_of_run(tmp_path):
     assert h.lines()[-1] == "status: 3 running, 1 finished, 0 stopped early, 1 failed, 1 pending"
 
 
+def test_the_status_line_shows_each_running_runs_step_and_the_time_left_at_the_pace_seen(tmp_path):
+    watcher = FakeWatcher()
+    h = Harness(tmp_path, grid(3), watcher=watcher, concurrency=2)
+    h.tick()
+    watcher.serve(1.0, {("r-0", "B", TAG): [(100, 0.0)], ("r-1", "B", TAG): [(100, 0.0)]})
+    h.tick(1)
+    assert h.supervisor.status_line() == ("status: 2 running, 0 finished, 0 stopped early, 0 failed, 1 pending\n"
+                                          "  r-0 step 100 of 1000 (10%)\n  r-1 step 100 of 1000 (10%)")  # no pace yet
+    watcher.serve(2.0, {("r-0", "B", TAG): [(100, 0.0), (200, 0.0)], ("r-1", "B", TAG): [(100, 0.0), (300, 0.0)]})
+    h.tick(10)
+    # 10 + 20 steps/s together; 800 + 700 + 1000 steps to go: 83 s.
+    assert h.supervisor.status_line() == ("status: 2 running, 0 finished, 0 stopped early, 0 failed, 1 pending; "
+                                          "about 1m23s left\n  r-0 step 200 of 1000 (20%)\n  r-1 step 300 of 1000 (30%)")
+
+
 # -- what the policy decides -------------------------------------------------------------
 
 def stop_config(count: int) -> str:
