@@ -29,6 +29,7 @@ import shlex
 import shutil
 import signal
 import socket
+import struct
 import ssl
 import statistics
 import subprocess
@@ -3171,8 +3172,11 @@ class Supervisor:
                  store: SweepStore, console: Console, watcher: MetricsWatcher | None = None,
                  clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
                  sleep: Callable[[float], None] = time.sleep, made_by: Mapping[str, Any] | None = None,
-                 marker: Callable[[Settings, Run], str] = new_marker, trainer: Sequence[str] | None = None) -> None:
+                 marker: Callable[[Settings, Run], str] = new_marker, trainer: Sequence[str] | None = None,
+                 hparams: "HParamsWriter | None" = None) -> None:
         self.settings = settings
+        self.hparams = hparams  # writes each run's session for TensorBoard's HParams tab when one ends
+        self.hparams_failed = False
         self.states = list(states)
         self.by_id = {state.run.run_id: state for state in self.states}
         self.launcher, self.policy, self.store, self.console, self.watcher = launcher, policy, store, console, watcher
@@ -3405,6 +3409,17 @@ class Supervisor:
                          f"(retry {state.attempts} of {retries})")
         self.changed = True
 
+    def write_hparams(self, state: RunState) -> None:
+        if self.hparams is None:
+            return
+        try:
+            self.hparams.session(state)
+        except OSError as exc:
+            if not self.hparams_failed:
+                self.hparams_failed = True
+                self.console.warn(f"cannot write the HParams tab's data of {state.run.run_id} ({exc.strerror or exc}); "
+                                  "training goes on")
+
     def close_session(self, state: RunState) -> None:
         self.last_end = self.clock()
         if state.session_began is not None:
@@ -3417,6 +3432,7 @@ class Supervisor:
         state.status, state.exit_code, state.handle = status, code, None
         if state.last_step is None:  # TensorBoard had no point of it (yet, or at all): ML-Agents' own record
             state.last_step = steps_saved(self.settings.results_dir, state.run)
+        self.write_hparams(state)
         run, took = state.run, format_duration(state.trained_s)
         self.decide_again = True  # the policy may decide more now: a rung may be complete
         if status is Status.FINISHED:
@@ -3795,6 +3811,165 @@ def csv_text(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 # ---------------------------------------------------------------------------
+# TensorBoard's HParams tab: each run's values beside its metrics
+# ---------------------------------------------------------------------------
+
+# Our event files: a run's is replaced each time a session of it ends, so that the
+# tab shows its latest status (a TensorBoard that read the old one shows that
+# until it restarts: TensorBoard keeps the first summary of a tag it saw).
+HPARAMS_SUFFIX = ".mlagents-sweep-hparams"
+
+
+def _crc32c_table() -> list[int]:
+    table = []
+    for byte in range(256):
+        crc = byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
+        table.append(crc)
+    return table
+
+
+_CRC32C = _crc32c_table()
+
+
+def masked_crc32c(data: bytes) -> int:
+    """TFRecord's checksum: CRC-32C (Castagnoli), rotated and offset as TensorFlow masks it."""
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc = _CRC32C[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    crc ^= 0xFFFFFFFF
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def tfrecord(data: bytes) -> bytes:
+    """One record of a TensorBoard event file."""
+    length = struct.pack("<Q", len(data))
+    return length + struct.pack("<I", masked_crc32c(length)) + data + struct.pack("<I", masked_crc32c(data))
+
+
+def hparam_name(run: Run, heading: str, label: str) -> str:
+    """An option's name in the HParams tab: its label, with its behavior or section when the sweep has several."""
+    multi = len({value_heading for value_heading, _, _ in run.values}) > 1
+    return f"{heading}.{label}" if multi else label
+
+
+def hparam_values(run: Run) -> dict[str, bool | float | str]:
+    """A run's values for the HParams tab: numbers and booleans as such, a label or anything else as text."""
+    names = run.names or [None] * len(run.values)
+    shown = run.shown or [flow(value) for _, _, value in run.values]
+    found: dict[str, bool | float | str] = {}
+    for (heading, label, value), name, text in zip(run.values, names, shown):
+        if name is None and isinstance(value, bool):
+            found[hparam_name(run, heading, label)] = value
+        elif name is None and isinstance(value, (int, float)) and finite_number(value):
+            found[hparam_name(run, heading, label)] = float(value)
+        else:
+            found[hparam_name(run, heading, label)] = name if name is not None else text
+    return found
+
+
+class HParamsWriter:
+    """Writes what TensorBoard's HParams plugin reads, with the protos of the tensorboard package (no TensorFlow):
+    one experiment for the sweep (its options and metrics), and per run a session (its values, status, start
+    and end) in the run's own results folder, where ML-Agents' scalars are below it (<run-id>/<Behavior>)."""
+
+    def __init__(self, settings: Settings) -> None:
+        from google.protobuf import struct_pb2
+        from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
+        from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
+
+        self.settings = settings
+        self.struct_pb2, self.event_pb2, self.summary_pb2 = struct_pb2, event_pb2, summary_pb2
+        self.api_pb2, self.plugin_data_pb2 = api_pb2, plugin_data_pb2
+        self.null_tensor = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=tensor_shape_pb2.TensorShapeProto(
+            dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=0)]))
+
+    def summary(self, tag: str, data: Any) -> Any:
+        content = data.SerializeToString()
+        metadata = self.summary_pb2.SummaryMetadata(
+            plugin_data=self.summary_pb2.SummaryMetadata.PluginData(plugin_name="hparams", content=content))
+        return self.summary_pb2.Summary(value=[self.summary_pb2.Summary.Value(tag=tag, metadata=metadata,
+                                                                              tensor=self.null_tensor)])
+
+    def write(self, folder: Path, wall: float, *summaries: Any) -> None:
+        """Replace our event file in folder with one of these summaries."""
+        records = [tfrecord(self.event_pb2.Event(wall_time=wall, file_version="brain.Event:2").SerializeToString())]
+        records += [tfrecord(self.event_pb2.Event(wall_time=wall, step=0, summary=summary).SerializeToString())
+                    for summary in summaries]
+        for old in folder.glob(f"events.out.tfevents.*{HPARAMS_SUFFIX}"):
+            old.unlink()
+        path = folder / f"events.out.tfevents.{int(wall)}.{socket.gethostname()}{HPARAMS_SUFFIX}"
+        temporary = path.with_name("." + path.name + ".tmp")  # not an event file until it is whole
+        temporary.write_bytes(b"".join(records))
+        os.replace(temporary, path)
+
+    def experiment(self, runs: Sequence[Run], metrics: Sequence[tuple[str, str]], wall: float) -> None:
+        """The sweep's experiment, in <sweep folder>/hparams: every option with its values, and the metrics."""
+        api = self.api_pb2
+        infos: dict[str, list[bool | float | str]] = {}
+        for run in runs:
+            for name, value in hparam_values(run).items():
+                if value not in infos.setdefault(name, []):
+                    infos[name].append(value)
+        hparam_infos = []
+        for name, values in infos.items():
+            kind = (api.DATA_TYPE_BOOL if all(isinstance(value, bool) for value in values) else
+                    api.DATA_TYPE_FLOAT64 if all(isinstance(value, float) for value in values) else api.DATA_TYPE_STRING)
+            shown = values if kind != api.DATA_TYPE_STRING else [str(value) for value in values]
+            domain = self.struct_pb2.ListValue()
+            domain.extend(shown)
+            hparam_infos.append(api.HParamInfo(name=name, type=kind, domain_discrete=domain))
+        metric_infos = [api.MetricInfo(name=api.MetricName(group=behavior, tag=tag),
+                                       display_name=tag if len({b for b, _ in metrics}) == 1 else f"{behavior}: {tag}")
+                        for behavior, tag in metrics]
+        experiment = api.Experiment(description=f"sweep {self.settings.run_id}", time_created_secs=wall,
+                                    hparam_infos=hparam_infos, metric_infos=metric_infos)
+        folder = self.settings.sweep_dir / "hparams"
+        folder.mkdir(parents=True, exist_ok=True)
+        self.write(folder, wall, self.summary("_hparams_/experiment", self.plugin_data_pb2.HParamsPluginData(experiment=experiment)))
+
+    def session(self, state: RunState) -> None:
+        """A run's session, once a session of it has ended, in its results folder (if ML-Agents made one:
+        a folder made by anyone else would make mlagents-learn refuse a fresh start)."""
+        folder = self.settings.results_dir / state.run.run_id
+        if not folder.is_dir():
+            return
+        plugin = self.plugin_data_pb2
+        start = plugin.SessionStartInfo(group_name=state.run.describe(), start_time_secs=state.start or 0.0)
+        for name, value in hparam_values(state.run).items():
+            if isinstance(value, bool):
+                start.hparams[name].bool_value = value
+            elif isinstance(value, float):
+                start.hparams[name].number_value = value
+            else:
+                start.hparams[name].string_value = value
+        status = {Status.FINISHED: "STATUS_SUCCESS", Status.STOPPED: "STATUS_SUCCESS", Status.FAILED: "STATUS_FAILURE",
+                  Status.PAUSED: "STATUS_RUNNING"}.get(state.status, "STATUS_UNKNOWN")
+        end = plugin.SessionEndInfo(status=self.api_pb2.Status.Value(status), end_time_secs=state.end or 0.0)
+        self.write(folder, state.end or 0.0, self.summary("_hparams_/session_start_info", plugin.HParamsPluginData(session_start_info=start)),
+                   self.summary("_hparams_/session_end_info", plugin.HParamsPluginData(session_end_info=end)))
+
+
+def start_hparams(settings: Settings, runs: Sequence[Run], supervisor: "Supervisor") -> HParamsWriter | None:
+    """The HParams tab's writer, with the sweep's experiment written, if the tensorboard package can be
+    imported (it can wherever ML-Agents is installed); else one line says so."""
+    try:
+        writer = HParamsWriter(settings)
+    except ImportError:
+        supervisor.console.say("TensorBoard's HParams tab stays empty: the tensorboard package cannot be imported by "
+                               "this Python (pip install tensorboard, or run the sweep with ML-Agents' Python)")
+        return None
+    behaviors = runs[0].behaviors
+    try:
+        writer.experiment(runs, [(behavior, tag) for tag in supervisor.summary_tags for behavior in behaviors], time.time())
+    except OSError as exc:
+        supervisor.console.warn(f"cannot write the HParams tab's data ({exc.strerror or exc}); training goes on")
+        return None
+    return writer
+
+
+# ---------------------------------------------------------------------------
 # Command line
 # ---------------------------------------------------------------------------
 
@@ -4134,6 +4309,8 @@ def run_sweep(argv: Sequence[str]) -> int:
         policy = make_policy(runs, training_order(runs, settings.shuffle))
         supervisor = Supervisor(settings, [RunState(run) for run in runs], launcher=launcher, policy=policy,
                                 store=store, console=console, watcher=watcher, made_by=origin, trainer=trainer)
+        if settings.tensorboard_url:
+            supervisor.hparams = start_hparams(settings, runs, supervisor)
         handlers = install_interrupt_handlers(supervisor)
         try:
             if settings.resume:

@@ -5,10 +5,12 @@ opens: it can only end by being stopped, however slow the machine.
 """
 
 import csv
+import json
 import os
 import re
 import socket
 import threading
+import urllib.request
 import time
 import shlex
 import signal
@@ -249,3 +251,38 @@ def test_a_tensorboard_that_trickles_its_answers_never_holds_the_sweep(sweep_dir
     assert out.count("] finished r-") == 4
     assert [line.split("] ", 1)[1] for line in err.splitlines()] == [
         f"warning: TensorBoard at http://127.0.0.1:{port} does not answer (no answer before the poll's deadline); training goes on, stop conditions are checked again at each poll"]
+
+
+# -- TensorBoard's HParams tab -----------------------------------------------------------------
+
+def hparams_api(url: str, route: str, request: dict) -> dict:
+    """POST a request to TensorBoard's HParams plugin, as its dashboard does."""
+    post = urllib.request.Request(f"{url}/data/plugin/hparams/{route}", data=json.dumps(request).encode(),
+                                  headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(post, timeout=30) as reply:  # nosec B310: a local test server
+        return json.loads(reply.read())
+
+
+def test_the_hparams_tab_lists_every_run_with_its_values_status_and_last_metric(sweep_dir, board):
+    path = config(sweep_dir, "  duration: 1\n  points: 5\n  steps: 1000\n  style: {opt_values: {calm: 1, wild: 2}}\n",
+                  "  B:\n    lr: {opt_values: [0.001, 0.002]}\n")
+    assert main(args(path, board.url, "--num-envs", "2", "--env=Fake", "--base-port", str(free_port()))) == 0
+    experiment = hparams_api(board.url, "experiment", {"experimentName": ""})
+    assert [(info["name"], info["type"]) for info in experiment["hparamInfos"]] == [
+        ("B.lr", "DATA_TYPE_FLOAT64"), ("stand_in.style", "DATA_TYPE_STRING")]
+    assert experiment["hparamInfos"][1]["domainDiscrete"] == ["calm", "wild"]
+    assert [info["name"] for info in experiment["metricInfos"]] == [{"group": "B", "tag": "Environment/Cumulative Reward"}]
+    metric = {"group": "B", "tag": "Environment/Cumulative Reward"}
+    request = {"experimentName": "", "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"],
+               "colParams": [{"hparam": "B.lr"}, {"hparam": "stand_in.style"}, {"metric": metric}],
+               "startIndex": 0, "sliceSize": 100}
+
+    def groups() -> list:
+        found = hparams_api(board.url, "session_groups", request).get("sessionGroups", [])
+        return found if len(found) == 4 and all(group.get("metricValues") for group in found) else []
+
+    found = wait_until(groups, 60)  # TensorBoard reloads every second
+    seen = sorted((group["sessions"][0]["name"], group["hparams"]["B.lr"], group["hparams"]["stand_in.style"],
+                   group["sessions"][0]["status"], group["metricValues"][0]["value"]) for group in found)
+    assert seen == [("r-0", 0.001, "calm", "STATUS_SUCCESS", 1.0), ("r-1", 0.001, "wild", "STATUS_SUCCESS", 1.0),
+                    ("r-2", 0.002, "calm", "STATUS_SUCCESS", 1.0), ("r-3", 0.002, "wild", "STATUS_SUCCESS", 1.0)]
