@@ -1659,6 +1659,14 @@ class HalvingPolicy(GridPolicy):
                 elif (state.status is Status.RUNNING and str(k) in mind["values"] and state.stop_asked is None
                       and not self.finishing(state, snapshot)):
                     said[run_id] = Decision(run_id, Action.PAUSE, f"halving: at rung {k + 1}, step {rung:g}", self.remember(mind))
+        for state in playing:
+            # Told to go on while it was still saving its pause: it goes on now that it has paused,
+            # since it has no value yet at the rung it is now headed for.
+            run_id, mind = state.run.run_id, memory[state.run.run_id]
+            if (state.status is Status.PAUSED and mind["ended"] is None and str(mind["passed"]) not in mind["values"]
+                    and (run_id not in said or said[run_id].action is Action.NOTE)):
+                passed = self.rungs[run_id][mind["passed"] - 1] if mind["passed"] else 0
+                said[run_id] = Decision(run_id, Action.CONTINUE, f"halving: goes on past step {passed:g}", self.remember(mind))
         return decisions + [decision for run_id, decision in said.items() if run_id not in stopping]
 
     def finishing(self, state: RunState, snapshot: Snapshot) -> bool:

@@ -163,6 +163,31 @@ def test_halving_pauses_runs_at_rungs_continues_the_best_with_resume_and_stops_t
     assert sim.h.supervisor.exit_code() == ml.EXIT_OK
 
 
+def test_a_run_told_to_go_on_while_it_is_still_pausing_continues_once_paused(tmp_path):
+    # Its verdict came while it was saving its checkpoint: it goes on as soon as it has paused,
+    # rather than wait at its rung for a verdict that was already given.
+    watcher, launcher = FakeWatcher(), FakeLauncher(on_interrupt=None)  # a pause takes as long as the test says
+    h = Harness(tmp_path, halving_config([0.9, 0.1, 0.5]), launcher=launcher, watcher=watcher, concurrency=2,
+                tensorboard_url="http://board", metric=TAG)
+    h.tick()
+    watcher.serve(1.0, {("r-0", "B", TAG): [(100, 0.9)], ("r-1", "B", TAG): [(100, 0.1)]})
+    h.tick(1)  # of 3, 1 goes on: r-0 must wait for r-2, r-1 is out already
+    assert [fake.asked for fake in launcher.started] == [["interrupt"], ["interrupt"]]
+    launcher.last("r-1").end(0)
+    h.tick(1)
+    assert launcher.ids() == ["r-0", "r-1", "r-2"] and h.status("r-0") is ml.Status.RUNNING  # r-0 still saving
+    watcher.serve(2.0, {("r-0", "B", TAG): [(100, 0.9)], ("r-1", "B", TAG): [(100, 0.1)], ("r-2", "B", TAG): [(100, 0.5)]})
+    h.tick(1)  # the verdict: r-0 goes on, while it is still pausing
+    assert h.supervisor.by_id["r-0"].policy["passed"] == 1
+    launcher.last("r-0").end(0)  # its checkpoint saved
+    h.tick(1)
+    launcher.last("r-2").end(0)
+    h.tick(1)
+    h.tick(1)
+    assert launcher.ids() == ["r-0", "r-1", "r-2", "r-0"] and launcher.last("r-0").command[-1] == "--resume"
+    assert h.status("r-0") is ml.Status.RUNNING
+
+
 def test_the_runs_that_go_on_do_not_depend_on_order_concurrency_or_speed(tmp_path):
     reference = Simulation(tmp_path / "grid")
     reference.run()
