@@ -9,11 +9,13 @@ Needs the repository's .venv with ML-Agents 1.1.0 and TensorBoard (make install)
 chromium, run headless (apt-get install chromium: /usr/bin/chromium; --chromium PATH for another).
 Standard library, plus Pillow from the .venv (it comes with ML-Agents) to crop and check the pictures.
 
-It runs examples/MoveToTarget/sweep.yaml (4 runs, two at a time, two of them stopped early by
-opt_stop) into a temporary results folder, starts a TensorBoard of its own on the results and
-writes, in this folder:
+It runs examples/MoveToTarget/sweep.yaml with --num-repetitions 2 (4 combinations x 2 = 8 runs, two
+at a time, the slow learners stopped early by opt_stop) into a temporary results folder, starts a
+TensorBoard of its own on the results and writes, in this folder:
   tensorboard_rewards.png  TensorBoard's scalars dashboard with the Environment/Cumulative Reward curves
-  summary_table.png        the sweep's summary.md (table, best run first, and its "Best run:" line)
+  hparams_table.png        TensorBoard's HParams tab: every run with its values, status and reward
+  summary_table.png        the sweep's summary.md (runs best first, combinations by their mean, and
+                           its "Best settings:" line)
   console.png              the sweep's timestamped console lines (only when the sweep ran here, or
                            its console was saved in DIR by an earlier run of this script)
 Paths under the results folder are shown as "results/...", as in a sweep with the default --results-dir.
@@ -59,6 +61,8 @@ CHROMIUM = "/usr/bin/chromium"
 TAG = "Environment/Cumulative Reward"
 CONSOLE_FILE = "make_images_console.txt"  # saved in the sweep folder, for a later --skip-sweep
 SCALE = 1.5  # device pixels per CSS pixel: sharp text on high-density screens, still small files
+REPETITIONS = 2  # each combination trains twice: the summary ranks the combinations by their mean
+HPARAMS_WINDOW = (1300, 640)  # the HParams tab's table view of 8 runs, at this window size
 
 # TensorBoard 2.20's legacy scalars dashboard at a 1200x760 window: the left column (settings and
 # runs) is 310 CSS pixels wide and ends about 650 pixels down; the tag filter's chart card starts
@@ -114,7 +118,7 @@ def http_json(url: str, timeout: float = 5.0) -> object:
 def run_sweep(results_dir: Path, run_id: str) -> str:
     """Run the example sweep into results_dir; return its console, the command line first."""
     command = [str(VENV_BIN / "python"), "mlagents-learn.py", "examples/MoveToTarget/sweep.yaml",
-               "--env=.venv/bin/MoveToTarget", "--num-envs", "2",
+               "--env=.venv/bin/MoveToTarget", "--num-envs", "2", "--num-repetitions", str(REPETITIONS),
                "--trainer", ".venv/bin/mlagents-learn", "--run-id", run_id,
                "--results-dir", str(results_dir),
                "--tensorboard-url", f"http://127.0.0.1:{free_port()}", "--poll-interval", "5"]
@@ -349,6 +353,14 @@ def shoot_tensorboard(chromium: str, url: str, out: Path, work: Path) -> None:
     save_png(image, out / "tensorboard_rewards.png")
 
 
+def shoot_hparams(chromium: str, url: str, out: Path, work: Path) -> None:
+    """TensorBoard's HParams tab, its table view: every run with its values, status and reward."""
+    page = f"{url}/?darkMode=false#hparams"
+    say(f"TensorBoard page: {page}")
+    save_png(screenshot(chromium, page, work / "hparams.png", HPARAMS_WINDOW, work, budget_ms=30000),
+             out / "hparams_table.png")
+
+
 # ---------------------------------------------------------------------------
 # Summary table and console, as small HTML pages
 # ---------------------------------------------------------------------------
@@ -366,6 +378,7 @@ body {{ font: 14px/1.45 "DejaVu Sans", "Liberation Sans", Arial, sans-serif; col
 SUMMARY_STYLE = """
 .card { display: inline-block; border: 1px solid #d0d7de; border-radius: 8px; padding: 14px 18px 12px; }
 h1 { font-size: 17px; margin: 0 0 10px; font-weight: 600; }
+h2 { font-size: 14px; margin: 14px 0 8px; font-weight: 600; }
 h1 .file { font: 12px "DejaVu Sans Mono", monospace; color: #59636e; font-weight: normal; margin-left: 8px; }
 table { border-collapse: collapse; font-size: 13px; }
 th, td { border: 1px solid #d0d7de; padding: 5px 9px; text-align: left; vertical-align: top; }
@@ -408,25 +421,33 @@ def shown_path(text: str, results_dir: Path) -> str:
     return text
 
 
-def parse_summary(markdown: str) -> tuple[str, list[str], list[list[str]], str]:
-    """summary.md as title, header, rows and the "Best run:" line."""
-    title, table, best = "", [], ""
-    for line in markdown.splitlines():
+def parse_summary(markdown: str) -> tuple[str, list[tuple[str, list[str], list[list[str]]]], str]:
+    """summary.md as its title, its tables (heading, header, rows: the runs', then with repetitions
+    the combinations') and its "Best ..." line."""
+    title, tables, best, heading = "", [], "", ""
+    rows: list[list[str]] = []
+    for line in [*markdown.splitlines(), ""]:
+        if line.startswith("|"):
+            cells = re.split(r"(?<!\\)\|", line.strip()[1:-1])
+            rows.append([cell.strip().replace("\\|", "|") for cell in cells])
+            continue
+        if rows:
+            tables.append((heading, rows[0], rows[2:]))
+            rows = []
         if line.startswith("# "):
             title = line[2:].strip()
-        elif line.startswith("|"):
-            cells = re.split(r"(?<!\\)\|", line.strip()[1:-1])
-            table.append([cell.strip().replace("\\|", "|") for cell in cells])
-        elif line.startswith("Best run:"):
+        elif line.startswith("## "):
+            heading = line[3:].strip()
+        elif line.startswith("Best "):
             best = line.strip()
-    if len(table) < 2:
+    if not tables:
         raise SystemExit("make_images: summary.md has no table")
-    return title, table[0], table[2:], best
+    return title, tables, best
 
 
-def summary_html(markdown: str, results_dir: Path, sweep_dir: Path) -> str:
-    title, header, rows, best = parse_summary(shown_path(markdown, results_dir))
-    numeric = {"exit", "duration", "last step"} | {name for name in header if "/" in name}
+def table_html(header: list[str], rows: list[list[str]], best: bool) -> str:
+    numeric = {"exit", "duration", "last step", "runs", "scored", "std", "min", "max"} | {
+        name for name in header if "/" in name}
     classes = ["num" if name in numeric else "col-" + name.replace(" ", "-") for name in header]
     # a long tag may break after its slashes
     head = "".join(f'<th class="{css}">{html.escape(name).replace("/", "/<wbr>")}</th>'
@@ -441,6 +462,17 @@ def summary_html(markdown: str, results_dir: Path, sweep_dir: Path) -> str:
                 text = f'<span class="status {kind}">{text}</span>'
             cells.append(f'<td class="{css}">{text}</td>')
         body.append(f'<tr class="{"best" if index == 0 and best else ""}">{"".join(cells)}</tr>')
+    return f'<table><tr>{head}</tr>{"".join(body)}</table>'
+
+
+def summary_html(markdown: str, results_dir: Path, sweep_dir: Path) -> str:
+    title, tables, best = parse_summary(shown_path(markdown, results_dir))
+    parts = []
+    for index, (heading, header, rows) in enumerate(tables):
+        if heading:
+            parts.append(f"<h2>{html.escape(heading)}</h2>")
+        # The best line names the best combination when there are repetitions: mark that table's first row.
+        parts.append(table_html(header, rows, bool(best) and index == len(tables) - 1))
     best_html = ""
     if best:
         best_html = html.escape(best)
@@ -448,7 +480,7 @@ def summary_html(markdown: str, results_dir: Path, sweep_dir: Path) -> str:
         best_html = f'<p class="best">{best_html}</p>'
     where = shown_path(str(sweep_dir / "summary.md"), results_dir)
     content = (f'<div class="card"><h1>{html.escape(title)}<span class="file">{html.escape(where)}</span></h1>'
-               f'<table><tr>{head}</tr>{"".join(body)}</table>{best_html}</div>')
+               f'{"".join(parts)}{best_html}</div>')
     return PAGE.format(style=SUMMARY_STYLE, body=content)
 
 
@@ -549,6 +581,7 @@ def main() -> int:
         tensorboard, url = start_tensorboard(results_dir, work)
         wait_for_tensorboard(tensorboard, url, started_runs(sweep_dir), work)
         shoot_tensorboard(args.chromium, url, args.out, work)
+        shoot_hparams(args.chromium, url, args.out, work)
         stop_group(tensorboard)
         tensorboard = None
 
