@@ -346,7 +346,8 @@ def test_the_demo_command_runs_the_sweep_with_the_venvs_own_programs(tmp_path):
     assert done.stdout.splitlines()[:3] == [
         "4 runs, at most 2 at once; configs and config_info.txt in results/plan-sweep",
         "plan-0: learning_rate=0.003 hidden_units=64",
-        f"  {venv / 'mlagents-learn'} results/plan-sweep/configs/plan-0.yaml --run-id=plan-0 --base-port=5005 "
+        f"  {venv / 'mlagents-learn'} {tmp_path / 'results' / 'plan-sweep' / 'configs' / 'plan-0.yaml'} --run-id=plan-0 "
+        "--base-port=5005 "
         f"--env={venv / 'MoveToTarget'} --force",
     ]
 

@@ -132,7 +132,7 @@ def test_runs_below_min_after_step_are_stopped_and_keep_their_model(sweep_dir, b
     assert (rows["r-0"]["last step"], rows["r-0"]["Score"]) == ("1000", "1.5")
     assert (rows["r-2"]["last step"], rows["r-2"]["Score"]) == ("1000", "1")
     md = (sweep_dir / "results" / "r-sweep" / "summary.md").read_text()
-    assert md.endswith("\nBest run: r-0 (stand_in={duration: 4, points: 40, steps: 1000, scalars: {B: {Score: 1.5}}}), "
+    assert md.endswith("\nBest run: r-0 (stand_in={duration: 4, points: 40, steps: 1000, s...), "
                        "Score = 1.5; its config: results/r-sweep/configs/r-0.yaml\n")
 
 
