@@ -70,8 +70,9 @@ MAY_BE_NONE = {"reward_noise", "reward_noise_max", "threshold_stop_overshoot_ste
                *(f"{rule}_reversed_{name}" for rule in ("median", "halving")
                  for name in ("steps_ratio", "steps_ratio_max", "wall_ratio", "winner_found", "sweeps"))}
 # Each benchmark's smoke run, at most: the timeout only keeps a hung benchmark from
-# hanging the suite.  early_stopping trains for real (about a minute on idle cores).
-TIMEOUT = {"early_stopping.py": 600}
+# hanging the suite.  early_stopping trains for real (about a minute on idle cores); ray_cluster
+# starts two local Ray clusters (35 s alone, 1 minute beside a real sweep, 3 in the loaded suite).
+TIMEOUT = {"early_stopping.py": 600, "ray_cluster.py": 600}
 
 
 def run(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
