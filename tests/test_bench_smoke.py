@@ -7,6 +7,7 @@ import json
 import math
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -76,9 +77,20 @@ TIMEOUT = {"early_stopping.py": 600, "ray_cluster.py": 600}
 
 
 def run(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
-    # The timeout only keeps a hung benchmark from hanging the suite.
-    return subprocess.run([sys.executable, *args], cwd=ROOT, stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=timeout)
+    """A benchmark's run, its output in files rather than pipes: a daemon it leaves behind (a Ray
+    process outliving its cluster) would hold a pipe open and keep us waiting after it exited."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        try:
+            # The timeout only keeps a hung benchmark from hanging the suite.
+            code = subprocess.run([sys.executable, *args], cwd=ROOT, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                  text=True, timeout=timeout).returncode
+        except subprocess.TimeoutExpired:
+            code = None
+        out.seek(0)
+        err.seek(0)
+        done = subprocess.CompletedProcess(args, code, out.read(), err.read())
+    assert code is not None, f"timed out after {timeout} s:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done
 
 
 def check_figures(result: dict, names: list) -> None:
