@@ -2490,6 +2490,14 @@ def import_ray() -> Any:
     except ImportError:
         raise SweepError("--ray needs Ray, which is not installed here", "command line",
                          "pip install ray into the Python that runs this script, the same version as the cluster's") from None
+    try:
+        # Ray connects by itself when one of its calls finds it disconnected (its head went away):
+        # to a cluster of its choosing, or it waits for one for good. A call should fail instead.
+        from ray._private import auto_init_hook
+
+        auto_init_hook.enable_auto_connect = False
+    except ImportError:
+        pass
     return ray
 
 
@@ -2696,6 +2704,8 @@ class RayLauncher:
                                  "install ML-Agents at the same path on every node, or pass --trainer with a command all have")
 
     def close(self) -> None:
+        if not self.ray.is_initialized():
+            return  # the driver lost the cluster (its head went away): nothing of it is ours to free
         slots = [run.actor for run in self.runs if run.outcome is None and run.actor is not None]
         for slot in slots + [slot for slot, _ in self.idle]:
             try:
