@@ -912,7 +912,8 @@ def training_order(runs: Sequence[Run], seed: int | None) -> list[int]:
         return order
     import random
 
-    chooser = random.Random(seed)  # nosec B311: an order of training, not a secret
+    # An order of training, not a secret.
+    chooser = random.Random(seed)  # nosec B311
     laps: dict[int, list[int]] = {}
     for index in order:
         laps.setdefault(runs[index].repetition, []).append(index)
@@ -2708,9 +2709,10 @@ class RayLauncher:
             return  # the driver lost the cluster (its head went away): nothing of it is ours to free
         slots = [run.actor for run in self.runs if run.outcome is None and run.actor is not None]
         for slot in slots + [slot for slot, _ in self.idle]:
+            # The cluster may be gone already, and then nothing is left to free.
             try:
                 self.ray.kill(slot)
-            except Exception:  # nosec B110: the cluster may be gone already; nothing is left to free
+            except Exception:  # nosec B110
                 pass
         self.ray.shutdown()
 

@@ -54,10 +54,11 @@ FAST_HEALTH_CHECKS = {"health_check_initial_delay_ms": 0, "health_check_period_m
 
 def in_namespace() -> None:
     """Re-run this benchmark in a network namespace with only loopback; exits with its status."""
-    if not sys.platform.startswith("linux") or shutil.which("unshare") is None:
+    unshare, sh = shutil.which("unshare"), shutil.which("sh")
+    if not sys.platform.startswith("linux") or unshare is None or sh is None:
         raise SystemExit("ray_cluster.py needs Linux and `unshare -n` (as root): Ray must not bind to this machine's address")
     inner = shlex.join([sys.executable, *sys.argv])
-    done = subprocess.run(["unshare", "-n", "sh", "-c", f"ip link set lo up && exec {inner}"], env={**os.environ, INSIDE: "1"})
+    done = subprocess.run([unshare, "-n", sh, "-c", f"ip link set lo up && exec {inner}"], env={**os.environ, INSIDE: "1"})
     raise SystemExit(done.returncode)
 
 
