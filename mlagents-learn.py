@@ -2528,8 +2528,7 @@ class RayRun:
         """True once the run's trainer runs on a node (or it can no longer)."""
         if self.exit_ref is not None or self.outcome is not None:
             return True
-        self.launcher.place()
-        if self.launched is None:
+        if self.launched is None:  # no slot yet: poll() gives it one when one is free
             return False
         done, _ = self.ray.wait([self.launched], timeout=0)
         if not done:
@@ -2552,7 +2551,7 @@ class RayRun:
         self.launcher.finished(self, reusable=not outcome.lost)
 
     def poll(self) -> Exit | None:
-        self.launcher.place()  # every tick: idle slots go back to the cluster even when no run waits
+        self.launcher.place()  # every tick: waiting runs take free slots, idle slots go back to the cluster
         if self.outcome is not None or not self.ready():
             return self.outcome
         done, _ = self.ray.wait([self.exit_ref], timeout=0)
