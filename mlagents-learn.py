@@ -194,11 +194,6 @@ class Option:
     in_behavior: bool
     names: tuple[str | None, ...] = ()  # each value's label (opt_values given as a mapping), or None
 
-    def shown(self, index: int) -> str:
-        """How the console and the tables show a value: its label, else its YAML, cut short."""
-        name = self.names[index] if self.names else None
-        return name if name is not None else cut(flow(self.values[index]), SHOWN_VALUE_WIDTH)
-
 
 @dataclass(frozen=True)
 class StopRule:
@@ -228,7 +223,6 @@ class Run:
     instances: int  # Unity instances the run starts (env_settings.num_envs)
     behaviors: list[str]
     horizons: dict[str, tuple[float, float]] = field(default_factory=dict)  # behavior -> (max_steps, summary_freq)
-    shown: list[str] = field(default_factory=list)  # each value as the console and tables show it (see Option.shown)
     names: list[str | None] = field(default_factory=list)  # each value's label, if the config gave one
 
     def in_last_stretch(self, behavior: str, step: float) -> bool:
@@ -253,10 +247,18 @@ class Run:
         """The run's values in one short line, for the console and tables."""
         if not self.values:
             return "no value options"
+        return " ".join(f"{name}={text}" for name, text in zip(self.value_names(), self.value_texts()))
+
+    def value_names(self) -> list[str]:
+        """Each value's option: its label, with its behavior or section when the run's options have several."""
         multi = len({heading for heading, _, _ in self.values}) > 1
-        shown = self.shown or [flow(value) for _, _, value in self.values]
-        parts = [f"{heading + '.' if multi else ''}{label}={text}" for (heading, label, _), text in zip(self.values, shown)]
-        return " ".join(parts)
+        return [f"{heading}.{label}" if multi else label for heading, label, _ in self.values]
+
+    def value_texts(self) -> list[str]:
+        """Each value as the console and the tables show it: its label from the config, else its YAML, cut short."""
+        names = self.names or [None] * len(self.values)
+        return [cut(flow(value), SHOWN_VALUE_WIDTH) if name is None else name
+                for (_, _, value), name in zip(self.values, names)]
 
 
 @dataclass
@@ -807,7 +809,6 @@ def expand(config: Mapping[str, Any], run_id: str, repetitions: int = 1,
                      option.values[which])
         values = [(option.heading, label, option.values[which]) for option, label, which in zip(options, labels, combos[combo])]
         run = Run(index, f"{run_id}-{index}", run_config, values, repetition + 1, stop_rules, 1, behaviors,
-                  shown=[option.shown(which) for option, which in zip(options, combos[combo])],
                   names=[option.names[which] if option.names else None for option, which in zip(options, combos[combo])])
         run.instances = instances_per_run(run_config, where)
         run.horizons = horizons(run_config, where)
@@ -3867,24 +3868,17 @@ def tfrecord(data: bytes) -> bytes:
     return length + struct.pack("<I", masked_crc32c(length)) + data + struct.pack("<I", masked_crc32c(data))
 
 
-def hparam_name(run: Run, heading: str, label: str) -> str:
-    """An option's name in the HParams tab: its label, with its behavior or section when the sweep has several."""
-    multi = len({value_heading for value_heading, _, _ in run.values}) > 1
-    return f"{heading}.{label}" if multi else label
-
-
 def hparam_values(run: Run) -> dict[str, bool | float | str]:
-    """A run's values for the HParams tab: numbers and booleans as such, a label or anything else as text."""
-    names = run.names or [None] * len(run.values)
-    shown = run.shown or [flow(value) for _, _, value in run.values]
+    """A run's values for the HParams tab, by option: numbers and booleans as such, a label or anything else as text."""
+    labels = run.names or [None] * len(run.values)
     found: dict[str, bool | float | str] = {}
-    for (heading, label, value), name, text in zip(run.values, names, shown):
-        if name is None and isinstance(value, bool):
-            found[hparam_name(run, heading, label)] = value
-        elif name is None and isinstance(value, (int, float)) and finite_number(value):
-            found[hparam_name(run, heading, label)] = float(value)
+    for (_, _, value), label, name, text in zip(run.values, labels, run.value_names(), run.value_texts()):
+        if label is None and isinstance(value, bool):
+            found[name] = value
+        elif label is None and isinstance(value, (int, float)) and finite_number(value):
+            found[name] = float(value)
         else:
-            found[hparam_name(run, heading, label)] = name if name is not None else text
+            found[name] = text
     return found
 
 
