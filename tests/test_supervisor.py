@@ -336,6 +336,37 @@ def training_status(folder, run_id: str, steps: int, model: bool = True) -> None
         (run_dir / "B.onnx").write_bytes(b"model")
 
 
+@pytest.mark.parametrize("text, saved, to_the_end", [
+    (None, None, False),  # no record
+    ("{not json", None, False),
+    ("[1000]", None, False),
+    ('{"B": "x"}', None, False),
+    ('{"B": {"final_checkpoint": {"steps": "1000"}}}', None, False),
+    ('{"B": {"final_checkpoint": {"steps": NaN}}}', None, False),
+    ('{"B": {"final_checkpoint": {"steps": 600}}}', 600.0, False),  # stopped at 600 of 1000
+    ('{"B": {"final_checkpoint": {"steps": 1000}}}', 1000.0, True),
+    ('{"B": {"checkpoints": [{"steps": 500}, {"steps": 900}, "x"]}}', 900.0, False),  # saved, never ended
+    ('{"B": {"checkpoints": [{"steps": 1200}], "final_checkpoint": {"steps": 1000}}}', 1200.0, True),
+    ('{"Other": {"final_checkpoint": {"steps": 1000}}}', None, False),  # another behavior's record
+])
+def test_what_mlagents_recorded_it_saved_tells_the_last_step_and_whether_a_run_finished(tmp_path, text, saved, to_the_end):
+    h = Harness(tmp_path, grid(1))
+    run = h.supervisor.by_id["r-0"].run
+    run_dir = tmp_path / "results" / "r-0"
+    (run_dir / "run_logs").mkdir(parents=True)
+    (run_dir / "B.onnx").write_bytes(b"model")
+    if text is not None:
+        (run_dir / "run_logs" / "training_status.json").write_text(text)
+    results = tmp_path / "results"
+    assert (ml.steps_saved(results, run), ml.trained_to_the_end(results, run)) == (saved, to_the_end)
+
+
+def test_a_run_that_reached_max_steps_without_its_model_did_not_finish(tmp_path):
+    h = Harness(tmp_path, grid(1))
+    training_status(tmp_path, "r-0", 1000, model=False)
+    assert ml.trained_to_the_end(tmp_path / "results", h.supervisor.by_id["r-0"].run) is False
+
+
 def test_a_run_tensorboard_had_no_point_of_gets_its_last_step_from_mlagents_own_record(tmp_path):
     h = Harness(tmp_path, grid(2), concurrency=2)
     h.tick()
