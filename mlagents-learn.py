@@ -3039,45 +3039,59 @@ def check_state(data: Any, path: Path) -> dict[str, Any]:
     return {**data, "runs": checked}
 
 
+def saved_checkpoints(results_dir: Path, run: Run) -> dict[str, tuple[float | None, list[float]]]:
+    """ML-Agents' own record of what a run saved (run_logs/training_status.json), per behavior.
+
+    For each behavior found there: the step of its final checkpoint (None if it
+    has none) and the steps of every checkpoint it lists, final one included.
+    ML-Agents writes the final checkpoint at the end of training and when it is
+    stopped, with the step it reached. A missing, unreadable or malformed file
+    is no record at all ({}); a malformed entry counts as not there.
+    """
+    try:
+        status = json.loads((results_dir / run.run_id / "run_logs" / "training_status.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(status, dict):
+        return {}
+
+    def step_of(point: Any) -> float | None:
+        steps = point.get("steps") if isinstance(point, dict) else None
+        return float(steps) if finite_number(steps) else None
+
+    record = {}
+    for behavior in run.behaviors:
+        entry = status.get(behavior)
+        if not isinstance(entry, dict):
+            continue
+        final = step_of(entry.get("final_checkpoint"))
+        listed = entry.get("checkpoints") if isinstance(entry.get("checkpoints"), list) else []
+        steps = [step for step in (final, *map(step_of, listed)) if step is not None]
+        record[behavior] = (final, steps)
+    return record
+
+
 def trained_to_the_end(results_dir: Path, run: Run) -> bool:
     """True if ML-Agents' own record says the run trained every behavior to max_steps and exported it.
 
     So a sweep whose state file could not be written (a full disk) never trains
-    a finished run again. training_status.json's final_checkpoint is written
-    when a run stops too, with the step it reached: only a step at max_steps
-    means finished.
+    a finished run again. The final checkpoint is written when a run stops too,
+    with the step it reached: only a step at max_steps means finished.
     """
-    run_dir = results_dir / run.run_id
-    try:
-        status = json.loads((run_dir / "run_logs" / "training_status.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    if not isinstance(status, dict):
-        return False
+    record = saved_checkpoints(results_dir, run)
     for behavior in run.behaviors:
-        final = status.get(behavior, {}).get("final_checkpoint") if isinstance(status.get(behavior), dict) else None
-        steps = final.get("steps") if isinstance(final, dict) else None
-        if not isinstance(steps, (int, float)) or not finite_number(steps) or steps < run.horizons.get(behavior, (math.inf, 0))[0]:
+        final = record.get(behavior, (None, []))[0]
+        if final is None or final < run.horizons.get(behavior, (math.inf, 0))[0]:
             return False
-        if not (run_dir / f"{behavior}.onnx").is_file():
+        if not (results_dir / run.run_id / f"{behavior}.onnx").is_file():
             return False
     return True
 
 
 def steps_saved(results_dir: Path, run: Run) -> float | None:
-    """The latest step ML-Agents saved a checkpoint of (training_status.json), of any behavior, or None."""
-    try:
-        status = json.loads((results_dir / run.run_id / "run_logs" / "training_status.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    steps = []
-    for behavior in run.behaviors:
-        record = status.get(behavior) if isinstance(status, dict) else None
-        if not isinstance(record, dict):
-            continue
-        saved = [record.get("final_checkpoint")] + (record.get("checkpoints") if isinstance(record.get("checkpoints"), list) else [])
-        steps += [point["steps"] for point in saved if isinstance(point, dict) and finite_number(point.get("steps"))]
-    return float(max(steps)) if steps else None
+    """The latest step ML-Agents saved a checkpoint of, of any behavior, or None."""
+    steps = [step for _, listed in saved_checkpoints(results_dir, run).values() for step in listed]
+    return max(steps) if steps else None
 
 
 # ---------------------------------------------------------------------------
