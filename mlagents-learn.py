@@ -41,7 +41,7 @@ import urllib.parse
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence, TypeVar
 
 import yaml
 
@@ -3693,16 +3693,20 @@ def ranking_value(state: RunState, metric: str) -> float | None:
     return statistics.fmean(values) if values else None
 
 
+T = TypeVar("T")  # what best_first orders: runs or combinations
+
+
+def best_first(items: Sequence[T], value_of: Callable[[T], float | None], mode: str) -> list[T]:
+    """Items best first by their value (highest, or lowest with mode min); those without a value last; ties in the given order."""
+    sign = -1.0 if mode == "max" else 1.0
+    values = [value_of(item) for item in items]
+    order = sorted(range(len(items)), key=lambda index: (values[index] is None, sign * (values[index] or 0.0), index))
+    return [items[index] for index in order]
+
+
 def rank(states: Sequence[RunState], metric: str, mode: str) -> list[RunState]:
     """Best first (highest, or lowest with mode min); runs without a value last, in grid order."""
-    sign = -1.0 if mode == "max" else 1.0
-
-    def order(indexed: tuple[int, RunState]) -> tuple[bool, float, int]:
-        index, state = indexed
-        value = ranking_value(state, metric)
-        return (value is None, sign * (value or 0.0), index)
-
-    return [state for _, state in sorted(enumerate(states), key=order)]
+    return best_first(states, lambda state: ranking_value(state, metric), mode)
 
 
 def summary_rows(supervisor: Supervisor) -> tuple[list[str], list[list[str]], list[RunState]]:
@@ -3759,9 +3763,7 @@ def combinations(states: Sequence[RunState], metric: str, mode: str) -> list[Com
         value = ranking_value(state, metric)
         if value is not None and state.status in (Status.FINISHED, Status.STOPPED):
             group.scores.append(value)
-    sign = -1.0 if mode == "max" else 1.0
-    ordered = sorted(enumerate(groups.values()), key=lambda item: (item[1].mean is None, sign * (item[1].mean or 0.0), item[0]))
-    return [group for _, group in ordered]
+    return best_first(list(groups.values()), lambda group: group.mean, mode)
 
 
 def combination_rows(supervisor: Supervisor) -> tuple[list[str], list[list[str]], list[Combination]]:
