@@ -1,32 +1,35 @@
 #!/usr/bin/env python3
 """Early-stopping benchmark: what a sweep costs and what opt_stop saves, on real training.
 
-    python bench/early_stopping.py [--quick] [--only stopping|throughput] [--median-step 2000]
+    python bench/early_stopping.py [--quick] [--only stopping|throughput] [--repeats 3]
+                                   [--halving-step 4000] [--halving-factor 3] [--median-step 2000]
                                    [--median-min-runs 2] [--poll-interval 2] [--no-reversed]
 
 One grid on the bundled headless environment (examples/MoveToTarget, single.yaml)
 with the real mlagents-learn (.venv/bin/mlagents-learn): learning_rate
-[3e-3, 1e-3, 3e-4, 1e-4] x hidden_units [64, 32] = 8 runs of 20,000 steps, one
+[3e-3, 1e-3, 1e-4] x hidden_units [64, 32, 16] = 9 runs of 20,000 steps, one
 TensorBoard point every 2,000 steps.  Every sweep is a subprocess, as a user runs it:
 
     python mlagents-learn.py <config> --env=.venv/bin/MoveToTarget
         --trainer .venv/bin/mlagents-learn --num-envs 2 --tensorboard-url <ours>
         --poll-interval 2 --results-dir <tmp> --run-id <variant> --base-port <free>
 
-Stopping (the grid at --num-envs 2, three times, then once more in reverse order):
-  (a) full       no opt_stop: every run trains to max_steps;
-  (b) median     opt_stop {tag: Environment/Cumulative Reward, rule: median,
-                 step: 2000, min_runs: 2};
-  (c) threshold  opt_stop {tag: Environment/Cumulative Reward, step: 8000, min: 0.0};
-  (b') median, reversed: (b) on the same grid with both value lists reversed, so the
-       worst settings train first (the median rule depends on the order; see README).
+Stopping (the grid at --num-envs 2):
+  (a) full        no opt_stop: every run trains to max_steps;
+  (a') full-again (a) once more: how often the full grid finds its own winner again,
+                  the most any rule can reach when settings are this close;
+  (c) threshold   opt_stop {tag: Environment/Cumulative Reward, step: 8000, min: 0.0};
+  then --repeats times (default 3), in the grid's order and reversed (both value
+  lists reversed, so the worst settings train first):
+  (h) halving     opt_stop {tag: ..., rule: halving, step: 4000, factor: 3};
+  (b) median      opt_stop {tag: ..., rule: median, step: 2000, min_runs: 2}.
 For each: steps trained (sum over runs of the step of the run's final checkpoint,
 mlagents' run_logs/training_status.json: what it really trained, stopped runs
 included; the sum of summary.csv's "last step" column, the last TensorBoard point,
 is reported beside it and undercounts a stopped run by up to one summary period),
-wall time (the sweep process's Popen -> exit), both as ratios to (a); the best run
-(the summary's first row, by final reward) and whether it is (a)'s best combination,
-or within noise of it.
+wall time (the sweep process's Popen -> exit, pauses and restarts included), both
+as ratios to (a); the best run (the summary's first row, by final reward) and
+whether it is (a)'s best combination, or within noise of it.
 
 Noise: every combination that trained to the end in (a) AND in another sweep was
 trained twice with the same settings (mlagents picks a new random seed each time);
@@ -300,6 +303,12 @@ def repeat_differences(full: SweepResult, others: list[SweepResult]) -> list[tup
     return pairs
 
 
+def stop_overshoots(sweeps: list[SweepResult]) -> list[int]:
+    """Per stopped run: its final step - the step its rule judged it at (`at step N` in the reason)."""
+    return [run.steps - run.stop_step for sweep in sweeps for run in sweep.stopped
+            if run.steps is not None and run.stop_step is not None]
+
+
 def winner_verdict(full: SweepResult, variant: SweepResult, noise: float | None,
                    noise_max: float | None = None) -> tuple[float, float, str]:
     """(1 if the variant's winner is (a)'s or within noise of it else 0, the reward gap in (a), a note).
@@ -371,10 +380,11 @@ def print_table(rows: list[tuple[str, ...]]) -> None:
             print("  ".join("-" * width for width in widths))
 
 
-def stopping_figures(full: SweepResult, threshold: SweepResult, repeated: dict[tuple[str, str], list[SweepResult]],
+def stopping_figures(full: SweepResult, again: SweepResult, threshold: SweepResult,
+                     repeated: dict[tuple[str, str], list[SweepResult]],
                      goals: dict[str, float], rules: dict[str, str]) -> list[dict[str, Any]]:
-    """(a)'s own figures, the threshold rule's, and per rule and order the repeats' steps, wall time and winners."""
-    everything = [threshold, *(sweep for sweeps in repeated.values() for sweep in sweeps)]
+    """(a)'s own figures, (a')'s and the threshold rule's, and per rule and order the repeats' steps, wall time and winners."""
+    everything = [again, threshold, *(sweep for sweeps in repeated.values() for sweep in sweeps)]
     pairs = repeat_differences(full, everything)
     noise = statistics.median([diff for _, diff in pairs]) if pairs else None
     noise_max = max(diff for _, diff in pairs) if pairs else None
@@ -400,8 +410,11 @@ def stopping_figures(full: SweepResult, threshold: SweepResult, repeated: dict[t
     figures.append(figure("failed_while_stopping", len(late), "runs", None,
                           "runs killed by their stop's SIGINT (exit -2): it came once they had reached max_steps, "
                           "during mlagents' final export, which does not catch it; reported FAILED" + (f" ({'; '.join(late)})" if late else "")))
+    ok, gap, note = winner_verdict(full, again, noise, noise_max)
+    figures.append(figure("full_again_same_winner", ok, "yes=1", None,
+                          "(a') the full grid trained again finds (a)'s winner (or one within noise): " + note))
     ok, gap, note = winner_verdict(full, threshold, noise, noise_max)
-    overshoot = [run.steps - run.stop_step for run in threshold.stopped if run.steps is not None and run.stop_step is not None]
+    overshoot = stop_overshoots([threshold])
     figures += [
         figure("threshold_steps_ratio", threshold.steps / full.steps, "x", None,
                f"{rules['threshold']}: {threshold.steps} / {full.steps} steps (final checkpoints)"),
@@ -415,13 +428,15 @@ def stopping_figures(full: SweepResult, threshold: SweepResult, repeated: dict[t
         key = f"{rule}_{order}"
         if not sweeps:  # --quick: no reversed order
             figures += [figure(f"{key}_{name}", None, unit) for name, unit in (
-                ("steps_ratio", "x"), ("steps_ratio_max", "x"), ("wall_ratio", "x"), ("winner_found", "of 1"), ("sweeps", "sweeps"))]
+                ("steps_ratio", "x"), ("steps_ratio_max", "x"), ("wall_ratio", "x"), ("winner_found", "of 1"),
+                ("stop_overshoot_steps", "steps"), ("sweeps", "sweeps"))]
             continue
         ratios = [sweep.steps / full.steps for sweep in sweeps]
         walls = [sweep.wall / full.wall for sweep in sweeps]
         verdicts = [winner_verdict(full, sweep, noise, noise_max) for sweep in sweeps]
         found = sum(verdict[0] for verdict in verdicts)
         goal = goals.get(rule)
+        overshoot = stop_overshoots(sweeps)
         figures += [
             figure(f"{key}_steps_ratio", statistics.median(ratios), "x", None,
                    f"{rules[rule]}, {order} grid: steps / (a)'s, median of {len(sweeps)}: "
@@ -434,6 +449,9 @@ def stopping_figures(full: SweepResult, threshold: SweepResult, repeated: dict[t
             figure(f"{key}_winner_found", found / len(sweeps), f"of {len(sweeps)}", ">= 1" if goal else None,
                    f"{found:g} of {len(sweeps)} found (a)'s winner (or one within noise of it): "
                    + "; ".join(verdict[2] for verdict in verdicts)),
+            figure(f"{key}_stop_overshoot_steps", statistics.median(overshoot) if overshoot else None, "steps", None,
+                   f"median of {len(overshoot)}: a stopped run's final step - the step it was judged at "
+                   "(for halving: the steps trained past the rung while being paused)"),
             figure(f"{key}_sweeps", len(sweeps), "sweeps", None, "how many sweeps the figures above are of"),
         ]
     return figures
@@ -477,7 +495,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, help="sweeps per rule and order (default 3; --quick 1)")
     parser.add_argument("--median-step", type=int, help="opt_stop step of the median rule (default 2000; --quick 250)")
     parser.add_argument("--median-min-runs", type=int, help="opt_stop min_runs of the median rule (default 2; --quick 1)")
-    parser.add_argument("--halving-step", type=int, help="opt_stop step (first rung) of the halving rule (default 2000; --quick 250)")
+    parser.add_argument("--halving-step", type=int, help="opt_stop step (first rung) of the halving rule (default 4000; --quick 250)")
     parser.add_argument("--halving-factor", type=float, help="opt_stop factor of the halving rule (default 3; --quick 2)")
     parser.add_argument("--threshold-step", type=int, help="opt_stop step of the threshold rule (default 8000; --quick 250)")
     parser.add_argument("--threshold-min", type=float, default=0.0, help="opt_stop min of the threshold rule (default 0.0)")
@@ -493,7 +511,10 @@ def main() -> int:
     repeats = pick(args.repeats, 3, 1)
     median_rule = {"tag": TAG, "rule": "median", "step": pick(args.median_step, 2000, 250),
                    "min_runs": pick(args.median_min_runs, 2, 1)}
-    halving_rule = {"tag": TAG, "rule": "halving", "step": pick(args.halving_step, 2000, 250),
+    # The first rung where the runs have begun to part: at step 2000 every run's reward is
+    # still that of a random policy (-0.4 to -0.55 on this grid, whatever the settings), so
+    # a rung there keeps runs at random; by 4000 the learning rates have begun to show.
+    halving_rule = {"tag": TAG, "rule": "halving", "step": pick(args.halving_step, 4000, 250),
                     "factor": pick(args.halving_factor, 3, 2)}
     threshold_rule = {"tag": TAG, "step": pick(args.threshold_step, 8000, 250), "min": args.threshold_min}
     if not TRAINER.is_file():
@@ -523,6 +544,7 @@ def main() -> int:
             # Right after (a), so that the two sweeps of the throughput ratio see the same machine.
             serial = sweep("serial", num_envs=1) if throughput else None
             if stopping:
+                again = sweep("full-again")
                 threshold = sweep("threshold", threshold_rule)
                 repeated: dict[tuple[str, str], list[SweepResult]] = {
                     (rule, order): [] for rule in ("median", "halving") for order in ("forward", "reversed")}
@@ -532,7 +554,7 @@ def main() -> int:
                         for rule, spec in (("halving", halving_rule), ("median", median_rule)):
                             repeated[(rule, order)].append(
                                 sweep(f"{rule}-{order}-{repeat}", spec, reverse=order == "reversed"))
-                figures += stopping_figures(full, threshold, repeated, {"halving": args.goal}, rules)
+                figures += stopping_figures(full, again, threshold, repeated, {"halving": args.goal}, rules)
             if serial is not None:
                 figures += throughput_figures(serial, full)
     finally:

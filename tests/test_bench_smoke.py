@@ -32,10 +32,10 @@ EXPECTED = {
     ],
     "early_stopping.py": [
         "full_steps", "full_wall_s", "full_others_cores", "full_best_reward", "full_top2_gap", "reward_noise",
-        "reward_noise_max", "failed_while_stopping",
+        "reward_noise_max", "failed_while_stopping", "full_again_same_winner",
         *(f"threshold_{name}" for name in ("steps_ratio", "wall_ratio", "runs_stopped", "stop_overshoot_steps", "same_winner")),
         *(f"{rule}_{order}_{name}" for rule in ("median", "halving") for order in ("forward", "reversed")
-          for name in ("steps_ratio", "steps_ratio_max", "wall_ratio", "winner_found", "sweeps")),
+          for name in ("steps_ratio", "steps_ratio_max", "wall_ratio", "winner_found", "stop_overshoot_steps", "sweeps")),
         "throughput_1env_steps_per_s", "throughput_2env_steps_per_s", "throughput_ratio", "throughput_ratio_training",
         "throughput_1env_others_cores", "throughput_2env_others_cores", "cpu_per_1k_steps_1env", "cpu_per_1k_steps_2env",
         "cores_busy_1env", "cores_busy_2env",
@@ -57,8 +57,8 @@ EXPECTED = {
 # (nothing stopped, the same winner: a gap of 0), may be 0 too.
 MAY_BE_ZERO = {
     "sweep_cpu_share_steady_pct", "ray_driver_cpu_share_steady_pct", "local_sweep_cpu_share_steady_pct", "runs_lost", "runs_twice", "port_clashes", "failed_while_stopping",
-    "threshold_runs_stopped", "threshold_stop_overshoot_steps", "threshold_same_winner",
-    *(f"{rule}_forward_winner_found" for rule in ("median", "halving")),
+    "threshold_runs_stopped", "threshold_stop_overshoot_steps", "threshold_same_winner", "full_again_same_winner",
+    *(f"{rule}_forward_{name}" for rule in ("median", "halving") for name in ("winner_found", "stop_overshoot_steps")),
 }
 # 1000 steps of training are too few to learn: the best final reward is below 0.  Other
 # programs' CPU is the machine's busy time less ours: about 0 on an idle machine, either side.
@@ -68,8 +68,9 @@ MAY_BE_NEGATIVE = {"full_best_reward", "full_others_cores", "median_others_cores
 # trained to the end twice (the repeat noise); a tiny run may leave them empty.
 # --quick trains no reversed grid: those figures are left empty.
 MAY_BE_NONE = {"reward_noise", "reward_noise_max", "threshold_stop_overshoot_steps",
+               *(f"{rule}_forward_stop_overshoot_steps" for rule in ("median", "halving")),
                *(f"{rule}_reversed_{name}" for rule in ("median", "halving")
-                 for name in ("steps_ratio", "steps_ratio_max", "wall_ratio", "winner_found", "sweeps"))}
+                 for name in ("steps_ratio", "steps_ratio_max", "wall_ratio", "winner_found", "stop_overshoot_steps", "sweeps"))}
 # Each benchmark's smoke run, at most: the timeout only keeps a hung benchmark from
 # hanging the suite.  early_stopping trains for real (about a minute on idle cores); ray_cluster
 # starts two local Ray clusters (35 s alone, 1 minute beside a real sweep, 3 in the loaded suite).
