@@ -1557,7 +1557,6 @@ class RungEntry:
 
 @dataclass(frozen=True)
 class RungVerdict:
-    candidates: int  # the cohort's n: its runs, less those out, plus those still to come up from the rung below
     keep: int  # how many of the cohort go on
     go_on: frozenset[str]  # runs decided to continue past the rung
     stop: Mapping[str, str]  # runs decided to stop at the rung, with the reason
@@ -1567,24 +1566,21 @@ def ordinal(number: int) -> str:
     return f"{number}{'th' if 10 <= number % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(number % 10, 'th')}"
 
 
-def judge_rung(entries: Sequence[RungEntry], rung: float, factor: float, mode: str, promotions_to_come: int = 0) -> RungVerdict:
+def judge_rung(entries: Sequence[RungEntry], rung: float, factor: float, mode: str) -> RungVerdict:
     """Which runs of a rung's cohort continue, and which stop: the best ceil(n / factor) of the n candidates go on.
 
-    `promotions_to_come` counts the runs the rung below may still send up: they
-    are of this rung's cohort too, still to come. A run is decided before every
-    run has reached the rung only when no score of the others can change it: it
-    goes on if it stays in the best even should every run still to come beat it,
-    it stops if enough runs beat it already. (A run still to come that fails, or
-    is never sent up, only makes n smaller, which changes neither.) So what is
-    decided never depends on the order in which runs reach the rung.
+    A run is decided before every run has reached the rung only when no score
+    of the others can change it: it goes on if it stays in the best even should
+    every run still to come beat it, it stops if enough runs beat it already.
+    (A run still to come that fails only makes n smaller, which changes neither.)
+    So what is decided never depends on the order in which runs reach the rung.
     """
     candidates = [entry for entry in entries if not entry.out]
-    n = len(candidates) + promotions_to_come
-    keep = math.ceil(n / factor)
+    keep = math.ceil(len(candidates) / factor)
     sign = -1.0 if mode == "max" else 1.0
     reached = sorted((entry for entry in candidates if entry.value is not None),
                      key=lambda entry: (sign * (entry.value or 0.0), entry.order))
-    coming = n - len(reached)
+    coming = len(candidates) - len(reached)
     go_on, stop = set(), {}
     for place, entry in enumerate(reached):
         if place + coming < keep:
@@ -1594,9 +1590,9 @@ def judge_rung(entries: Sequence[RungEntry], rung: float, factor: float, mode: s
             value = entry.value or 0.0
             relation = "=" if value == worst_kept else "<" if value < worst_kept else ">"
             rank = ordinal(place + 1) if not coming else f"at best {ordinal(place + 1)}"
-            stop[entry.run_id] = (f"halving: {rank} of {n} at step {rung:g} "
+            stop[entry.run_id] = (f"halving: {rank} of {len(candidates)} at step {rung:g} "
                                   f"({value:g} {relation} {worst_kept:g}{', a tie' if relation == '=' else ''})")
-    return RungVerdict(n, keep, frozenset(go_on), stop)
+    return RungVerdict(keep, frozenset(go_on), stop)
 
 
 class HalvingPolicy(GridPolicy):
@@ -1639,7 +1635,7 @@ class HalvingPolicy(GridPolicy):
         memory = {state.run.run_id: {"passed": state.policy.get("passed", 0), "values": dict(state.policy.get("values", {})),
                                      "ended": state.policy.get("ended")} for state in playing}
         said: dict[str, Decision] = {}
-        to_come = 0  # runs the rung below may still send up to this one: it has not decided them yet
+        to_come = 0  # places in this rung's cohort still to be filled by runs the rung below has not decided yet
         for k in range(max((len(self.rungs[state.run.run_id]) for state in playing), default=0)):
             cohort = [state for state in playing if memory[state.run.run_id]["passed"] >= k
                       and len(self.rungs[state.run.run_id]) > k]
@@ -1647,7 +1643,10 @@ class HalvingPolicy(GridPolicy):
                 break
             rung = self.rungs[cohort[0].run.run_id][k]
             entries = [self.entry(state, k, rung, snapshot, memory[state.run.run_id], said) for state in cohort]
-            verdict = judge_rung(entries, rung, self.factor, self.mode, promotions_to_come=to_come)
+            # Runs yet to be promoted from the rung below belong to this rung's cohort as much as those
+            # already here: they count as runs still to come, so nothing is decided here that they could change.
+            entries += [RungEntry(f"(to come from rung {k} #{n})", ("", n), None) for n in range(to_come)]
+            verdict = judge_rung(entries, rung, self.factor, self.mode)
             for state in cohort:
                 run_id, mind = state.run.run_id, memory[state.run.run_id]
                 if mind["passed"] != k or mind["ended"] is not None:
@@ -1656,7 +1655,7 @@ class HalvingPolicy(GridPolicy):
                     mind["passed"] = k + 1
                     action = Action.CONTINUE if state.status is Status.PAUSED else Action.NOTE
                     said[run_id] = Decision(run_id, action, f"halving: in the best {verdict.keep} of "
-                                            f"{verdict.candidates} at step {rung:g}", self.remember(mind))
+                                            f"{sum(not entry.out for entry in entries)} at step {rung:g}", self.remember(mind))
                 elif run_id in verdict.stop:
                     mind["ended"] = k
                     action = {Status.PAUSED: Action.END, Status.RUNNING: Action.STOP}.get(state.status, Action.NOTE)

@@ -77,17 +77,6 @@ def test_the_best_ceil_n_over_factor_go_on_and_early_decisions_are_only_certain_
     assert dict(verdict.stop) == {run: f"halving: {reason}" for run, reason in stop.items()}
 
 
-def test_runs_the_rung_below_may_still_send_up_are_of_the_cohort_still_to_come():
-    # Two runs have reached rung 2; the rung below may send up one more. A rung of three keeps one:
-    # the better of the two waits for it, the other is out whatever it scores.
-    verdict = ml.judge_rung(entries([0.9, 0.7]), 300, 3, "max", promotions_to_come=1)
-    assert (verdict.candidates, verdict.keep, verdict.go_on) == (3, 1, frozenset())
-    assert dict(verdict.stop) == {"r-1": "halving: at best 2nd of 3 at step 300 (0.7 < 0.9)"}
-    # Once nothing more can come up, it is a rung of two.
-    verdict = ml.judge_rung(entries([0.9, 0.7]), 300, 3, "max")
-    assert (verdict.candidates, verdict.go_on, dict(verdict.stop)) == (2, {"r-0"}, {"r-1": "halving: 2nd of 2 at step 300 (0.7 < 0.9)"})
-
-
 def test_no_early_decision_is_overturned_by_how_the_rest_arrive():
     # Whatever the order and values in which the last runs reach the rung, what was decided early still holds.
     import itertools
