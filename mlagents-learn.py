@@ -1635,7 +1635,6 @@ class HalvingPolicy(GridPolicy):
         memory = {state.run.run_id: {"passed": state.policy.get("passed", 0), "values": dict(state.policy.get("values", {})),
                                      "ended": state.policy.get("ended")} for state in playing}
         said: dict[str, Decision] = {}
-        to_come = 0  # places in this rung's cohort still to be filled by runs the rung below has not decided yet
         for k in range(max((len(self.rungs[state.run.run_id]) for state in playing), default=0)):
             cohort = [state for state in playing if memory[state.run.run_id]["passed"] >= k
                       and len(self.rungs[state.run.run_id]) > k]
@@ -1643,9 +1642,6 @@ class HalvingPolicy(GridPolicy):
                 break
             rung = self.rungs[cohort[0].run.run_id][k]
             entries = [self.entry(state, k, rung, snapshot, memory[state.run.run_id], said) for state in cohort]
-            # Runs yet to be promoted from the rung below belong to this rung's cohort as much as those
-            # already here: they count as runs still to come, so nothing is decided here that they could change.
-            entries += [RungEntry(f"(to come from rung {k} #{n})", ("", n), None) for n in range(to_come)]
             verdict = judge_rung(entries, rung, self.factor, self.mode)
             for state in cohort:
                 run_id, mind = state.run.run_id, memory[state.run.run_id]
@@ -1665,11 +1661,6 @@ class HalvingPolicy(GridPolicy):
                 elif (state.status is Status.RUNNING and str(k) in mind["values"] and state.stop_asked is None
                       and not self.finishing(state, snapshot)):
                     said[run_id] = Decision(run_id, Action.PAUSE, f"halving: at rung {k + 1}, step {rung:g}", self.remember(mind))
-            promoted = sum(memory[state.run.run_id]["passed"] > k for state in cohort)
-            out = {entry.run_id for entry in entries if entry.out}
-            undecided = sum(memory[state.run.run_id]["passed"] == k and memory[state.run.run_id]["ended"] is None
-                            and state.run.run_id not in out and len(self.rungs[state.run.run_id]) > k + 1 for state in cohort)
-            to_come = min(max(verdict.keep - promoted, 0), undecided + to_come)
         for state in playing:
             # Told to go on while it was still saving its pause: it goes on now that it has paused,
             # since it has no value yet at the rung it is now headed for.
