@@ -1557,6 +1557,7 @@ class RungEntry:
 
 @dataclass(frozen=True)
 class RungVerdict:
+    candidates: int  # the cohort's n: its runs, less those out, plus those still to come up from the rung below
     keep: int  # how many of the cohort go on
     go_on: frozenset[str]  # runs decided to continue past the rung
     stop: Mapping[str, str]  # runs decided to stop at the rung, with the reason
@@ -1566,21 +1567,24 @@ def ordinal(number: int) -> str:
     return f"{number}{'th' if 10 <= number % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(number % 10, 'th')}"
 
 
-def judge_rung(entries: Sequence[RungEntry], rung: float, factor: float, mode: str) -> RungVerdict:
+def judge_rung(entries: Sequence[RungEntry], rung: float, factor: float, mode: str, promotions_to_come: int = 0) -> RungVerdict:
     """Which runs of a rung's cohort continue, and which stop: the best ceil(n / factor) of the n candidates go on.
 
-    A run is decided before every run has reached the rung only when no score
-    of the others can change it: it goes on if it stays in the best even should
-    every run still to come beat it, it stops if enough runs beat it already.
-    (A run still to come that fails only makes n smaller, which changes neither.)
-    So what is decided never depends on the order in which runs reach the rung.
+    `promotions_to_come` counts the runs the rung below may still send up: they
+    are of this rung's cohort too, still to come. A run is decided before every
+    run has reached the rung only when no score of the others can change it: it
+    goes on if it stays in the best even should every run still to come beat it,
+    it stops if enough runs beat it already. (A run still to come that fails, or
+    is never sent up, only makes n smaller, which changes neither.) So what is
+    decided never depends on the order in which runs reach the rung.
     """
     candidates = [entry for entry in entries if not entry.out]
-    keep = math.ceil(len(candidates) / factor)
+    n = len(candidates) + promotions_to_come
+    keep = math.ceil(n / factor)
     sign = -1.0 if mode == "max" else 1.0
     reached = sorted((entry for entry in candidates if entry.value is not None),
                      key=lambda entry: (sign * (entry.value or 0.0), entry.order))
-    coming = len(candidates) - len(reached)
+    coming = n - len(reached)
     go_on, stop = set(), {}
     for place, entry in enumerate(reached):
         if place + coming < keep:
@@ -1590,9 +1594,9 @@ def judge_rung(entries: Sequence[RungEntry], rung: float, factor: float, mode: s
             value = entry.value or 0.0
             relation = "=" if value == worst_kept else "<" if value < worst_kept else ">"
             rank = ordinal(place + 1) if not coming else f"at best {ordinal(place + 1)}"
-            stop[entry.run_id] = (f"halving: {rank} of {len(candidates)} at step {rung:g} "
+            stop[entry.run_id] = (f"halving: {rank} of {n} at step {rung:g} "
                                   f"({value:g} {relation} {worst_kept:g}{', a tie' if relation == '=' else ''})")
-    return RungVerdict(keep, frozenset(go_on), stop)
+    return RungVerdict(n, keep, frozenset(go_on), stop)
 
 
 class HalvingPolicy(GridPolicy):
@@ -1635,6 +1639,7 @@ class HalvingPolicy(GridPolicy):
         memory = {state.run.run_id: {"passed": state.policy.get("passed", 0), "values": dict(state.policy.get("values", {})),
                                      "ended": state.policy.get("ended")} for state in playing}
         said: dict[str, Decision] = {}
+        to_come = 0  # runs the rung below may still send up to this one: it has not decided them yet
         for k in range(max((len(self.rungs[state.run.run_id]) for state in playing), default=0)):
             cohort = [state for state in playing if memory[state.run.run_id]["passed"] >= k
                       and len(self.rungs[state.run.run_id]) > k]
@@ -1642,7 +1647,7 @@ class HalvingPolicy(GridPolicy):
                 break
             rung = self.rungs[cohort[0].run.run_id][k]
             entries = [self.entry(state, k, rung, snapshot, memory[state.run.run_id], said) for state in cohort]
-            verdict = judge_rung(entries, rung, self.factor, self.mode)
+            verdict = judge_rung(entries, rung, self.factor, self.mode, promotions_to_come=to_come)
             for state in cohort:
                 run_id, mind = state.run.run_id, memory[state.run.run_id]
                 if mind["passed"] != k or mind["ended"] is not None:
@@ -1651,7 +1656,7 @@ class HalvingPolicy(GridPolicy):
                     mind["passed"] = k + 1
                     action = Action.CONTINUE if state.status is Status.PAUSED else Action.NOTE
                     said[run_id] = Decision(run_id, action, f"halving: in the best {verdict.keep} of "
-                                            f"{sum(not entry.out for entry in entries)} at step {rung:g}", self.remember(mind))
+                                            f"{verdict.candidates} at step {rung:g}", self.remember(mind))
                 elif run_id in verdict.stop:
                     mind["ended"] = k
                     action = {Status.PAUSED: Action.END, Status.RUNNING: Action.STOP}.get(state.status, Action.NOTE)
@@ -1661,6 +1666,11 @@ class HalvingPolicy(GridPolicy):
                 elif (state.status is Status.RUNNING and str(k) in mind["values"] and state.stop_asked is None
                       and not self.finishing(state, snapshot)):
                     said[run_id] = Decision(run_id, Action.PAUSE, f"halving: at rung {k + 1}, step {rung:g}", self.remember(mind))
+            promoted = sum(memory[state.run.run_id]["passed"] > k for state in cohort)
+            out = {entry.run_id for entry in entries if entry.out}
+            undecided = sum(memory[state.run.run_id]["passed"] == k and memory[state.run.run_id]["ended"] is None
+                            and state.run.run_id not in out and len(self.rungs[state.run.run_id]) > k + 1 for state in cohort)
+            to_come = min(max(verdict.keep - promoted, 0), undecided + to_come)
         for state in playing:
             # Told to go on while it was still saving its pause: it goes on now that it has paused,
             # since it has no value yet at the rung it is now headed for.

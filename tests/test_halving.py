@@ -77,6 +77,17 @@ def test_the_best_ceil_n_over_factor_go_on_and_early_decisions_are_only_certain_
     assert dict(verdict.stop) == {run: f"halving: {reason}" for run, reason in stop.items()}
 
 
+def test_runs_the_rung_below_may_still_send_up_are_of_the_cohort_still_to_come():
+    # Two runs have reached rung 2; the rung below may send up one more. A rung of three keeps one:
+    # the better of the two waits for it, the other is out whatever it scores.
+    verdict = ml.judge_rung(entries([0.9, 0.7]), 300, 3, "max", promotions_to_come=1)
+    assert (verdict.candidates, verdict.keep, verdict.go_on) == (3, 1, frozenset())
+    assert dict(verdict.stop) == {"r-1": "halving: at best 2nd of 3 at step 300 (0.7 < 0.9)"}
+    # Once nothing more can come up, it is a rung of two.
+    verdict = ml.judge_rung(entries([0.9, 0.7]), 300, 3, "max")
+    assert (verdict.candidates, verdict.go_on, dict(verdict.stop)) == (2, {"r-0"}, {"r-1": "halving: 2nd of 2 at step 300 (0.7 < 0.9)"})
+
+
 def test_no_early_decision_is_overturned_by_how_the_rest_arrive():
     # Whatever the order and values in which the last runs reach the rung, what was decided early still holds.
     import itertools
@@ -198,6 +209,9 @@ def test_the_runs_that_go_on_do_not_depend_on_order_concurrency_or_speed(tmp_pat
         dict(concurrency=9),
         dict(order=[4, 8, 0, 6, 2, 7, 1, 5, 3], concurrency=2,
              speeds={f"r-{n}": speed for n, speed in enumerate([300, 50, 120, 80, 500, 33, 210, 95, 60])}),
+        # The best is slow: r-5 and r-3 are sure of rung 1 early and reach rung 2 long before r-1 reaches
+        # rung 1; rung 2 is still a rung of three, so r-5 waits there for r-1.
+        dict(speeds={f"r-{n}": 10.0 if n == 1 else 100.0 for n in range(9)}),
     ]
     for number, options in enumerate(varied):
         sim = Simulation(tmp_path / f"v{number}", **options)
