@@ -67,6 +67,11 @@ STATUS_INTERVAL = 60.0
 # server that accepts and never answers, or trickles a byte at a time, costs
 # the sweep stale metrics and nothing else.
 POLL_DEADLINE = 15.0
+# While a run's next point is the one at its halving rung, TensorBoard is
+# polled this often (if --poll-interval is longer): a run trains on until its
+# pause is asked, and at the default 60 s that is up to a minute of training
+# past the rung, thrown away. Only running runs are read at each poll.
+DUE_POLL_INTERVAL = 1.0
 MAX_ANSWER_BYTES = 256 << 20
 TENSORBOARD_START_TIMEOUT = 60.0
 # TensorBoard reads new event data every --reload_interval seconds (default 5):
@@ -1237,6 +1242,7 @@ class MetricsRequest:
     tags: tuple[str, ...]
     runs: tuple[tuple[str, str], ...]
     final: frozenset[str] = frozenset()  # run ids
+    due: bool = False  # a run's next point is at its rung: poll every DUE_POLL_INTERVAL
 
 
 @dataclass(frozen=True)
@@ -1295,7 +1301,14 @@ class MetricsWatcher:
         self._thread.start()
 
     def want(self, request: MetricsRequest) -> None:
+        hurry = request.due and not (self._request is not None and self._request.due)
         self._request = request
+        if hurry:
+            self._wake.set()  # a poll now, not at the end of a long wait begun before the run was due
+
+    def wait_after_poll(self) -> float:
+        request = self._request
+        return min(self.interval, DUE_POLL_INTERVAL) if request is not None and request.due else self.interval
 
     def latest(self) -> Snapshot | None:
         return self._snapshot
@@ -1332,7 +1345,7 @@ class MetricsWatcher:
         self.connect()
         while not self._stopping:
             self.poll_once()
-            self._wake.wait(self.interval)
+            self._wake.wait(self.wait_after_poll())
             self._wake.clear()
         if self._final is not None:
             self._request = self._final
@@ -1475,6 +1488,7 @@ class Policy(Protocol):
     def decide(self, states: Sequence[RunState], snapshot: Snapshot) -> list[Decision]: ...
     def tags(self) -> list[str]: ...
     def waits(self, states: Sequence[RunState]) -> bool: ...
+    def due(self, states: Sequence[RunState], snapshot: Snapshot) -> bool: ...
 
 
 class GridPolicy:
@@ -1493,6 +1507,10 @@ class GridPolicy:
 
     def tags(self) -> list[str]:
         return list(dict.fromkeys(rule.tag for rules in self.rules.values() for rule in rules))
+
+    def due(self, states: Sequence[RunState], snapshot: Snapshot) -> bool:
+        """True while a running run's next point will be at a step the policy judges it at: poll often then."""
+        return False
 
     def decide(self, states: Sequence[RunState], snapshot: Snapshot) -> list[Decision]:
         started = [state for state in states if state.start is not None]
@@ -1680,6 +1698,27 @@ class HalvingPolicy(GridPolicy):
                 passed = self.rungs[run_id][mind["passed"] - 1] if mind["passed"] else 0
                 said[run_id] = Decision(run_id, Action.CONTINUE, f"halving: goes on past step {passed:g}", self.remember(mind))
         return decisions + [decision for run_id, decision in said.items() if run_id not in stopping]
+
+    def due(self, states: Sequence[RunState], snapshot: Snapshot) -> bool:
+        """True while a running run, not yet decided at its next rung, is within one summary period of it.
+
+        Its next point is then the one at the rung, and it should be paused as
+        soon as that point is served: every step it trains past the rung while
+        the sweep has not looked is thrown away if it stops there.
+        """
+        for state in states:
+            rungs = self.rungs.get(state.run.run_id, [])
+            passed = state.policy.get("passed", 0)
+            if (state.status is not Status.RUNNING or state.stop_asked is not None or passed >= len(rungs)
+                    or state.policy.get("ended") is not None or self.finishing(state, snapshot)):
+                continue
+            rung = rungs[passed]
+            for rule in self.halving[state.run.run_id]:
+                points = snapshot.of(state.run.run_id, rule.behavior, rule.tag)
+                last = points[-1][0] if points else 0.0
+                if last < rung <= last + state.run.horizons.get(rule.behavior, (math.inf, 0.0))[1]:
+                    return True
+        return False
 
     def finishing(self, state: RunState, snapshot: Snapshot) -> bool:
         """True once the run is in its last summary period (see Run.in_last_stretch): it is left to finish."""
@@ -3247,6 +3286,7 @@ class Supervisor:
         self.step_at_launch: dict[str, float | None] = {}
         # Each running run's first step seen this session, and when: its pace, for the time left.
         self.pace: dict[str, tuple[float, float]] = {}
+        self.due = False  # the policy waits for a running run's point at a rung: the watcher polls often
 
     # -- the loop -------------------------------------------------------------
 
@@ -3554,6 +3594,10 @@ class Supervisor:
             if decision.action in (Action.STOP, Action.PAUSE) and state.status is Status.RUNNING and not self.trains_now(state):
                 continue  # decided again on a later snapshot, what the policy would keep with it
             self.carry_out(state, decision)
+        due = self.policy.due(self.states, snapshot)
+        if due != self.due and self.watcher is not None:
+            self.due = due
+            self.watcher.want(self.metrics_request())
 
     def trains_now(self, state: RunState) -> bool:
         """True once a running run has shown a point of its current session.
@@ -3595,7 +3639,7 @@ class Supervisor:
             state.run.run_id for state in started if state.status is not Status.RUNNING
             and state.end is not None and now - state.end > 2 * TENSORBOARD_SETTLE)
         return MetricsRequest(tuple(self.summary_tags), tuple((state.run.run_id, behavior) for state in started
-                                                              for behavior in state.run.behaviors), final)
+                                                              for behavior in state.run.behaviors), final, self.due)
 
     def collect_metrics(self) -> None:
         """Read each started run's last step and last values for the summary."""
@@ -4048,7 +4092,8 @@ def build_parser() -> ArgumentParser:
     ours.add_argument("--stop-timeout", type=float, default=DEFAULT_STOP_TIMEOUT, metavar="SECONDS",
                       help="how long a stopped run may take to save its model before it is killed (default 60)")
     ours.add_argument("--poll-interval", type=float, default=DEFAULT_POLL_INTERVAL, metavar="SECONDS",
-                      help="how often stop conditions are checked in TensorBoard (default 60)")
+                      help="how often stop conditions are checked in TensorBoard (default 60; every second while "
+                           "a run nears a halving rung)")
     ours.add_argument("--tensorboard-url", default=DEFAULT_TENSORBOARD_URL, metavar="URL",
                       help=f"TensorBoard to read metrics from; one is started there if none answers (default {DEFAULT_TENSORBOARD_URL})")
     ours.add_argument("--no-tensorboard", action="store_true",

@@ -259,6 +259,40 @@ def test_a_run_certain_to_go_on_when_it_reaches_its_rung_is_never_paused(tmp_pat
     assert "stopping r-8: halving: 6th of 9 at step 100 (0.4 < 0.7)" in lines
 
 
+def test_the_board_is_polled_often_while_a_runs_next_point_is_at_its_rung(tmp_path):
+    # Rung 1 at step 300, a point every 100: from step 200 on, the next point is the rung's, and the sooner
+    # it is seen the less is trained past the rung. Once the run's pause is asked, the hurry is over.
+    config = ("behaviors:\n  B:\n    max_steps: 2700\n    summary_freq: 100\n"
+              f"    opt_stop: {{tag: {TAG}, rule: halving, step: 300, factor: 3}}\n"
+              "stand_in:\n  score: {opt_values: [0.1, 0.2, 0.3]}\n")
+    watcher = FakeWatcher()
+    h = Harness(tmp_path, config, watcher=watcher, concurrency=3, tensorboard_url="http://board", metric=TAG)
+    due = []
+    for number, last in enumerate([100, 200, 200, 300]):
+        watcher.serve(float(number), {(f"r-{n}", "B", TAG): [(float(s), 0.1 * (n + 1)) for s in range(100, last + 1, 100)]
+                                      for n in range(3)})
+        h.tick(1)
+        due.append(watcher.requests[-1].due)
+    assert due == [False, True, True, False]
+    # At step 300 the rung is complete: r-2 goes on (its next rung, 900, is far), the others are being stopped.
+    assert [(state.stop_asked is not None, state.policy["passed"]) for state in h.supervisor.states] == [
+        (True, 0), (True, 0), (False, 1)]
+
+
+def test_a_due_request_wakes_the_watcher_and_shortens_its_wait(tmp_path):
+    watcher = ml.MetricsWatcher(ml.TensorBoardClient("http://127.0.0.1:9"), interval=60, results_dir=tmp_path)
+    watcher.want(ml.MetricsRequest((TAG,), (("r-0", "B"),)))
+    assert (watcher.wait_after_poll(), watcher._wake.is_set()) == (60, False)
+    watcher.want(ml.MetricsRequest((TAG,), (("r-0", "B"),), due=True))
+    assert (watcher.wait_after_poll(), watcher._wake.is_set()) == (ml.DUE_POLL_INTERVAL, True)  # polls now, then often
+    watcher._wake.clear()
+    watcher.want(ml.MetricsRequest((TAG,), (("r-0", "B"),), due=True))
+    assert watcher._wake.is_set() is False  # still due: no extra poll for every request
+    fast = ml.MetricsWatcher(ml.TensorBoardClient("http://127.0.0.1:9"), interval=0.5, results_dir=tmp_path)
+    fast.want(ml.MetricsRequest((TAG,), (("r-0", "B"),), due=True))
+    assert fast.wait_after_poll() == 0.5  # never slower than asked
+
+
 def test_a_threshold_rule_beside_halving_stops_a_run_and_it_is_out_of_the_rung(tmp_path):
     sim = Simulation(tmp_path, extra_rules=f"      - {{tag: {TAG}, min: 0.15}}\n")
     sim.run()
