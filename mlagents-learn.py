@@ -70,7 +70,7 @@ POLL_DEADLINE = 15.0
 # While a run's next point is the one at its halving rung, TensorBoard is
 # polled this often (if --poll-interval is longer): a run trains on until its
 # pause is asked, and at the default 60 s that is up to a minute of training
-# past the rung, thrown away. Only running runs are read at each poll.
+# past the rung, thrown away. A poll reads only the runs training or just ended.
 DUE_POLL_INTERVAL = 1.0
 MAX_ANSWER_BYTES = 256 << 20
 TENSORBOARD_START_TIMEOUT = 60.0
@@ -1668,6 +1668,11 @@ class HalvingPolicy(GridPolicy):
             verdict = judge_rung(entries, rung, self.factor, self.mode, promotions_to_come=to_come)
             for state in cohort:
                 run_id, mind = state.run.run_id, memory[state.run.run_id]
+                if mind["ended"] == k and state.status is Status.PAUSED:
+                    # Told to stop while it was still saving its pause (its SIGINT was sent already, so
+                    # the stop could not be asked again): it ends now that it has paused.
+                    reason = verdict.stop.get(run_id, f"halving: out at step {rung:g}")
+                    said[run_id] = Decision(run_id, Action.END, reason, self.remember(mind))
                 if mind["passed"] != k or mind["ended"] is not None:
                     continue  # decided at this rung before
                 if run_id in verdict.go_on:

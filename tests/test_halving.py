@@ -123,12 +123,14 @@ def halving_config(scores=SCORES, extra_rules: str = "") -> str:
 class Simulation:
     """A sweep whose runs gain `speed` steps per second of the fake clock, scoring their stand_in.score.
 
-    `lag` ticks: how far behind training the board's points are (TensorBoard reloads its logs now and then).
+    `lag` ticks: how far behind training the board's points are (TensorBoard reloads its logs now and then);
+    `save_ticks`: how long an interrupted run takes to save its checkpoint and exit.
     """
 
-    def __init__(self, tmp_path, scores=SCORES, concurrency=3, order=None, speeds=None, extra_rules="", lag=0) -> None:
+    def __init__(self, tmp_path, scores=SCORES, concurrency=3, order=None, speeds=None, extra_rules="", lag=0,
+                 save_ticks=0) -> None:
         self.watcher = FakeWatcher()
-        self.launcher = FakeLauncher()
+        self.launcher = FakeLauncher(on_interrupt=0 if not save_ticks else None)
         self.h = Harness(tmp_path, halving_config(scores, extra_rules), launcher=self.launcher, watcher=self.watcher,
                          concurrency=concurrency, order=order, tensorboard_url="http://board", metric=TAG)
         self.score = {run.run_id: run.values[0][2] for run in self.h.runs}
@@ -136,6 +138,7 @@ class Simulation:
         self.step = {run_id: 0.0 for run_id in self.score}
         self.trained = {run_id: [] for run_id in self.score}  # (first step, last step) per session
         self.lag = lag
+        self.save_ticks, self.saving = save_ticks, {}  # the fake runs saving, and the ticks each has left
 
     def points(self, run_id):
         last = int(self.step[run_id] // 100) * 100
@@ -145,7 +148,11 @@ class Simulation:
         served = []
         for _ in range(limit):
             for fake in self.launcher.started:
-                if fake.code is None:
+                if fake.code is None and fake.asked:  # interrupted: it saves, training no more
+                    self.saving[id(fake)] = self.saving.get(id(fake), self.save_ticks) - 1
+                    if self.saving[id(fake)] <= 0:
+                        fake.end(0)
+                elif fake.code is None:
                     self.step[fake.run_id] = min(self.step[fake.run_id] + self.speed[fake.run_id] * 0.2, 2700)
                     if self.step[fake.run_id] >= 2700:
                         fake.end(0)
@@ -206,6 +213,31 @@ def test_a_run_told_to_go_on_while_it_is_still_pausing_continues_once_paused(tmp
     assert h.status("r-0") is ml.Status.RUNNING
 
 
+def test_a_run_told_to_stop_while_it_is_still_pausing_ends_once_paused(tmp_path):
+    # Its verdict came while it was saving its checkpoint: the SIGINT was sent already, so the stop
+    # cannot be asked again; it ends, stopped early, as soon as it has paused, rather than wait forever.
+    watcher, launcher = FakeWatcher(), FakeLauncher(on_interrupt=None)  # a pause takes as long as the test says
+    h = Harness(tmp_path, halving_config([0.5, 0.1, 0.9]), launcher=launcher, watcher=watcher, concurrency=2,
+                tensorboard_url="http://board", metric=TAG)
+    h.tick()
+    watcher.serve(1.0, {("r-0", "B", TAG): [(100, 0.5)], ("r-1", "B", TAG): [(100, 0.1)]})
+    h.tick(1)  # of 3, 1 goes on: r-0 must wait for r-2 (it pauses), r-1 is out already
+    assert [fake.asked for fake in launcher.started] == [["interrupt"], ["interrupt"]]
+    assert h.supervisor.by_id["r-0"].pausing
+    launcher.last("r-1").end(0)
+    h.tick(1)
+    watcher.serve(2.0, {("r-0", "B", TAG): [(100, 0.5)], ("r-1", "B", TAG): [(100, 0.1)], ("r-2", "B", TAG): [(100, 0.9)]})
+    h.tick(1)  # the verdict: r-0 stops, while it is still pausing
+    assert h.supervisor.by_id["r-0"].policy["ended"] == 0 and h.status("r-0") is ml.Status.RUNNING
+    launcher.last("r-0").end(0)  # its checkpoint saved
+    h.tick(1)
+    h.tick(1)
+    assert h.status("r-0") is ml.Status.STOPPED
+    assert h.supervisor.by_id["r-0"].stop_reason == "halving: 2nd of 3 at step 100 (0.5 < 0.9)"
+    assert launcher.ids() == ["r-0", "r-1", "r-2"]  # never resumed
+    assert not h.supervisor.policy.waits(h.supervisor.states)  # nothing left waiting: the sweep can end
+
+
 def test_the_runs_that_go_on_do_not_depend_on_order_concurrency_or_speed(tmp_path):
     reference = Simulation(tmp_path / "grid")
     reference.run()
@@ -232,15 +264,16 @@ def test_the_runs_that_go_on_do_not_depend_on_order_concurrency_or_speed(tmp_pat
 
 
 @pytest.mark.parametrize("seed", range(48))
-def test_the_runs_that_go_on_are_the_same_for_any_mix_of_order_slots_speeds_and_board_lag(tmp_path, seed):
+def test_the_runs_that_go_on_are_the_same_for_any_mix_of_order_slots_speeds_board_lag_and_saves(tmp_path, seed):
     # Drawn at random, fixed by the seed. Runs that reach a rung early and sure of it may climb to the
     # next before the rung below has sent up all it will: that rung must wait for them, not judge without.
+    # A verdict may come while a run is still saving its pause: it must still be carried out.
     draw = random.Random(seed)
     order = list(range(9))
     draw.shuffle(order)
     speeds = {f"r-{n}": draw.choice([50.0, 100.0, 300.0, 800.0]) for n in range(9)}
     sim = Simulation(tmp_path / "mixed", concurrency=draw.choice([1, 2, 3, 5, 9]), order=order, speeds=speeds,
-                     lag=draw.choice([0, 1, 3, 6]))
+                     lag=draw.choice([0, 1, 3, 6]), save_ticks=draw.choice([0, 1, 5, 15]))
     sim.run()
     reference = Simulation(tmp_path / "grid")
     reference.run()
