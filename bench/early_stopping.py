@@ -428,7 +428,7 @@ def stopping_figures(full: SweepResult, again: SweepResult, threshold: SweepResu
         key = f"{rule}_{order}"
         if not sweeps:  # --quick: no reversed order
             figures += [figure(f"{key}_{name}", None, unit) for name, unit in (
-                ("steps_ratio", "x"), ("steps_ratio_max", "x"), ("wall_ratio", "x"), ("winner_found", "of 1"),
+                ("steps_ratio", "x"), ("steps_ratio_max", "x"), ("wall_ratio", "x"), ("winner_found", "share"),
                 ("stop_overshoot_steps", "steps"), ("sweeps", "sweeps"))]
             continue
         ratios = [sweep.steps / full.steps for sweep in sweeps]
@@ -446,7 +446,7 @@ def stopping_figures(full: SweepResult, again: SweepResult, threshold: SweepResu
             figure(f"{key}_wall_ratio", statistics.median(walls), "x", None,
                    f"wall time / (a)'s (pauses and restarts included), median of {len(sweeps)}: "
                    + ", ".join(f"{wall:.2f}" for wall in walls)),
-            figure(f"{key}_winner_found", found / len(sweeps), f"of {len(sweeps)}", ">= 1" if goal else None,
+            figure(f"{key}_winner_found", found / len(sweeps), "share", ">= 1" if goal else None,
                    f"{found:g} of {len(sweeps)} found (a)'s winner (or one within noise of it): "
                    + "; ".join(verdict[2] for verdict in verdicts)),
             figure(f"{key}_stop_overshoot_steps", statistics.median(overshoot) if overshoot else None, "steps", None,

@@ -105,6 +105,8 @@ def check_figures(result: dict, names: list) -> None:
         if name not in MAY_BE_NEGATIVE:
             assert value >= 0 if name in MAY_BE_ZERO else value > 0, (name, value)
         assert f["met"] in (True, False) if f["goal"] else f["met"] is None, f
+        if name.endswith("_winner_found"):  # a share of the sweeps, whatever their number
+            assert f["unit"] == "share" and 0 <= value <= 1, f
 
 
 def needs(script: str):
