@@ -22,6 +22,9 @@ The config's top-level `stand_in:` section (all keys optional) drives it:
       child: false         # true: fork one "env worker" that sleeps in the same group
       child_ignores_sigint: false  # true: that worker ignores SIGINT (only a kill ends it)
       gate: {step: 500, file: /tmp/open}  # a fresh run holds before any step past 500 until the file exists
+      hold: {steps: [100, 300], sweep_state: results/s-sweep/sweep_state.json}
+        # after the point at the n-th of these steps (halving's rungs), wait for a SIGINT
+        # or for the sweep's state file to say the run passed rung n; at most HOLD_SECONDS
       scalars:             # behavior -> tag -> value spec
         3DBall:
           Environment/Cumulative Reward: {start: 0.0, end: 1.0}  # linear over the points
@@ -45,6 +48,8 @@ Where it differs from the real trainer on purpose:
   end it kills it.  `ignore_sigint` trains on to the end, then hangs until killed.
 - SIGTERM is recorded (signals [..., "SIGTERM"], exit_code -15) before the
   trainer dies by it; a SIGKILL leaves end and exit_code null.
+- `gate` and `hold` make it wait for the test or the sweep, which the real
+  trainer never does: they take a real-time race out of a process test.
 
 If the environment variable STAND_IN_RECORDS names a directory, the trainer
 keeps <dir>/<run-id>.<pid>.json up to date (see Record below) so tests can see
@@ -74,6 +79,9 @@ STATE_FILE = "stand_in_state.json"
 # after a SIGTERM; the cap only keeps a broken test from leaking it for days.
 CHILD_MAX_SECONDS = 3600.0
 TICK = 0.02  # how often the main loop looks at the signal flags
+# A run held at a rung (stand_in.hold) that the sweep neither pauses nor lets
+# pass goes on after this, so a test fails on what it asserts, not by hanging.
+HOLD_SECONDS = 120.0
 
 MSG_PREVIOUS_DATA = (
     "Previous data from this run ID was found. Either specify a new run ID, "
@@ -200,6 +208,7 @@ class Record:
             "ports": [],
             "resumed": False,
             "last_step": None,
+            "held_at": [],  # the hold steps it waited at, in order
             "child_pid": None,
             "error": None,
         }
@@ -329,6 +338,16 @@ def reap(pid: Optional[int], kill: bool) -> None:
 # ------------------------------------------------------------------ training
 
 
+def passed_rungs(sweep_state: str, run_id: str) -> int:
+    """How many halving rungs the sweep's state file says this run has passed (0 while unreadable)."""
+    try:
+        with open(sweep_state, encoding="utf-8") as f:
+            runs = json.load(f)["runs"]
+        return max([int(run["policy"].get("passed", 0)) for run in runs if run["run_id"] == run_id] or [0])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return 0  # not written yet, or being replaced: look again
+
+
 def save_models(run_dir: str, behaviors: List[str], step: int) -> None:
     """What mlagents-learn leaves when it stops: <B>.onnx, <B>/checkpoint.pt, and
     run_logs/training_status.json whose final_checkpoint names the step reached
@@ -448,6 +467,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     # only the points it had not reached, each taking its share of the duration.
     remaining = [k for k in range(points) if (k + 1) * steps // points > first_step]
     gate = stand_in.get("gate") or {}
+    # At a rung a halving sweep pauses or stops the run (SIGINT), or lets it
+    # pass; holding there until it has decided makes the outcome the sweep's,
+    # however late its poll comes, never the machine's speed.
+    hold = stand_in.get("hold") or {}
+    rungs = [int(step) for step in hold.get("steps", [])]
     for n, k in enumerate(remaining):
         step = (k + 1) * steps // points
         if gate and not resume and step > int(gate["step"]) and not os.path.exists(gate["file"]):
@@ -474,6 +498,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         last_step = step
         write_state(run_dir, last_step)
         record.write(last_step=last_step)
+        if step in rungs and k < points - 1:
+            record.write(held_at=record.data["held_at"] + [step])
+            n_rung, deadline = rungs.index(step), time.monotonic() + HOLD_SECONDS
+            if not sigs.wait_for(lambda: passed_rungs(hold["sweep_state"], run_id) > n_rung or time.monotonic() > deadline):
+                completed = False
+                break
+            start = time.monotonic() - (n + 1) * duration / points  # keep the pace from here
     if points <= 0:
         completed = sigs.sleep_until(start + duration)
 

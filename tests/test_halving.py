@@ -376,8 +376,12 @@ from helpers import STAND_IN, TensorBoardServer, free_port, read_records, wait_u
 STAND_IN_SCORES = [0.3, 0.9, 0.1, 0.7, 0.5, 0.8]  # factor 3: two go on at step 100, one at step 300
 
 
-def stand_in_sweep(folder, scores):
-    runs = "".join(f"      - {{duration: 3, points: 9, steps: 900, scalars: {{B: {{{TAG}: {score}}}}}}}\n" for score in scores)
+def stand_in_sweep(folder, scores, run_id):
+    # Each run holds at its rungs until the sweep pauses or stops it, or lets it pass: were it to train
+    # on, a late poll on a busy machine would let it finish past a rung it should have stopped at.
+    hold = f"hold: {{steps: [100, 300], sweep_state: {folder / 'results' / f'{run_id}-sweep' / 'sweep_state.json'}}}"
+    runs = "".join(f"      - {{duration: 1, points: 9, steps: 900, {hold}, scalars: {{B: {{{TAG}: {score}}}}}}}\n"
+                   for score in scores)
     path = folder / "sweep.yaml"
     path.write_text("behaviors:\n  B:\n    max_steps: 900\n    summary_freq: 100\n"
                     f"    opt_stop: {{tag: {TAG}, rule: halving, step: 100, factor: 3}}\n"
@@ -412,7 +416,7 @@ def real(tmp_path, monkeypatch):
 def test_real_runs_go_on_and_stop_the_same_for_a_grid_and_the_grid_reversed(real):
     folder, board = real
     for run_id, scores in (("fwd", STAND_IN_SCORES), ("rev", list(reversed(STAND_IN_SCORES)))):
-        assert ml.main(sweep_argv(stand_in_sweep(folder, scores), board, run_id)) == 0
+        assert ml.main(sweep_argv(stand_in_sweep(folder, scores, run_id), board, run_id)) == 0
     expected = {0.9: "finished", 0.8: "stopped early", 0.7: "stopped early", 0.5: "stopped early", 0.3: "stopped early",
                 0.1: "stopped early"}
     assert outcome(folder, "fwd", STAND_IN_SCORES) == expected
@@ -429,7 +433,7 @@ def test_real_runs_go_on_and_stop_the_same_for_a_grid_and_the_grid_reversed(real
 @pytest.mark.skipif(os.name != "posix", reason="the stand-in's signals")
 def test_a_sweep_interrupted_while_runs_are_paused_resumes_the_halving(real):
     folder, board = real
-    path = stand_in_sweep(folder, STAND_IN_SCORES)
+    path = stand_in_sweep(folder, STAND_IN_SCORES, "r")
     sweep = subprocess.Popen([sys.executable, str(SCRIPT), *sweep_argv(path, board, "r")], cwd=folder,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     state_path = folder / "results" / "r-sweep" / "sweep_state.json"

@@ -4,6 +4,7 @@ files, TensorBoard data, exit codes, messages, ports and signals.
 These run tests/stand_in_trainer.py directly (not the sweep runner) against one
 real TensorBoard server for the module."""
 
+import json
 import os
 import re
 import signal
@@ -226,6 +227,28 @@ def test_resume_continues_after_the_last_step_up_to_the_total(tmp_path, results,
     # Several event files in one behavior folder; TensorBoard reads them as one run.
     expected = [(100, 0.0), (200, 1.0), (300, f32(2 / 3)), (400, 1.0)]
     wait_for_points(tensorboard.url, "again/3DBall", REWARD, expected)
+
+
+def test_hold_waits_at_a_rung_for_a_sigint_or_for_the_sweep_to_let_it_pass(tmp_path, results, records, groups):
+    # What a halving sweep does at a rung: SIGINT the run (a pause, later --resume), or let it pass.
+    sweep_state = tmp_path / "sweep_state.json"
+    config = write_config(tmp_path / "c.yaml", {"duration": 0.3, "points": 3, "steps": 300,
+                                                "hold": {"steps": [100, 200, 300], "sweep_state": str(sweep_state)}})
+    flags = ("--run-id", "held", "--results-dir", results)
+    proc = launch(config, *flags, groups=groups)
+    held = lambda: [record for record in read_records(records) if record["held_at"]]  # noqa: E731
+    wait_until(held, 30)
+    with pytest.raises(subprocess.TimeoutExpired):
+        proc.wait(timeout=1.0)  # not held, it would have ended a second ago
+    os.killpg(proc.pid, signal.SIGINT)  # paused at rung 1
+    assert proc.wait(timeout=10) == 0
+    proc = launch(config, *flags, "--resume", groups=groups)
+    wait_until(lambda: len(held()) == 2, 30)
+    sweep_state.write_text(json.dumps({"runs": [{"run_id": "held", "policy": {"passed": 2}}]}))  # it passes rung 2
+    assert proc.wait(timeout=30) == 0  # and trains to the end: the last point is no place to wait
+    first, second = read_records(records)
+    assert (first["resumed"], first["last_step"], first["held_at"], first["signals"]) == (False, 100, [100], ["SIGINT"])
+    assert (second["resumed"], second["last_step"], second["held_at"], second["signals"]) == (True, 300, [200], [])
 
 
 # ------------------------------------------------------------- refusals
