@@ -343,7 +343,7 @@ def passed_rungs(sweep_state: str, run_id: str) -> int:
     try:
         with open(sweep_state, encoding="utf-8") as f:
             runs = json.load(f)["runs"]
-        return max([int(run["policy"].get("passed", 0)) for run in runs if run["run_id"] == run_id] or [0])
+        return next((int(run["policy"].get("passed", 0)) for run in runs if run["run_id"] == run_id), 0)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return 0  # not written yet, or being replaced: look again
 

@@ -376,10 +376,14 @@ from helpers import STAND_IN, TensorBoardServer, free_port, read_records, wait_u
 STAND_IN_SCORES = [0.3, 0.9, 0.1, 0.7, 0.5, 0.8]  # factor 3: two go on at step 100, one at step 300
 
 
+def sweep_dir(folder, run_id):
+    return folder / "results" / f"{run_id}-sweep"
+
+
 def stand_in_sweep(folder, scores, run_id):
     # Each run holds at its rungs until the sweep pauses or stops it, or lets it pass: were it to train
     # on, a late poll on a busy machine would let it finish past a rung it should have stopped at.
-    hold = f"hold: {{steps: [100, 300], sweep_state: {folder / 'results' / f'{run_id}-sweep' / 'sweep_state.json'}}}"
+    hold = f"hold: {{steps: [100, 300], sweep_state: {json.dumps(str(sweep_dir(folder, run_id) / 'sweep_state.json'))}}}"
     runs = "".join(f"      - {{duration: 1, points: 9, steps: 900, {hold}, scalars: {{B: {{{TAG}: {score}}}}}}}\n"
                    for score in scores)
     path = folder / "sweep.yaml"
@@ -396,7 +400,7 @@ def sweep_argv(path, board, run_id):
 
 
 def outcome(folder, run_id, scores):
-    with open(folder / "results" / f"{run_id}-sweep" / "summary.csv") as handle:
+    with open(sweep_dir(folder, run_id) / "summary.csv") as handle:
         rows = {row["run"]: row for row in csv.DictReader(handle)}
     return {scores[int(run.split("-")[-1])]: row["status"] for run, row in rows.items()}
 
@@ -436,7 +440,7 @@ def test_a_sweep_interrupted_while_runs_are_paused_resumes_the_halving(real):
     path = stand_in_sweep(folder, STAND_IN_SCORES, "r")
     sweep = subprocess.Popen([sys.executable, str(SCRIPT), *sweep_argv(path, board, "r")], cwd=folder,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    state_path = folder / "results" / "r-sweep" / "sweep_state.json"
+    state_path = sweep_dir(folder, "r") / "sweep_state.json"
 
     def paused():
         try:
