@@ -358,7 +358,10 @@ def test_macos_stops_a_left_over_run_through_its_trainer_and_kills_what_is_left(
     platform = ml.MacPlatform()
     platform.boot_time = lambda: "boot"
     trap = "trap '' INT; " if ignores_sigint else ""
-    trainer = subprocess.Popen(["sh", "-c", f"{trap}sleep 60 & wait"], start_new_session=True)
+    # SIGINT at its default, as the sweep's runs get it (its handler is reset on exec), even when the
+    # tests themselves run with SIGINT ignored (a background job of a shell script): sh could not undo that.
+    trainer = subprocess.Popen(["sh", "-c", f"{trap}sleep 60 & wait"], start_new_session=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         wait_until(lambda: len(platform.leftovers("r-0", trainer.pid, platform.identify(trainer.pid, "m")).pids) == 2, 10)
         leftover = platform.leftovers("r-0", trainer.pid, platform.identify(trainer.pid, "m"))
