@@ -450,7 +450,14 @@ def test_a_sweep_interrupted_while_runs_are_paused_resumes_the_halving(real):
 
     wait_until(paused, 60)
     sweep.send_signal(signal.SIGINT)
-    out, err = sweep.communicate(timeout=60)
+    try:
+        out, err = sweep.communicate(timeout=60)
+    except subprocess.TimeoutExpired:  # say which run did not end, and what it had seen
+        sweep.kill()
+        out, err = sweep.communicate()
+        seen = [{key: rec[key] for key in ("run_id", "resumed", "last_step", "held_at", "signals", "exit_code")}
+                for rec in read_records(folder / "records")]
+        pytest.fail(f"the sweep did not end within 60 s of its Ctrl-C\n{out}{err}\nruns: {seen}")
     assert sweep.returncode == 130, out + err
     assert paused()  # kept paused in the state file, their values with them
     assert all("values" in run["policy"] for run in paused())
