@@ -1134,6 +1134,17 @@ def tensorboard_names(served: Iterable[str], wanted: Iterable[tuple[str, str]]) 
     return found
 
 
+def ranking_key(value: float | None, mode: str) -> tuple[int, float]:
+    """Sorts best first by mode; a value that is not a finite number (NaN, an infinity: a run that
+    diverged) after every finite one, whichever the mode; no value at all last. Every ranking and
+    comparison of runs goes through it, so `0.9 > nan` being false never keeps a diverged run."""
+    if value is None:
+        return (2, 0.0)
+    if not math.isfinite(value):
+        return (1, 0.0)
+    return (0, -value if mode == "max" else value)
+
+
 def value_at(points: Points, step: float) -> float | None:
     """The running mean of the points up to step, or None if the run has not reached it."""
     if not points or points[-1][0] < step:
@@ -1182,6 +1193,8 @@ def check_threshold(rule: StopRule, points: Points, others: Sequence[Points] = (
     step, value = points[-1]
     if step < rule.step:
         return None
+    if not math.isfinite(value):
+        return f"{rule.tag} = {value:g} at step {step:g}: not a finite number"
     if rule.min is not None and value < rule.min:
         return f"{rule.tag} = {value:g} < min {rule.min:g} at step {step:g}"
     if rule.max is not None and value > rule.max:
@@ -1206,9 +1219,12 @@ def check_median(rule: StopRule, points: Points, others: Sequence[Points]) -> st
     theirs = [v for v in (value_at(other, step) for other in others) if v is not None]
     if mine is None or len(theirs) < rule.min_runs:
         return None
-    median = statistics.median(theirs)
-    worse = mine < median if rule.mode == "max" else mine > median
-    if not worse:
+    if not math.isfinite(mine):
+        return f"{rule.tag} mean {mine:g} at step {step:g}: not a finite number"
+    # The others' values that are not finite count as the worst there is.
+    worst = -math.inf if rule.mode == "max" else math.inf
+    median = statistics.median([value if math.isfinite(value) else worst for value in theirs])
+    if ranking_key(mine, rule.mode) <= ranking_key(median, rule.mode):
         return None
     sign = "<" if rule.mode == "max" else ">"
     return f"{rule.tag} mean {mine:g} {sign} median {median:g} of {len(theirs)} runs at step {step:g}"
@@ -1599,9 +1615,8 @@ def judge_rung(entries: Sequence[RungEntry], rung: float, factor: float, mode: s
     candidates = [entry for entry in entries if not entry.out]
     n = len(candidates) + promotions_to_come
     keep = math.ceil(n / factor)
-    sign = -1.0 if mode == "max" else 1.0
     reached = sorted((entry for entry in candidates if entry.value is not None),
-                     key=lambda entry: (sign * (entry.value or 0.0), entry.order))
+                     key=lambda entry: (ranking_key(entry.value, mode), entry.order))
     coming = n - len(reached)
     go_on, stop = set(), {}
     for place, entry in enumerate(reached):
@@ -1610,10 +1625,13 @@ def judge_rung(entries: Sequence[RungEntry], rung: float, factor: float, mode: s
         elif place >= keep:
             worst_kept = reached[keep - 1].value or 0.0
             value = entry.value or 0.0
-            relation = "=" if value == worst_kept else "<" if value < worst_kept else ">"
             rank = ordinal(place + 1) if not coming else f"at best {ordinal(place + 1)}"
-            stop[entry.run_id] = (f"halving: {rank} of {n} at step {rung:g} "
-                                  f"({value:g} {relation} {worst_kept:g}{', a tie' if relation == '=' else ''})")
+            if not math.isfinite(value):
+                compared = f"{value:g}: not a finite number"
+            else:
+                relation = "=" if value == worst_kept else "<" if value < worst_kept else ">"
+                compared = f"{value:g} {relation} {worst_kept:g}{', a tie' if relation == '=' else ''}"
+            stop[entry.run_id] = f"halving: {rank} of {n} at step {rung:g} ({compared})"
     return RungVerdict(n, keep, frozenset(go_on), stop)
 
 
@@ -3756,10 +3774,10 @@ T = TypeVar("T")  # what best_first orders: runs or combinations
 
 
 def best_first(items: Sequence[T], value_of: Callable[[T], float | None], mode: str) -> list[T]:
-    """Items best first by their value (highest, or lowest with mode min); those without a value last; ties in the given order."""
-    sign = -1.0 if mode == "max" else 1.0
+    """Items best first by their value (see ranking_key: NaN and infinities after every finite value, those
+    without a value last); ties in the given order."""
     values = [value_of(item) for item in items]
-    order = sorted(range(len(items)), key=lambda index: (values[index] is None, sign * (values[index] or 0.0), index))
+    order = sorted(range(len(items)), key=lambda index: (ranking_key(values[index], mode), index))
     return [items[index] for index in order]
 
 
@@ -3862,8 +3880,9 @@ def write_summary(supervisor: Supervisor) -> None:
     settings, console = supervisor.settings, supervisor.console
     header, rows, ranked = summary_rows(supervisor)
     by_combination = combination_rows(supervisor) if settings.repetitions > 1 else None
-    # A failed or interrupted run's last value is not a result: it is never named best.
-    best = next((state for state in ranked if ranking_value(state, settings.metric) is not None
+    # A failed or interrupted run's last value is not a result, nor is a value that is not a finite
+    # number (a diverged run): neither is ever named best.
+    best = next((state for state in ranked if finite_number(ranking_value(state, settings.metric))
                  and state.status in (Status.FINISHED, Status.STOPPED)), None)
     best_line = (f"Best run: {best.run.run_id} ({best.run.describe()}), "
                  f"{settings.metric} = {ranking_value(best, settings.metric):g}; "
@@ -3872,7 +3891,7 @@ def write_summary(supervisor: Supervisor) -> None:
         top = by_combination[2][0] if by_combination[2] else None
         best_line = (f"Best settings: {top.label}, mean {settings.metric} = {top.mean:g} over {len(top.scores)} "
                      f"of its {len(top.states)} runs ({' '.join(state.run.run_id for state in top.states)})"
-                     if top is not None and top.mean is not None else "")
+                     if top is not None and finite_number(top.mean) else "")
     files = {"summary.csv": csv_text(header, rows)}
     markdown = f"# Sweep {settings.run_id}\n\n{markdown_table(header, rows)}\n"
     if by_combination is not None:

@@ -78,6 +78,18 @@ def test_the_best_ceil_n_over_factor_go_on_and_early_decisions_are_only_certain_
     assert dict(verdict.stop) == {run: f"halving: {reason}" for run, reason in stop.items()}
 
 
+@pytest.mark.parametrize("mode, values, go_on", [
+    ("max", [0.9, math.nan, 0.5], {"r-0"}),
+    ("min", [0.9, math.nan, 0.5], {"r-2"}),
+    ("max", [0.9, math.inf, 0.5], {"r-0"}),  # an infinity is a diverged run too, whichever the mode
+    ("min", [0.9, -math.inf, 0.5], {"r-2"}),
+])
+def test_a_value_that_is_not_a_finite_number_is_the_worst_at_a_rung(mode, values, go_on):
+    verdict = ml.judge_rung(entries(values), 100, 3, mode)
+    assert verdict.go_on == go_on
+    assert verdict.stop["r-1"] == f"halving: 3rd of 3 at step 100 ({values[1]:g}: not a finite number)"
+
+
 def test_runs_the_rung_below_may_still_send_up_are_of_the_cohort_still_to_come():
     # Two runs have reached rung 2; the rung below may send up one more. A rung of three keeps one:
     # the better of the two waits for it, the other is out whatever it scores.

@@ -6,6 +6,7 @@ opens: it can only end by being stopped, however slow the machine.
 
 import csv
 import json
+import math
 import os
 import re
 import socket
@@ -38,6 +39,10 @@ TAG = "Environment/Cumulative Reward"
     (StopRule("B", TAG, 0, max=2), [(10, 2.5)], f"{TAG} = 2.5 > max 2 at step 10"),
     (StopRule("B", TAG, 0, min=-1, max=2), [(10, 2.0)], None),  # bounds are inclusive
     (StopRule("B", TAG, 0, min=-1, max=2), [(10, -1.0)], None),
+    # A value that is not a finite number (a run that diverged) breaks every threshold, saying so.
+    (StopRule("B", TAG, 0, min=-1), [(10, math.nan)], f"{TAG} = nan at step 10: not a finite number"),
+    (StopRule("B", TAG, 0, max=2), [(10, -math.inf)], f"{TAG} = -inf at step 10: not a finite number"),
+    (StopRule("B", TAG, 100, min=0), [(50, math.nan)], None),  # before step: not checked
 ])
 def test_threshold_rule(rule, points, reason):
     assert check_threshold(rule, points) == reason
@@ -66,6 +71,11 @@ WORST = [(100, 0.0), (200, 0.0), (300, 0.0)]
     (StopRule("B", "Losses/Value Loss", 0, rule="median", min_runs=3, mode="min"), [(200, 2.5)], [GOOD, BEST, WORST],
      "Losses/Value Loss mean 2.5 > median 2 of 3 runs at step 200"),
     (StopRule("B", "Losses/Value Loss", 0, rule="median", min_runs=3, mode="min"), [(200, 0.5)], [GOOD, BEST, WORST], None),
+    # Not a finite number: the worst there is, whichever the mode, in the run and in the others.
+    (MEDIAN, [(200, math.nan)], [GOOD, BEST, WORST], f"{TAG} mean nan at step 200: not a finite number"),
+    (MEDIAN, [(200, math.inf)], [GOOD, BEST, WORST], f"{TAG} mean inf at step 200: not a finite number"),
+    (MEDIAN, [(200, 0.5)], [[(200, math.nan)], [(200, math.nan)], GOOD], None),  # 0.5 beats the median, nan
+    (MEDIAN, [(200, 0.5)], [[(200, math.inf)], BEST, GOOD], f"{TAG} mean 0.5 < median 2 of 3 runs at step 200"),
 ])
 def test_median_rule(rule, mine, others, reason):
     assert check_median(rule, mine, others) == reason

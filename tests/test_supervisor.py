@@ -5,6 +5,7 @@ Nothing here starts a process or waits a real second; the process tests
 """
 
 import json
+import math
 
 import pytest
 
@@ -529,6 +530,20 @@ def test_the_summary_ranks_by_metric_mode_and_never_names_a_failed_run_best(tmp_
     assert (tmp_path / "results" / "r-sweep" / "summary.md").read_text().splitlines()[-1] == (
         f"Best run: {best} (n={best[-1]}), Losses/Value Loss = {dict(r0=0.5, r1=1.5)[best.replace('-', '')]:g}; "
         f"its config: {tmp_path / 'results' / 'r-sweep' / 'configs' / (best + '.yaml')}")
+
+
+def test_a_run_whose_metric_is_not_a_finite_number_ranks_last_and_is_never_named_best(tmp_path):
+    h = Harness(tmp_path, grid(3), concurrency=3)
+    h.tick()
+    for run in h.launcher.started:
+        run.end(0)
+    h.tick(1)
+    for n, value in enumerate((math.inf, 0.5, math.nan)):
+        h.supervisor.by_id[f"r-{n}"].metrics[("B", TAG)] = value
+    assert [row[0] for row in ml.summary_rows(h.supervisor)[1]] == ["r-1", "r-0", "r-2"]
+    ml.write_summary(h.supervisor)
+    assert (tmp_path / "results" / "r-sweep" / "summary.md").read_text().splitlines()[-1].startswith(
+        f"Best run: r-1 (n=1), {TAG} = 0.5;")
 
 
 def test_with_repetitions_the_summary_ranks_the_combinations_by_their_mean(tmp_path):
