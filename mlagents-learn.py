@@ -2874,24 +2874,30 @@ def find_tensorboard(trainer: Sequence[str]) -> str | None:
 
 
 class TensorBoardProcess:
-    """A TensorBoard the sweep started for itself, stopped at the end."""
+    """A TensorBoard the sweep started for itself, stopped at the end.
+
+    Its group is signalled only while its leader is alive or an unreaped zombie
+    (see Platform.exited): once reaped, its pid, so its group id, may be
+    another program's, and a signal would hit that program.
+    """
 
     def __init__(self, command: Sequence[str], log_path: Path, platform: Platform) -> None:
         self.platform = platform
         self.popen = start_process(command, log_path, platform)
 
     def poll(self) -> int | None:
-        return self.popen.poll()
+        return self.platform.exited(self.popen)  # what is left of its group (its data server) goes with it
 
-    def terminate(self) -> None:
+    def terminate(self, timeout: float = 10.0) -> None:
+        if self.poll() is not None:
+            return
         self.platform.terminate(self.popen)
-        try:
-            self.popen.wait(10)
-        except subprocess.TimeoutExpired:
-            self.platform.kill(self.popen)
-            self.popen.wait()
-        if not WINDOWS:
-            self.platform.signal_group(self.popen.pid, signal.SIGKILL)  # its data server, if it lingers
+        deadline = time.monotonic() + timeout
+        while self.poll() is None:
+            if time.monotonic() >= deadline:
+                self.platform.kill(self.popen)
+                deadline = math.inf
+            time.sleep(0.05)
 
 
 # ---------------------------------------------------------------------------

@@ -411,3 +411,42 @@ def test_asking_again_how_a_reaped_run_ended_signals_nothing():
     platform.signal_group = lambda pgid, sig: sent.append((pgid, sig))
     assert platform.exited(popen) == 0 and platform.exited(popen) == 0
     assert sent == []
+
+
+class WatchedSignals(ml.LinuxPlatform):
+    """Linux, recording each group signal and whether its target had been reaped by then (its pid free for reuse)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent = []
+
+    def signal_group(self, pgid, sig) -> None:
+        try:
+            os.waitid(os.P_PID, pgid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            reaped = False  # alive, or a zombie that still holds its pid
+        except ChildProcessError:
+            reaped = True
+        self.sent.append((sig, reaped))
+        super().signal_group(pgid, sig)
+
+
+@pytest.mark.skipif(not LINUX, reason="waitid and process groups")
+def test_a_tensorboard_that_exited_at_once_is_never_signalled_once_reaped(tmp_path):
+    # A new session leader may have its pid by the end of the sweep: signalling that group would kill it.
+    platform = WatchedSignals()
+    server = ml.TensorBoardProcess(["sh", "-c", "exit 3"], tmp_path / "tensorboard.log", platform)
+    wait_until(lambda: server.poll() is not None, 30)
+    assert server.poll() == 3
+    server.terminate()
+    assert [reaped for _, reaped in platform.sent] == [False]  # its group, once, while it was a zombie
+
+
+@pytest.mark.skipif(not LINUX, reason="waitid and process groups")
+def test_a_live_tensorboard_is_stopped_with_its_group_and_never_signalled_once_reaped(tmp_path):
+    platform = WatchedSignals()
+    server = ml.TensorBoardProcess(["sleep", "60"], tmp_path / "tensorboard.log", platform)
+    server.terminate()
+    assert server.poll() == -signal.SIGTERM
+    assert platform.sent == [(signal.SIGTERM, False), (signal.SIGKILL, False)]  # the data server, if it lingers
+    server.terminate()
+    assert platform.sent == [(signal.SIGTERM, False), (signal.SIGKILL, False)]
