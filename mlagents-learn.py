@@ -2336,17 +2336,23 @@ class LocalRun:
 
     node = ""
 
-    def __init__(self, popen: subprocess.Popen[bytes], platform: Platform, ports: tuple[int, int] | None, marker: str) -> None:
+    def __init__(self, popen: subprocess.Popen[bytes], platform: Platform, ports: tuple[int, int] | None, marker: str,
+                 lane: Any = None) -> None:
         self.popen, self.platform, self.ports = popen, platform, ports
         self.pid = popen.pid
         self.identity = platform.identify(popen.pid, marker)
+        self.lane = lane  # the lock on its ports, held while it trains
 
     def ready(self) -> bool:
         return True
 
     def poll(self) -> Exit | None:
         code = self.platform.exited(self.popen)
-        return None if code is None else Exit(code)
+        if code is None:
+            return None
+        release_lane(self.lane)
+        self.lane = None
+        return Exit(code)
 
     def interrupt(self) -> None:
         self.platform.interrupt(self.popen)
@@ -2370,33 +2376,29 @@ class LocalLauncher:
     """Starts runs on this machine; each slot has its own lane of ports, so concurrent runs never share one."""
 
     def __init__(self, platform: Platform, *, base_port: int, concurrency: int, stride: int,
-                 is_port_free: Callable[[int], bool] | None = None, say: Callable[[str], None] = lambda text: None) -> None:
+                 is_port_free: Callable[[int], bool] | None = None, say: Callable[[str], None] = lambda text: None,
+                 locks: Path | None = None) -> None:
         self.platform, self.base_port, self.concurrency, self.stride = platform, base_port, concurrency, stride
         self.is_port_free = is_port_free or port_free
         self.say = say
+        self.locks = locks
 
-    def pick_ports(self, slot: int, run: Run) -> tuple[int, int]:
-        """The slot's own port range: base + slot * stride, moved up past ports other programs hold."""
-        lane = slot
-        while True:
-            first = self.base_port + lane * self.stride
-            last = first + run.instances - 1
-            if last > 65535:
-                raise LaunchError("no free port range below 65536")
-            taken = [port for port in range(first, last + 1) if not self.is_port_free(port)]
-            if not taken:
-                return first, last
-            self.say(f"port {taken[0]} is in use by another program; {run.run_id} skips it")
-            lane += self.concurrency
+    def pick_ports(self, slot: int, run: Run) -> tuple[tuple[int, int], Any]:
+        """The slot's own port range, base + slot * stride, moved up (a lane of its own each time) past ports
+        other programs hold and lanes another sweep's runs hold; and the lock that holds it."""
+        return take_port_lane(self.base_port, run.instances, self.stride, first_lane=slot, lane_step=self.concurrency,
+                              is_port_free=self.is_port_free, locks=self.locks,
+                              skipped=lambda why: self.say(f"{why}; {run.run_id} skips it"))
 
     def start(self, request: LaunchRequest) -> LocalRun:
-        ports = self.pick_ports(request.slot, request.run) if request.needs_ports else None
+        ports, lane = self.pick_ports(request.slot, request.run) if request.needs_ports else (None, None)
         command = request.command(ports)
         try:
             popen = start_process(command, request.log_path, self.platform, {**os.environ, RUN_MARKER: request.marker})
         except OSError as exc:  # e.g. the trainer vanished from PATH mid-sweep
+            release_lane(lane)
             raise LaunchError(f"could not start {command[0]}: {exc.strerror or exc}") from None
-        return LocalRun(popen, self.platform, ports, request.marker)
+        return LocalRun(popen, self.platform, ports, request.marker, lane)
 
     def close(self) -> None:
         pass
@@ -2408,25 +2410,54 @@ def with_base_port(command: Sequence[str], port: int) -> list[str]:
     return [*command[:at + 1], f"--base-port={port}", *command[at + 1:]]
 
 
-def take_port_lane(base_port: int, instances: int, stride: int) -> tuple[tuple[int, int], Any]:
+# Where the lanes of ports taken on this machine are locked, by every sweep and every Ray node on it.
+PORT_LOCKS = Path(tempfile.gettempdir()) / "mlagents-sweep-ports"
+
+
+def take_port_lane(base_port: int, instances: int, stride: int, *, first_lane: int = 0, lane_step: int = 1,
+                   is_port_free: Callable[[int], bool] | None = None, locks: Path | None = None,
+                   skipped: Callable[[str], None] = lambda why: None) -> tuple[tuple[int, int], Any]:
     """A lane of free ports on this machine, held by an exclusive lock file for as long as the caller keeps it.
 
-    Runs of one machine (of any Ray node on it) never share a lane: each
+    A trainer binds its ports only once it has imported torch, seconds after it
+    started: until then its ports look free to any other sweep. So runs of one
+    machine (of any sweep, of any Ray node on it) never share a lane: each
     holds its lane's lock in the machine's temp folder; the OS drops it when
-    the process dies.
+    the process dies. Lanes are first_lane, first_lane + lane_step, ...
     """
-    folder = Path(tempfile.gettempdir()) / "mlagents-sweep-ports"
-    folder.mkdir(parents=True, exist_ok=True)
-    for lane in range(65536):
+    folder = locks or PORT_LOCKS
+    is_free = is_port_free or port_free
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LaunchError(f"cannot make the folder of port locks {folder} ({exc.strerror or exc})") from None
+    lane = first_lane
+    while True:
         first = base_port + lane * stride
         last = first + instances - 1
         if last > 65535:
-            break
-        handle = open(folder / f"{first}.lock", "a+b")
-        if SweepLock._try_lock(handle) and all(port_free(port) for port in range(first, last + 1)):
+            raise LaunchError("no free port range below 65536")
+        lane += lane_step
+        try:
+            handle = open(folder / f"{first}.lock", "a+b")
+        except OSError as exc:
+            raise LaunchError(f"cannot lock ports in {folder} ({exc.strerror or exc})") from None
+        if not SweepLock._try_lock(handle):
+            handle.close()
+            skipped(f"ports {first}-{last} are held by another sweep's run" if last > first
+                    else f"port {first} is held by another sweep's run")
+            continue
+        taken = [port for port in range(first, last + 1) if not is_free(port)]
+        if not taken:
             return (first, last), handle
         handle.close()
-    raise LaunchError("no free port range below 65536 on its node")
+        skipped(f"port {taken[0]} is in use by another program")
+
+
+def release_lane(lane: Any) -> None:
+    """Let another run take the lane of ports (see take_port_lane)."""
+    if lane is not None:
+        lane.close()
 
 
 # Between a run's actor and its trainer on a Ray node. When a Ray worker exits
@@ -2502,9 +2533,8 @@ class RunActor:
             self.ended.set()
 
     def release_ports(self) -> None:
-        if self.lane is not None:
-            self.lane.close()
-            self.lane = None
+        release_lane(self.lane)
+        self.lane = None
 
     def launch(self, command: list[str], folder: str, log_path: str, marker: str, base_port: int | None, instances: int,
                stride: int) -> dict[str, Any]:
@@ -2521,7 +2551,7 @@ class RunActor:
             try:
                 ports, self.lane = take_port_lane(base_port, instances, stride)
             except LaunchError as exc:
-                return {"error": str(exc)}
+                return {"error": f"{exc} on its node"}
             command = with_base_port(command, ports[0])
         self.requests.put((command, log_path, {**os.environ, RUN_MARKER: marker}, folder))
         self.started.wait()
@@ -4347,6 +4377,7 @@ def prepare(argv: Sequence[str], console: Console) -> tuple[Settings, list[Run],
     if settings.tensorboard_url is None and any(RULE_KINDS[rule.rule].schedules for rule in runs[0].stop_rules):
         raise SweepError("rule: halving decides from TensorBoard, and --no-tensorboard leaves it out", "command line",
                          "drop --no-tensorboard, or the halving rule")
+    check_port_room(settings, runs)
     store = SweepStore(settings)
     store.refuse_if_live()  # first: of all that may be wrong, a live sweep in the folder matters most
     if not settings.dry_run:
@@ -4380,6 +4411,17 @@ def prepare(argv: Sequence[str], console: Console) -> tuple[Settings, list[Run],
             launcher.close()
         raise
     return settings, runs, origin, store, previous, launcher
+
+
+def check_port_room(settings: Settings, runs: Sequence[Run]) -> None:
+    """Runs against a build need a lane of ports each: the lanes of the runs at once must fit below 65536."""
+    if settings.env_path is None:
+        return
+    stride, lanes = max(run.instances for run in runs), min(settings.concurrency, len(runs))
+    if settings.base_port + lanes * stride - 1 > 65535:
+        ports = f"{stride} ports" if stride > 1 else "a port"
+        raise SweepError(f"--base-port {settings.base_port} leaves no room below 65536 for {lanes} runs at once, {ports} each",
+                         "command line", f"pass --base-port {65536 - lanes * stride} or lower, or a smaller --num-envs")
 
 
 def connect_cluster(settings: Settings, runs: Sequence[Run]) -> RayLauncher:

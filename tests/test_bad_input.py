@@ -193,6 +193,11 @@ CASES = [
      "(command line): e.g. --tensorboard-url http://localhost:6006"),
     (["--tensorboard-url", "http://localhost:70000"], GOOD, "--tensorboard-url 'http://localhost:70000' is not a URL "
      "(Port out of range 0-65535) (command line): e.g. --tensorboard-url http://localhost:6006"),
+    (["--env=Fake", "--base-port", "65534", "--num-envs", "4"], "behaviors:\n  B:\n    x: {opt_values: [1, 2, 3, 4, 5, 6]}\n",
+     "--base-port 65534 leaves no room below 65536 for 4 runs at once, a port each (command line): pass --base-port "
+     "65532 or lower, or a smaller --num-envs"),
+    (["--env=Fake", "--base-port", "65532", "--num-envs", "4"], "behaviors:\n  B:\n    x: {opt_values: [1, 2, 3, 4, 5, 6]}\n", None),
+    (["--env=Fake", "--base-port", "65535", "--num-envs", "4"], GOOD, None),  # one run: one lane
     (["--metric-mode", "low"], GOOD, f"argument --metric-mode: invalid choice: 'low' (choose from 'max', 'min') {HELP}"),
     (["--max-runs", "3"], "behaviors:\n  B:\n    x: {opt_values: [1, 2]}\n", None),  # 2 runs: fine, and a dry run below
     (["--num-repetitions", "2", "--max-runs", "3"], "behaviors:\n  B:\n    x: {opt_values: [1, 2]}\n",

@@ -443,21 +443,40 @@ def test_a_lost_run_that_was_pausing_or_stopping_keeps_that_ending(tmp_path):
     ({5010, 5016}, 2, 2, (5021, 5022), ["port 5010 is in use by another program; r-0 skips it",
                                         "port 5016 is in use by another program; r-0 skips it"]),
 ])
-def test_each_slot_has_its_own_lane_of_ports_and_skips_ports_other_programs_hold(taken, slot, instances, ports, said):
+def test_each_slot_has_its_own_lane_of_ports_and_skips_ports_other_programs_hold(tmp_path, taken, slot, instances, ports, said):
     heard = []
     launcher = ml.LocalLauncher(ml.Platform(), base_port=5005, concurrency=3, stride=2,
-                                is_port_free=lambda port: port not in taken, say=heard.append)
+                                is_port_free=lambda port: port not in taken, say=heard.append, locks=tmp_path)
     run = ml.expand(ml.parse_config("behaviors:\n  B: {}\n"), "r")[0]
     run.instances = instances
-    assert launcher.pick_ports(slot, run) == ports
+    got, lane = launcher.pick_ports(slot, run)
+    assert got == ports
     assert heard == said
+    ml.release_lane(lane)
 
 
-def test_no_port_range_below_65536_fails_the_run_not_the_sweep():
-    launcher = ml.LocalLauncher(ml.Platform(), base_port=65530, concurrency=2, stride=4, is_port_free=lambda port: True)
+def test_no_port_range_below_65536_fails_the_run_not_the_sweep(tmp_path):
+    launcher = ml.LocalLauncher(ml.Platform(), base_port=65530, concurrency=2, stride=4, is_port_free=lambda port: True,
+                                locks=tmp_path)
     run = ml.expand(ml.parse_config("behaviors:\n  B: {}\nenv_settings: {num_envs: 4}\n"), "r")[0]
     with pytest.raises(ml.LaunchError, match="no free port range below 65536"):
         launcher.pick_ports(1, run)
+
+
+def test_two_sweeps_on_one_base_port_never_hand_one_port_to_runs_of_both(tmp_path):
+    # A trainer binds its port only once it has imported torch: until then the port looks free to the other
+    # sweep, and its run failed with "worker number 0 is still in use". Each run holds its lane's lock.
+    heard = []
+    first, second = (ml.LocalLauncher(ml.Platform(), base_port=5005, concurrency=2, stride=1, is_port_free=lambda port: True,
+                                      locks=tmp_path / "locks", say=heard.append) for _ in range(2))
+    run = ml.expand(ml.parse_config("behaviors:\n  B: {}\n"), "r")[0]
+    ports, lane = first.pick_ports(0, run)
+    again, other_lane = second.pick_ports(0, run)
+    assert (ports, again) == ((5005, 5005), (5007, 5007))  # slot 0's next lane: 5005 + 2 slots
+    assert heard == ["port 5005 is held by another sweep's run; r-0 skips it"]
+    ml.release_lane(lane)  # the first sweep's run ended
+    assert second.pick_ports(0, run)[0] == (5005, 5005)
+    ml.release_lane(other_lane)
 
 
 # -- reclaiming what an earlier sweep left ------------------------------------------------
