@@ -141,6 +141,7 @@ STOP_MODES = ("max", "min")
 SWEEP_LEVEL_CHECKPOINT_KEYS = ("resume", "force")
 
 RUN_ID_FORBIDDEN = set('/\\:*?"<>|')
+NAME_MAX = 255  # bytes in a file name
 
 # ---------------------------------------------------------------------------
 # Errors
@@ -198,6 +199,7 @@ class Option:
     values: tuple[Any, ...]
     in_behavior: bool
     names: tuple[str | None, ...] = ()  # each value's label (opt_values given as a mapping), or None
+    key: Any = None  # the heading's key as the config has it (YAML may make it a number): where values go
 
 
 @dataclass(frozen=True)
@@ -295,6 +297,7 @@ class Settings:
     gpus_per_run: float = 0.0
     max_retries: int = 2  # a run whose node goes away trains again, from its checkpoint, this many times
     resume_hint: str = ""  # the command that continues this sweep
+    run_id_source: str = "--run-id"  # where the run id came from, for messages about it
 
     @property
     def sweep_dir(self) -> Path:
@@ -614,11 +617,11 @@ def plan_options(config: Mapping[str, Any]) -> list[Option]:
     options: list[Option] = []
     for name, own in config["behaviors"].items():
         effective = merge_settings(defaults, own)
-        options += [Option(str(name), path, values, True, names) for path, values, names in find_options(effective)]
+        options += [Option(str(name), path, values, True, names, name) for path, values, names in find_options(effective)]
     for section, body in config.items():
         if section in ("behaviors", "default_settings"):
             continue
-        options += [Option(str(section), path, values, False, names) for path, values, names in find_options(body, ())]
+        options += [Option(str(section), path, values, False, names, section) for path, values, names in find_options(body, ())]
     return options
 
 
@@ -810,7 +813,7 @@ def expand(config: Mapping[str, Any], run_id: str, repetitions: int = 1,
         run_config = copy_tree(template)
         for option, which in zip(options, combos[combo]):
             # The heading is part of the path: a whole behavior or section may be one option.
-            set_path(run_config["behaviors"] if option.in_behavior else run_config, (option.heading, *option.path),
+            set_path(run_config["behaviors"] if option.in_behavior else run_config, (option.key, *option.path),
                      option.values[which])
         values = [(option.heading, label, option.values[which]) for option, label, which in zip(options, labels, combos[combo])]
         run = Run(index, f"{run_id}-{index}", run_config, values, repetition + 1, stop_rules, 1, behaviors,
@@ -4201,8 +4204,19 @@ def check_run_id(run_id: str, where: str) -> None:
     """Refuse a run id that could put files outside the results folder."""
     if not run_id or run_id in (".", "..") or ".." in run_id or any(char in RUN_ID_FORBIDDEN for char in run_id) \
             or any(ord(char) < 32 for char in run_id):
-        raise SweepError(f"run id {run_id!r} is not a plain name", where,
+        raise SweepError(f"run id {cut(repr(run_id))} is not a plain name", where,
                          "use letters, digits, '-', '_' or '.', without '..' or path separators")
+
+
+def check_run_id_length(run_id: str, runs: int, where: str) -> None:
+    """Refuse a run id too long for the file names made from it: a file name has at most 255 bytes
+    (Linux, macOS; Windows counts 255 characters)."""
+    longest = f"{run_id}-{runs - 1}.yaml"  # a run's config; its folder, log and the sweep folder are shorter
+    if len(longest.encode()) > NAME_MAX:
+        most = NAME_MAX - len(f"-{runs - 1}.yaml".encode())
+        raise SweepError(f"run id {cut(repr(run_id))} is {len(run_id)} characters long: file names made from it, "
+                         f"such as {cut(longest)}, would be longer than the {NAME_MAX} bytes a file name may have",
+                         where, f"use a run id of at most {most} characters")
 
 
 def forwarded_flags(argv: Sequence[str]) -> list[str]:
@@ -4266,7 +4280,8 @@ def parse_args(argv: Sequence[str]) -> tuple[Settings, dict[str, Any], str]:
     env_settings = config.get("env_settings") or {}
 
     run_id = args.run_id if args.run_id is not None else str(checkpoint.get("run_id") or DEFAULT_RUN_ID)
-    check_run_id(run_id, "--run-id" if args.run_id is not None else f"{config_path}: checkpoint_settings.run_id")
+    run_id_source = "--run-id" if args.run_id is not None else f"{config_path}: checkpoint_settings.run_id"
+    check_run_id(run_id, run_id_source)
     env_path = args.env if args.env is not None else env_settings.get("env_path")
     concurrency = args.num_envs if args.num_envs is not None else 1
     if env_path is None and concurrency > 1:
@@ -4290,7 +4305,8 @@ def parse_args(argv: Sequence[str]) -> tuple[Settings, dict[str, Any], str]:
         tensorboard_url=None if args.no_tensorboard else url, metric=args.metric, metric_mode=args.metric_mode,
         force=bool(args.force or checkpoint.get("force")), resume=bool(args.resume or checkpoint.get("resume")),
         max_runs=args.max_runs, shuffle=shuffle, ray=args.ray, cpus_per_run=args.cpus_per_run,
-        gpus_per_run=args.gpus_per_run, max_retries=args.max_retries, resume_hint=resume_command(argv))
+        gpus_per_run=args.gpus_per_run, max_retries=args.max_retries, resume_hint=resume_command(argv),
+        run_id_source=run_id_source)
     return settings, config, text
 
 
@@ -4374,6 +4390,7 @@ def prepare(argv: Sequence[str], console: Console) -> tuple[Settings, list[Run],
     and with --ray the cluster is connected and checked."""
     settings, config, text = parse_args(argv)
     runs = expand(config, settings.run_id, settings.repetitions, settings.max_runs, str(settings.config_path))
+    check_run_id_length(settings.run_id, len(runs), settings.run_id_source)
     if settings.tensorboard_url is None and any(RULE_KINDS[rule.rule].schedules for rule in runs[0].stop_rules):
         raise SweepError("rule: halving decides from TensorBoard, and --no-tensorboard leaves it out", "command line",
                          "drop --no-tensorboard, or the halving rule")

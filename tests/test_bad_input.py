@@ -55,6 +55,14 @@ CASES = [
     (["--run-id", "a/b"], GOOD, "run id 'a/b' is not a plain name (--run-id): use letters, digits, '-', '_' or '.', without '..' or path separators"),
     (["--run-id", "a\\b"], GOOD, "run id 'a\\\\b' is not a plain name (--run-id): use letters, digits, '-', '_' or '.', without '..' or path separators"),
     (["--run-id", ""], GOOD, "run id '' is not a plain name (--run-id): use letters, digits, '-', '_' or '.', without '..' or path separators"),
+    (["--run-id", "x" * 249], GOOD, "run id 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx... is 249 characters long: file names made "
+     "from it, such as xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx..., would be longer than the 255 bytes a file name may have "
+     "(--run-id): use a run id of at most 248 characters"),
+    (["--run-id", "x" * 248], GOOD, None),
+    (["--run-id", "x" * 248], "behaviors:\n  B:\n    x: {opt_values: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]}\n",
+     "run id 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx... is 248 characters long: file names made from it, such as "
+     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx..., would be longer than the 255 bytes a file name may have (--run-id): "
+     "use a run id of at most 247 characters"),
     (["--trainer", "no-such-trainer-here"], GOOD, "trainer not found: no-such-trainer-here (--trainer): install ML-Agents "
      "(python scripts/install_mlagents.py), activate its environment, or pass --trainer PATH"),
     (["--trainer", " "], GOOD, "--trainer is empty (command line): pass the trainer's command, e.g. --trainer mlagents-learn"),
@@ -223,6 +231,16 @@ def test_bad_input_gets_one_line_exit_2_and_nothing_written(tmp_path, monkeypatc
     assert main(argv) == 2
     assert capsys.readouterr().err == f"error: {message}\n"
     assert tree(tmp_path) == before
+
+
+def test_a_run_id_too_long_for_a_file_name_is_one_line_where_the_results_folder_exists(tmp_path, monkeypatch, capsys):
+    # Path.exists() raises "File name too long" once the folder above exists: it was a traceback.
+    monkeypatch.chdir(tmp_path)
+    Path("c.yaml").write_text(GOOD)
+    Path("results").mkdir()
+    assert main(["c.yaml", "--trainer", TRAINER, "--run-id", "y" * 254]) == 2
+    assert capsys.readouterr().err.startswith("error: run id 'yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy... is 254 characters long")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml", "results"] and not any(Path("results").iterdir())
 
 
 def test_there_are_at_least_40_bad_inputs():

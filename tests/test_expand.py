@@ -313,3 +313,10 @@ def test_labelled_values_show_their_label_and_the_run_config_gets_the_value():
     assert render_config_info(runs).split("\n\n")[2] == (
         "r-2\n- B\n  - hyperparameters: large\n  - gamma: 0.99\n"
         "  - network_settings: {hidden_units: 128, num_layers: 2, normalize: true, vis_encode_type: simple}")
+
+
+def test_a_behavior_or_section_whose_key_is_a_number_takes_its_options_where_they_stand():
+    # YAML reads `1:` as a number; the option's value goes under that very key (it was KeyError: '1').
+    runs = sweep("behaviors:\n  1:\n    x: {opt_values: [1, 2]}\n7:\n  y: {opt_values: [a, b]}\n")
+    assert [run.config for run in runs] == [{"behaviors": {1: {"x": x}}, 7: {"y": y}} for x in (1, 2) for y in ("a", "b")]
+    assert render_config_info(runs[:1]) == "r-0\n- 1\n  - x: 1\n- 7\n  - y: a\n"
