@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import enum
 import functools
 import hashlib
@@ -29,6 +30,7 @@ import shlex
 import shutil
 import signal
 import socket
+import stat
 import struct
 import ssl
 import statistics
@@ -957,24 +959,49 @@ def sweep_changes(before: Mapping[str, Any], now: Mapping[str, Any]) -> str | No
     return None
 
 
+# Byte order marks of the encodings an editor may save YAML in, longest first (UTF-32's begin as UTF-16's do).
+BYTE_ORDER_MARKS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"), (b"\xff\xfe", "UTF-16"),
+                    (b"\xfe\xff", "UTF-16"))
+
+
 def read_config_text(path: Path) -> str:
     """The config file's text, at most MAX_CONFIG_BYTES of it, or a SweepError that says why not."""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_CONFIG_BYTES + 1)  # /dev/zero as the config ends here, not out of memory
+        # Without blocking: opening a FIFO for reading waits for a writer, for good.
+        handle = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
         raise SweepError("config file not found", str(path), "check the path of the config") from None
     except IsADirectoryError:
         raise SweepError("the config path is a folder", str(path), "pass the config file itself") from None
     except OSError as exc:
         raise SweepError(f"cannot read the config ({exc.__class__.__name__})", str(path), "check the file and its permissions") from None
+    kind = os.fstat(handle).st_mode
+    if not stat.S_ISREG(kind):
+        os.close(handle)
+        if stat.S_ISDIR(kind):
+            raise SweepError("the config path is a folder", str(path), "pass the config file itself")
+        what = "a pipe" if stat.S_ISFIFO(kind) else "a device" if stat.S_ISCHR(kind) or stat.S_ISBLK(kind) else "a socket"
+        raise SweepError(f"the config is {what}, not a file", str(path), "pass the config file itself")
+    with os.fdopen(handle, "rb") as reader:
+        try:
+            data = reader.read(MAX_CONFIG_BYTES + 1)
+        except OSError as exc:
+            raise SweepError(f"cannot read the config ({exc.__class__.__name__})", str(path),
+                             "check the file and its permissions") from None
     if len(data) > MAX_CONFIG_BYTES:
         raise SweepError(f"the config is larger than {MAX_CONFIG_BYTES >> 10} KiB", str(path),
                          "an ML-Agents config is a few KiB: check that this is the right file")
+    encoding = next((name for mark, name in BYTE_ORDER_MARKS if data.startswith(mark)), None)
+    if encoding is None and b"\x00" in data[:64]:
+        encoding = "UTF-16"  # ASCII text saved as UTF-16 without a byte order mark: every other byte is 0
+    if encoding is not None:
+        raise SweepError(f"the config is {encoding} text, which mlagents-learn cannot read", str(path),
+                         "save it as UTF-8 (in Notepad: Save As, Encoding UTF-8)")
     try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise SweepError("cannot read the config (UnicodeDecodeError)", str(path), "check the file and its permissions") from None
+        return data.decode("utf-8-sig")  # a UTF-8 byte order mark, as Windows editors write it, is fine
+    except UnicodeDecodeError as exc:
+        raise SweepError(f"the config is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})", str(path),
+                         "save it as UTF-8") from None
 
 
 # ---------------------------------------------------------------------------
@@ -1270,6 +1297,7 @@ class Snapshot:
 
     taken: float  # the watcher's clock when the poll began
     points: Mapping[tuple[str, str, str], Points]  # (run id, behavior, tag) -> points
+    stale: bool = False  # the last poll did not answer: these are the points of the one before
 
     def of(self, run_id: str, behavior: str, tag: str) -> Points:
         return self.points.get((run_id, behavior, tag), [])
@@ -1293,12 +1321,13 @@ class MetricsWatcher:
     """
 
     def __init__(self, client: TensorBoardClient, *, interval: float, results_dir: Path,
-                 start_server: Callable[[], Any] | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+                 start_server: Callable[[], Any] | None = None, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.client = client
         self.interval = interval
         self.results_dir = results_dir
         self.start_server = start_server  # starts a local TensorBoard; returns its process handle, or None
-        self.clock = clock
+        self.clock, self.sleep = clock, sleep
         self.server: Any = None
         self.healthy: bool | None = None  # None: not asked yet
         self.warned_elsewhere = False
@@ -1368,8 +1397,9 @@ class MetricsWatcher:
             self._wake.clear()
         if self._final is not None:
             self._request = self._final
-            self._snapshot = None
-            self.poll_once()
+            if self.poll_once() is None and self._snapshot is not None:
+                # No answer at the very end: the last good points stand, marked stale, rather than none at all.
+                self._snapshot = dataclasses.replace(self._snapshot, stale=True)
 
     def note(self, kind: str, text: str) -> None:
         with self._lock:
@@ -1393,7 +1423,7 @@ class MetricsWatcher:
                 try:
                     self.client.environment(self.clock() + POLL_DEADLINE)
                 except TensorBoardDown:
-                    time.sleep(0.5)
+                    self.sleep(0.5)
                     continue
                 self.healthy = True
                 self.note("say", f"TensorBoard started: {self.client.url}")
@@ -3349,6 +3379,7 @@ class Supervisor:
         # Each running run's first step seen this session, and when: its pace, for the time left.
         self.pace: dict[str, tuple[float, float]] = {}
         self.due = False  # the policy waits for a running run's point at a rung: the watcher polls often
+        self.metrics_stale = False  # TensorBoard did not answer the last poll: the summary's metrics are older
 
     # -- the loop -------------------------------------------------------------
 
@@ -3716,6 +3747,7 @@ class Supervisor:
         self.relay_notes()
         if snapshot is None:
             return
+        self.metrics_stale = snapshot.stale
         for state in started:
             for tag in self.summary_tags:
                 for behavior in state.run.behaviors:
@@ -3946,6 +3978,8 @@ def write_summary(supervisor: Supervisor) -> None:
     except OSError as exc:
         console.warn(f"cannot write the summary in {settings.sweep_dir} ({exc.strerror or exc}); it is printed below")
         written = False
+    if supervisor.metrics_stale:
+        console.warn("TensorBoard did not answer the last poll: the metrics below are those of the poll before")
     console.block("\n" + text_table(header, rows) + "\n")
     if by_combination is not None:
         console.block(f"By combination ({settings.repetitions} repetitions), best mean first:\n\n"

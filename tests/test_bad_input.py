@@ -1,5 +1,6 @@
 """Bad input, all at once: each gets one exact line on stderr, exit 2, and nothing written or started."""
 
+import os
 import shlex
 import subprocess
 import sys
@@ -250,9 +251,16 @@ def test_there_are_at_least_40_bad_inputs():
 @pytest.mark.parametrize("name, setup, message", [
     ("missing.yaml", None, "config file not found (missing.yaml): check the path of the config"),
     ("folder.yaml", "dir", "the config path is a folder (folder.yaml): pass the config file itself"),
-    ("binary.yaml", b"\xff\xfe\x00", "cannot read the config (UnicodeDecodeError) (binary.yaml): check the file and its permissions"),
-    ("/dev/zero", None, "the config is larger than 1024 KiB (/dev/zero): an ML-Agents config is a few KiB: check that "
-     "this is the right file"),
+    ("utf16.yaml", "behaviors:\n  B: {}\n".encode("utf-16"), "the config is UTF-16 text, which mlagents-learn cannot read "
+     "(utf16.yaml): save it as UTF-8 (in Notepad: Save As, Encoding UTF-8)"),
+    ("utf16be.yaml", "behaviors:\n  B: {}\n".encode("utf-16-be"), "the config is UTF-16 text, which mlagents-learn cannot "
+     "read (utf16be.yaml): save it as UTF-8 (in Notepad: Save As, Encoding UTF-8)"),
+    ("utf32.yaml", "behaviors:\n  B: {}\n".encode("utf-32"), "the config is UTF-32 text, which mlagents-learn cannot read "
+     "(utf32.yaml): save it as UTF-8 (in Notepad: Save As, Encoding UTF-8)"),
+    ("latin1.yaml", "behaviors:\n  Bé: {}\n".encode("latin-1"), "the config is not UTF-8 text (byte 0xe9 at offset 14) "
+     "(latin1.yaml): save it as UTF-8"),
+    ("/dev/zero", None, "the config is a device, not a file (/dev/zero): pass the config file itself"),
+    ("fifo.yaml", "fifo", "the config is a pipe, not a file (fifo.yaml): pass the config file itself"),  # it waited for good
     ("big.yaml", b"# a comment\n" * 100_000, "the config is larger than 1024 KiB (big.yaml): an ML-Agents config is a few KiB: "
      "check that this is the right file"),
 ])
@@ -260,11 +268,14 @@ def test_config_files_that_cannot_be_read(tmp_path, monkeypatch, capsys, name, s
     monkeypatch.chdir(tmp_path)
     if setup == "dir":
         Path(name).mkdir()
+    elif setup == "fifo":
+        os.mkfifo(name)
     elif setup is not None:
         Path(name).write_bytes(setup)
     before = tree(tmp_path)
-    assert main([name, "--trainer", TRAINER]) == 2
-    assert capsys.readouterr().err == f"error: {message}\n"
+    # A process, not main() itself: a config that blocks the sweep must fail the test, not hang it.
+    done = subprocess.run([sys.executable, str(SCRIPT), name, "--trainer", TRAINER], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stderr) == (2, f"error: {message}\n")
     assert tree(tmp_path) == before
 
 

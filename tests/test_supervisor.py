@@ -565,6 +565,20 @@ def test_a_run_whose_metric_is_not_a_finite_number_ranks_last_and_is_never_named
         f"Best run: r-1 (n=1), {TAG} = 0.5;")
 
 
+def test_metrics_from_a_final_poll_that_got_no_answer_are_the_last_good_ones_and_the_summary_says_so(tmp_path):
+    watcher = FakeWatcher()
+    h = Harness(tmp_path, grid(1), watcher=watcher, concurrency=1)
+    h.tick()
+    h.launcher.last("r-0").end(0)
+    h.tick(1)
+    watcher.final = ml.Snapshot(5.0, {("r-0", "B", TAG): [(1000.0, 0.7)]}, stale=True)
+    h.supervisor.collect_metrics()
+    ml.write_summary(h.supervisor)
+    assert h.warnings() == ["warning: TensorBoard did not answer the last poll: the metrics below are those of the poll before"]
+    assert (tmp_path / "results" / "r-sweep" / "summary.md").read_text().splitlines()[-1].startswith(
+        f"Best run: r-0 (n=0), {TAG} = 0.7;")
+
+
 def test_with_repetitions_the_summary_ranks_the_combinations_by_their_mean(tmp_path):
     # 3 combinations x 2 repetitions, in laps: r-0..r-2, then r-3..r-5. r-4 fails (its value is
     # not a result) and r-2 has no value: each is counted, neither is averaged in.

@@ -252,3 +252,62 @@ def test_runs_with_events_on_disk_that_tensorboard_never_serves_are_warned_about
                  f"another folder than this sweep's results {ours}; stop conditions cannot see the runs. Pass "
                  "--tensorboard-url with a free port (e.g. http://localhost:6007) and the sweep starts its own "
                  "TensorBoard there")]
+
+
+class ScriptedClient:
+    """A TensorBoard client whose answers the test scripts: `down` makes every call fail."""
+
+    host, url = "localhost", "http://scripted"
+
+    def __init__(self, points) -> None:
+        self.points, self.down, self.calls = points, False, 0
+
+    def check(self) -> None:
+        self.calls += 1
+        if self.down:
+            raise ml.TensorBoardDown("ConnectionRefusedError", nothing_there=True)
+
+    def environment(self, deadline):
+        self.check()
+        return {}
+
+    def runs(self, deadline):
+        self.check()
+        return ["r-0/B"]
+
+    def scalars(self, tag, runs, deadline):
+        self.check()
+        return {"r-0/B": self.points}
+
+
+def test_a_final_poll_that_gets_no_answer_keeps_the_last_good_points_marked_stale(tmp_path):
+    # A TensorBoard hiccup at the very end blanked every metric and the Best line.
+    client = ScriptedClient([(100.0, 0.5)])
+    watcher = ml.MetricsWatcher(client, interval=60, results_dir=tmp_path)
+    request = ml.MetricsRequest((TAG,), (("r-0", "B"),))
+    watcher.want(request)
+    watcher.start()
+    wait_until(watcher.latest, 10)
+    client.down = True
+    final = watcher.stop(final=request)
+    assert (dict(final.points), final.stale) == ({("r-0", "B", TAG): [(100.0, 0.5)]}, True)
+
+
+def test_waiting_for_a_tensorboard_it_started_keeps_the_watchers_own_time(tmp_path):
+    # It slept on real time though a clock is injected: with a clock that only sleep moves, it never ended.
+    clock, slept = [0.0], []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        clock[0] += seconds
+
+    client = ScriptedClient([])
+    client.down = True
+    server = type("Server", (), {"poll": lambda self: None})()
+    watcher = ml.MetricsWatcher(client, interval=60, results_dir=tmp_path, start_server=lambda: server,
+                                clock=lambda: clock[0], sleep=sleep)
+    done = threading.Thread(target=watcher.connect, daemon=True)
+    done.start()
+    done.join(10)
+    assert not done.is_alive()
+    assert len(slept) == ml.TENSORBOARD_START_TIMEOUT / 0.5 and watcher.healthy is False
