@@ -2620,22 +2620,26 @@ def node_check(probe: str, folder: str, program: str) -> tuple[bool, bool, bool]
     return os.path.isfile(probe), os.path.isdir(folder), bool(found) and os.path.isfile(found)
 
 
-def import_ray() -> Any:
-    """Ray, imported only for --ray: a local sweep needs nothing beyond pyyaml."""
+def import_ray() -> tuple[Any, str | None]:
+    """Ray, imported only for --ray (a local sweep needs nothing beyond pyyaml), and a warning if it lacks
+    the switch that keeps it from connecting again by itself."""
     try:
         import ray
     except ImportError:
         raise SweepError("--ray needs Ray, which is not installed here", "command line",
                          "pip install ray into the Python that runs this script, the same version as the cluster's") from None
+    # Ray connects by itself when one of its calls finds it disconnected (its head went away): to a
+    # cluster of its choosing, or it waits for one for good. A call should fail instead. The switch is
+    # Ray's own, not a documented one: it is checked, so a Ray that renamed it is said, not trusted.
     try:
-        # Ray connects by itself when one of its calls finds it disconnected (its head went away):
-        # to a cluster of its choosing, or it waits for one for good. A call should fail instead.
         from ray._private import auto_init_hook
-
-        auto_init_hook.enable_auto_connect = False
     except ImportError:
-        pass
-    return ray
+        auto_init_hook = None
+    if auto_init_hook is None or not hasattr(auto_init_hook, "enable_auto_connect"):
+        return ray, (f"Ray {getattr(ray, '__version__', '?')} has no ray._private.auto_init_hook.enable_auto_connect: "
+                     "should the cluster's head go away, Ray may connect again by itself, or wait for a cluster for good")
+    auto_init_hook.enable_auto_connect = False
+    return ray, None
 
 
 class RayRun:
@@ -2726,7 +2730,8 @@ class RayLauncher:
 
     def __init__(self, address: str, *, cpus: float, gpus: float, base_port: int, stride: int,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.ray = ray = import_ray()
+        self.ray, self.warning = import_ray()
+        ray = self.ray
         import logging
 
         try:
@@ -4155,10 +4160,21 @@ def start_hparams(settings: Settings, runs: Sequence[Run], supervisor: "Supervis
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse, but a bad command line is a SweepError like any other bad input."""
+    """argparse, but a bad command line is a SweepError like any other bad input; and it knows which of
+    the sweep's own flags take a value (forwarded_flags must skip their values)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.valued: set[str] = set()
 
     def error(self, message: str) -> Any:  # type: ignore[override]
         raise SweepError(message, "command line", "see python mlagents-learn.py --help")
+
+    def flag(self, group: Any, *names: str, **options: Any) -> None:
+        """Add one of the sweep's flags to group, noting whether it takes exactly one value."""
+        group.add_argument(*names, **options)
+        if options.get("nargs") is None and options.get("action", "store") == "store":
+            self.valued.update(names)
 
 
 def build_parser() -> ArgumentParser:
@@ -4176,41 +4192,41 @@ def build_parser() -> ArgumentParser:
                "continues an interrupted sweep where it stopped (each run gets --resume only if it has a checkpoint).")
     parser.add_argument("config", nargs="?", metavar="config.yaml", help="ML-Agents trainer config with opt_values")
     ours = parser.add_argument_group("sweep flags")
-    ours.add_argument("--num-envs", type=int, metavar="N", help="how many runs train at once (default 1)")
-    ours.add_argument("--run-id", metavar="ID", help="base run id: runs are ID-0, ID-1, ... (default ppo)")
-    ours.add_argument("--base-port", type=int, metavar="PORT",
+    parser.flag(ours, "--num-envs", type=int, metavar="N", help="how many runs train at once (default 1)")
+    parser.flag(ours, "--run-id", metavar="ID", help="base run id: runs are ID-0, ID-1, ... (default ppo)")
+    parser.flag(ours, "--base-port", type=int, metavar="PORT",
                       help=f"first port; concurrent runs get disjoint port ranges from here (default {DEFAULT_BASE_PORT})")
-    ours.add_argument("--dry-run", "--generate-only", action="store_true", dest="dry_run",
+    parser.flag(ours, "--dry-run", "--generate-only", action="store_true", dest="dry_run",
                       help="write the configs and config_info.txt, print the plan, start nothing")
-    ours.add_argument("--num-repetitions", type=int, default=1, metavar="N",
+    parser.flag(ours, "--num-repetitions", type=int, default=1, metavar="N",
                       help="train every combination N times, in laps (default 1)")
-    ours.add_argument("--trainer", default="mlagents-learn", metavar="CMD",
+    parser.flag(ours, "--trainer", default="mlagents-learn", metavar="CMD",
                       help="the trainer to launch (default: mlagents-learn from PATH)")
-    ours.add_argument("--stop-timeout", type=float, default=DEFAULT_STOP_TIMEOUT, metavar="SECONDS",
+    parser.flag(ours, "--stop-timeout", type=float, default=DEFAULT_STOP_TIMEOUT, metavar="SECONDS",
                       help="how long a stopped run may take to save its model before it is killed (default 60)")
-    ours.add_argument("--poll-interval", type=float, default=DEFAULT_POLL_INTERVAL, metavar="SECONDS",
+    parser.flag(ours, "--poll-interval", type=float, default=DEFAULT_POLL_INTERVAL, metavar="SECONDS",
                       help="how often stop conditions are checked in TensorBoard (default 60; every second while "
                            "a run nears a halving rung)")
-    ours.add_argument("--tensorboard-url", default=DEFAULT_TENSORBOARD_URL, metavar="URL",
+    parser.flag(ours, "--tensorboard-url", default=DEFAULT_TENSORBOARD_URL, metavar="URL",
                       help=f"TensorBoard to read metrics from; one is started there if none answers (default {DEFAULT_TENSORBOARD_URL})")
-    ours.add_argument("--no-tensorboard", action="store_true",
+    parser.flag(ours, "--no-tensorboard", action="store_true",
                       help="neither read nor start TensorBoard: no stop conditions, no metrics in the summary")
-    ours.add_argument("--metric", default=DEFAULT_METRIC, metavar="TAG",
+    parser.flag(ours, "--metric", default=DEFAULT_METRIC, metavar="TAG",
                       help=f"TensorBoard tag that ranks the runs in the summary (default {DEFAULT_METRIC})")
-    ours.add_argument("--metric-mode", choices=STOP_MODES, default="max",
+    parser.flag(ours, "--metric-mode", choices=STOP_MODES, default="max",
                       help="max: higher --metric is better (default); min: lower is, as for a loss")
-    ours.add_argument("--shuffle", nargs="?", const="", default=None, metavar="SEED",
+    parser.flag(ours, "--shuffle", nargs="?", const="", default=None, metavar="SEED",
                       help="train the runs in a seeded random order (run ids stay the grid's); without SEED, a new one, "
                            "or on --resume the sweep's own")
-    ours.add_argument("--max-runs", type=int, default=DEFAULT_MAX_RUNS, metavar="N",
+    parser.flag(ours, "--max-runs", type=int, default=DEFAULT_MAX_RUNS, metavar="N",
                       help=f"refuse a grid of more runs than this (default {DEFAULT_MAX_RUNS})")
     cluster = parser.add_argument_group("Ray cluster flags (see README, Many machines)")
-    cluster.add_argument("--ray", metavar="ADDRESS",
+    parser.flag(cluster, "--ray", metavar="ADDRESS",
                          help="train the runs on the Ray cluster at ADDRESS (auto, HOST:PORT or ray://HOST:10001)")
-    cluster.add_argument("--cpus-per-run", type=float, default=1.0, metavar="N", help="CPUs each run asks Ray for (default 1)")
-    cluster.add_argument("--gpus-per-run", type=float, default=0.0, metavar="G",
+    parser.flag(cluster, "--cpus-per-run", type=float, default=1.0, metavar="N", help="CPUs each run asks Ray for (default 1)")
+    parser.flag(cluster, "--gpus-per-run", type=float, default=0.0, metavar="G",
                          help="GPUs each run asks Ray for, fractions allowed (default 0)")
-    cluster.add_argument("--max-retries", type=int, default=2, metavar="N",
+    parser.flag(cluster, "--max-retries", type=int, default=2, metavar="N",
                          help="times a run whose node went away trains again from its checkpoint (default 2)")
     for flag, takes_value in MLAGENTS_FLAGS.items():
         if flag in SWEEP_OWNED_FLAGS:
@@ -4253,11 +4269,10 @@ def check_run_id_length(run_id: str, runs: int, where: str) -> None:
                          where, f"use a run id of at most {most} characters")
 
 
-def forwarded_flags(argv: Sequence[str]) -> list[str]:
+def forwarded_flags(argv: Sequence[str], parser: ArgumentParser) -> list[str]:
     """The user's own mlagents-learn flags, as typed and in order, less those the sweep owns."""
     forwarded, words = [], list(argv)
-    ours_with_value = {option for action in build_parser()._actions if action.nargs is None and action.option_strings
-                       for option in action.option_strings} - set(MLAGENTS_FLAGS)
+    ours_with_value = parser.valued - set(MLAGENTS_FLAGS)
     index = 0
     while index < len(words) and words[index] != "--env-args":
         word = words[index]
@@ -4287,7 +4302,8 @@ def check_url(url: str) -> str:
 
 def parse_args(argv: Sequence[str]) -> tuple[Settings, dict[str, Any], str]:
     """Check the command line and the config; return the settings, the config and its text."""
-    args = build_parser().parse_args(list(argv))
+    parser = build_parser()
+    args = parser.parse_args(list(argv))
     if args.config is None:
         raise SweepError("no config file given", "command line", "usage: python mlagents-learn.py config.yaml [flags]")
     for flag, value, least in (("--num-envs", args.num_envs, 1), ("--num-repetitions", args.num_repetitions, 1),
@@ -4334,7 +4350,7 @@ def parse_args(argv: Sequence[str]) -> tuple[Settings, dict[str, Any], str]:
     settings = Settings(
         config_path=config_path, run_id=run_id, concurrency=concurrency, base_port=base_port,
         results_dir=Path(args.results_dir if args.results_dir is not None else checkpoint.get("results_dir") or DEFAULT_RESULTS_DIR),
-        env_path=env_path, forwarded=forwarded_flags(argv), env_args=args.env_args, trainer=trainer, dry_run=args.dry_run,
+        env_path=env_path, forwarded=forwarded_flags(argv, parser), env_args=args.env_args, trainer=trainer, dry_run=args.dry_run,
         repetitions=args.num_repetitions, stop_timeout=args.stop_timeout, poll_interval=args.poll_interval,
         tensorboard_url=None if args.no_tensorboard else url, metric=args.metric, metric_mode=args.metric_mode,
         force=bool(args.force or checkpoint.get("force")), resume=bool(args.resume or checkpoint.get("resume")),
@@ -4529,6 +4545,8 @@ def run_sweep(argv: Sequence[str]) -> int:
                     console.say(f"resuming sweep {settings.run_id}: {done} runs done, {continuing} continue from their checkpoints")
             shuffled = "" if settings.shuffle is None else f", shuffled (--shuffle {settings.shuffle} repeats the order)"
             where = "" if cluster is None else f" on the Ray cluster at {settings.ray} ({cluster.describe()})"
+            if cluster is not None and cluster.warning:
+                console.warn(cluster.warning)
             console.say(f"sweep {settings.run_id}: {len(runs)} runs, at most {settings.concurrency} at once{where}{shuffled}; "
                         f"folder {settings.sweep_dir}")
             with Waker() as waker:

@@ -368,3 +368,34 @@ def test_a_local_sweep_never_imports_ray(tmp_path):
     done = subprocess.run([sys.executable, "-c", probe, str(SCRIPT), TRAINER], cwd=tmp_path, capture_output=True, text=True,
                           timeout=120)
     assert done.stdout.strip().splitlines()[-1] == "exit 0 False", done.stdout + done.stderr
+
+
+def test_the_sweep_knows_which_of_its_own_flags_take_a_value_so_their_values_are_never_forwarded():
+    import mlagents_learn as ml
+
+    parser = ml.build_parser()
+    assert {"--num-envs", "--poll-interval", "--trainer", "--ray"} <= parser.valued
+    assert not {"--no-tensorboard", "--dry-run", "--shuffle"} & parser.valued
+    argv = ["c.yaml", "--num-envs", "2", "--seed", "3", "--metric", "Score", "--poll-interval=5", "--debug",
+            "--env-args", "--seed", "9"]
+    assert ml.forwarded_flags(argv, parser) == ["--seed", "3", "--debug"]
+
+
+def test_a_ray_without_the_switch_that_stops_it_reconnecting_is_said_once(monkeypatch):
+    import types
+
+    import mlagents_learn as ml
+
+    fake = types.ModuleType("ray")
+    fake.__version__ = "9.9"
+    private = types.ModuleType("ray._private")
+    private.auto_init_hook = types.ModuleType("ray._private.auto_init_hook")  # renamed away
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    monkeypatch.setitem(sys.modules, "ray._private", private)
+    monkeypatch.setitem(sys.modules, "ray._private.auto_init_hook", private.auto_init_hook)
+    ray, warning = ml.import_ray()
+    assert ray is fake
+    assert warning == ("Ray 9.9 has no ray._private.auto_init_hook.enable_auto_connect: should the cluster's head go "
+                       "away, Ray may connect again by itself, or wait for a cluster for good")
+    private.auto_init_hook.enable_auto_connect = True
+    assert ml.import_ray()[1] is None and private.auto_init_hook.enable_auto_connect is False
