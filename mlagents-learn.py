@@ -65,6 +65,8 @@ MLAGENTS_MAX_STEPS, MLAGENTS_SUMMARY_FREQ = 500_000, 50_000  # mlagents-learn's 
 MAX_STEPS_LIMIT = 1e15  # more steps than any run trains; past it a number is a typo (or 400 digits)
 TICK = 0.2  # supervisor period: a freed slot is refilled within this
 STATUS_INTERVAL = 60.0
+# A state file that cannot be written when the sweep ends (a full disk) is tried again this long.
+STATE_RETRY = 30.0
 # One poll of TensorBoard, all its requests together, must end within this: a
 # server that accepts and never answers, or trickles a byte at a time, costs
 # the sweep stale metrics and nothing else.
@@ -91,7 +93,7 @@ MAX_CONFIG_NODES = 200_000  # aliases count at their full size: that is what a w
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 SHUFFLE_ANY = -1  # --shuffle without a seed: a new one, or on --resume the recorded one
 STATE_FILE = "sweep_state.json"
-STATE_VERSION = 2
+STATE_VERSION = 3  # 3: a record per run, with its sessions
 LOCK_FILE = "sweep.lock"
 SWEEP_LOG = "sweep.log"
 
@@ -219,6 +221,37 @@ class StopRule:
     factor: float = DEFAULT_HALVING_FACTOR  # rule: halving
 
 
+@dataclass(frozen=True)
+class Origin:
+    """Where a run that is not a fresh grid run came from: a run it continues and that run's step."""
+
+    parent: str
+    step: float
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What a policy proposes: a run's values and where it comes from. The supervisor records it as a run."""
+
+    values: tuple[tuple[str, str, Any], ...]  # (heading, label, value) per option
+    names: tuple[str | None, ...]  # each value's label from the config, or None
+    repetition: int = 1
+    index: int = 0  # its number: the run is <run-id>-<index>
+    seed: int | None = None
+    origin: Origin | None = None
+
+    @property
+    def combination(self) -> str:
+        return combination_of(self.values)
+
+
+def combination_of(values: Sequence[tuple[str, str, Any]]) -> str:
+    """The identity of a combination of values: the same for its repetitions, different for any other values,
+    however alike their texts (never display text, which is cut short)."""
+    whole = json.dumps([[heading, label, flow(value)] for heading, label, value in values])
+    return hashlib.sha256(whole.encode()).hexdigest()[:16]
+
+
 @dataclass
 class Run:
     """One training run of the sweep: its id, complete config and values."""
@@ -233,6 +266,17 @@ class Run:
     behaviors: list[str]
     horizons: dict[str, tuple[float, float]] = field(default_factory=dict)  # behavior -> (max_steps, summary_freq)
     names: list[str | None] = field(default_factory=list)  # each value's label, if the config gave one
+    seed: int | None = None
+    origin: Origin | None = None
+
+    @property
+    def spec(self) -> RunSpec:
+        return RunSpec(tuple(self.values), tuple(self.names or [None] * len(self.values)), self.repetition, self.index,
+                       self.seed, self.origin)
+
+    @property
+    def combination(self) -> str:
+        return combination_of(self.values)
 
     def in_last_stretch(self, behavior: str, step: float) -> bool:
         """True once a behavior is within one summary period of its max_steps.
@@ -252,21 +296,21 @@ class Run:
         """Its values and, when every combination trains several times, which repetition it is."""
         return self.describe() + (f" (repetition {self.repetition} of {repetitions})" if repetitions > 1 else "")
 
-    def describe(self) -> str:
-        """The run's values in one short line, for the console and tables."""
+    def describe(self, whole: bool = False) -> str:
+        """The run's values in one line: cut short for the console and tables, whole for machines (CSV, state)."""
         if not self.values:
             return "no value options"
-        return " ".join(f"{name}={text}" for name, text in zip(self.value_names(), self.value_texts()))
+        return " ".join(f"{name}={text}" for name, text in zip(self.value_names(), self.value_texts(whole)))
 
     def value_names(self) -> list[str]:
         """Each value's option: its label, with its behavior or section when the run's options have several."""
         multi = len({heading for heading, _, _ in self.values}) > 1
         return [f"{heading}.{label}" if multi else label for heading, label, _ in self.values]
 
-    def value_texts(self) -> list[str]:
-        """Each value as the console and the tables show it: its label from the config, else its YAML, cut short."""
+    def value_texts(self, whole: bool = False) -> list[str]:
+        """Each value as shown: its label from the config, else its YAML (cut short unless whole)."""
         names = self.names or [None] * len(self.values)
-        return [cut(flow(value), SHOWN_VALUE_WIDTH) if name is None else name
+        return [name if name is not None else flow(value) if whole else cut(flow(value), SHOWN_VALUE_WIDTH)
                 for (_, _, value), name in zip(self.values, names)]
 
 
@@ -313,46 +357,298 @@ class Settings:
         return self.sweep_dir / "logs" / f"{run.run_id}.log"
 
 
-@dataclass
-class RunState:
-    """What became of one run: the supervisor's record of it, saved in the state file."""
+class Ending(enum.Enum):
+    """How one session of a run ended. The value is what the state file stores."""
 
-    run: Run
-    status: Status = Status.PENDING
+    FINISHED = "finished"  # ML-Agents' own record says it trained to max_steps
+    STOPPED = "stopped"  # asked to stop (a rule, halving): it saved its model
+    PAUSED = "paused"  # asked to pause at a rung: it saved its checkpoint
+    INTERRUPTED = "interrupted"  # the sweep was interrupted, or it ended short of max_steps unasked
+    FAILED = "failed"
+    LOST = "lost"  # the launcher lost it (its node went away)
+
+
+ASKED = ("stop", "pause", "interrupt")  # what the sweep may ask of a session, recorded before it is asked
+
+
+@dataclass
+class Session:
+    """One launch of a run's trainer in this sweep: when, from where, to where, and how it ended."""
+
+    began: float  # wall clock when it was launched
+    resumed: bool = False  # it continued from the run's checkpoint (mlagents-learn --resume)
+    from_step: float | None = None  # the step ML-Agents recorded it saved before this session (resumed only)
+    ended: float | None = None  # wall clock when it ended; None while it trains, or if the sweep died meanwhile
+    reached: float | None = None  # the latest step seen of it, in TensorBoard or in what ML-Agents saved
+    ending: Ending | None = None
     exit_code: int | None = None
-    start: float | None = None  # wall clock when it first started (a record)
-    end: float | None = None  # wall clock when it last ended
-    trained_s: float = 0.0  # seconds trained in the sessions before the current one
-    session_began: float | None = None  # the supervisor's clock when the current session began
+    asked: str | None = None  # what the sweep asked of it (see ASKED), recorded before the signal went
+    reason: str = ""  # why it was asked to stop or pause, or why it failed
+    killed: bool = False
+    saved: float | None = None  # the step of the final checkpoint ML-Agents recorded when it ended
+    trained_s: float = 0.0  # seconds it trained (its ended sessions only)
     pid: int | None = None
     identity: ProcessIdentity | None = None
-    ports: tuple[int, int] | None = None  # first and last port
-    node: str = ""  # where it trains ("" on this machine)
-    slot: int | None = None
-    stop_reason: str = ""
-    stop_asked: float | None = None  # the supervisor's clock when the run was asked to stop
-    killed: bool = False
-    pausing: bool = False  # the stop asked is a pause (see Action.PAUSE)
-    announced: bool = False  # its start line is out (see Supervisor.announce)
-    resume: bool = False  # continue from its checkpoint (mlagents-learn --resume)
-    attempts: int = 0  # times a launcher lost it (its node died) and it was started again
-    handle: RunHandle | None = None
-    metrics: dict[tuple[str, str], float] = field(default_factory=dict)  # (behavior, tag) -> last value
-    last_step: float | None = None
-    policy: dict[str, Any] = field(default_factory=dict)  # what the scheduler policy keeps of the run
+    ports: tuple[int, int] | None = None
+    node: str = ""  # where it trained ("" on this machine)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"began": self.began, "ended": self.ended, "resumed": self.resumed, "from_step": self.from_step,
+                "reached": self.reached, "ending": self.ending.value if self.ending else None, "exit_code": self.exit_code,
+                "asked": self.asked, "reason": self.reason, "killed": self.killed, "saved": self.saved,
+                "trained_s": round(self.trained_s, 3), "pid": self.pid,
+                "identity": self.identity.to_json() if self.identity else None,
+                "ports": list(self.ports) if self.ports else None, "node": self.node}
+
+    @staticmethod
+    def from_json(data: Any) -> "Session":
+        """A session as the state file keeps it, every field checked; ValueError says which is wrong."""
+        fields = expect_fields(data, SESSION_FIELDS)
+        if fields["ending"] is not None and fields["ending"] not in {ending.value for ending in Ending}:
+            raise ValueError(f"ending is {json.dumps(fields['ending'])[:40]}")
+        if fields["asked"] is not None and fields["asked"] not in ASKED:
+            raise ValueError(f"asked is {json.dumps(fields['asked'])[:40]}")
+        if fields["pid"] is not None and fields["pid"] < 2:
+            raise ValueError(f"pid is {fields['pid']}")  # 0 is the sweep's own group, -1 every process, 1 init
+        ports = fields["ports"]
+        if ports is not None and not (len(ports) == 2 and all(
+                isinstance(port, int) and not isinstance(port, bool) and 1 <= port <= 65535 for port in ports)):
+            raise ValueError(f"ports is {json.dumps(ports)[:40]}")
+        identity = fields["identity"]
+        if identity is not None and not (set(identity) == {"boot", "start", "marker"} and all(
+                isinstance(value, str) for value in identity.values())):
+            raise ValueError("identity is malformed")
+        return Session(fields["began"], fields["resumed"], fields["from_step"], fields["ended"], fields["reached"],
+                       Ending(fields["ending"]) if fields["ending"] is not None else None, fields["exit_code"],
+                       fields["asked"], fields["reason"], fields["killed"], fields["saved"], float(fields["trained_s"]),
+                       fields["pid"], ProcessIdentity(**identity) if identity else None,
+                       (ports[0], ports[1]) if ports else None, fields["node"])
+
+
+_NUMBER, _OPTIONAL_NUMBER = (int, float), (int, float, type(None))
+# What each field of a session in the state file may hold; anything else is refused.
+SESSION_FIELDS: dict[str, tuple[type, ...]] = {
+    "began": _NUMBER, "ended": _OPTIONAL_NUMBER, "resumed": (bool,), "from_step": _OPTIONAL_NUMBER,
+    "reached": _OPTIONAL_NUMBER, "ending": (str, type(None)), "exit_code": (int, type(None)), "asked": (str, type(None)),
+    "reason": (str,), "killed": (bool,), "saved": _OPTIONAL_NUMBER, "trained_s": _NUMBER, "pid": (int, type(None)),
+    "identity": (dict, type(None)), "ports": (list, type(None)), "node": (str,)}
+TIME_FIELDS = ("began", "ended", "trained_s")  # must be finite numbers (steps may be NaN nowhere either)
+
+
+def expect_fields(data: Any, kinds: Mapping[str, tuple[type, ...]]) -> dict[str, Any]:
+    """A mapping with exactly these fields, each of one of its kinds (a bool is no number), numbers finite;
+    ValueError names the first field that is not."""
+    if not isinstance(data, dict):
+        raise ValueError("is not a mapping")
+    for name, allowed in kinds.items():
+        if name not in data:
+            raise ValueError(f"{name} is missing")
+        value = data[name]
+        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+            raise ValueError(f"{name} is {json.dumps(value)[:40]}")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not finite_number(value):
+            raise ValueError(f"{name} is not a finite number")
+    extra = sorted(set(data) - set(kinds))
+    if extra:
+        raise ValueError(f"{extra[0]} is not a field of it")
+    return dict(data)
+
+
+class RunRecord:
+    """A run of the sweep as the state file keeps it: what it is (its spec and config), what became of it
+    (its status), its sessions, and what the policy remembers of it; plus, while it trains, what the
+    supervisor needs at hand (its handle and slot), which is not kept.
+
+    Its status changes only through its own transitions: a session begins or ends, a paused run is told
+    to go on or to end, a run is taken up again by --resume. Everything the summary, the HParams tab
+    and --resume say of a run is derived from this record.
+    """
+
+    def __init__(self, run: Run, status: Status = Status.PENDING, sessions: Sequence[Session] = (),
+                 memory: Any = None, attempts: int = 0, reason: str = "",
+                 inherited: Mapping[str, Sequence[int]] | None = None) -> None:
+        self.run = run
+        self._status = status
+        self.sessions: list[Session] = list(sessions)
+        self.memory = memory  # what the policy keeps of the run (its own typed record, e.g. HalvingMemory)
+        self.attempts = attempts  # times a launcher lost it (its node died) and it was started again
+        self._reason = reason  # why it is stopped or failed, when no session says so (a verdict on a paused run)
+        # What ML-Agents' results folder held for it before this sweep first launched it (see Results.fingerprint):
+        # what an older sweep left there is never taken for this sweep's.
+        self.inherited: dict[str, list[int]] = {key: list(value) for key, value in (inherited or {}).items()}
+        # Not kept: the supervisor's at-hand view while the run trains.
+        self.handle: RunHandle | None = None
+        self.slot: int | None = None
+        self.session_began: float | None = None  # the supervisor's clock when the current session began
+        self.stop_asked: float | None = None  # the supervisor's clock when it asked the run to stop
+        self.announced = False  # its start line is out (see Supervisor.announce)
+        self.metrics: dict[tuple[str, str], float] = {}  # (behavior, tag) -> last value of its own points
+        self.last_step: float | None = None
+
+    # -- what it is and what became of it ------------------------------------------
+
+    @property
+    def status(self) -> Status:
+        return self._status
+
+    @property
+    def session(self) -> Session | None:
+        """Its latest session, if it has one."""
+        return self.sessions[-1] if self.sessions else None
+
+    @property
+    def start(self) -> float | None:
+        return self.sessions[0].began if self.sessions else None
+
+    @property
+    def end(self) -> float | None:
+        return self.sessions[-1].ended if self.sessions else None
+
+    @property
+    def trained_s(self) -> float:
+        return sum(session.trained_s for session in self.sessions)
+
+    @property
+    def exit_code(self) -> int | None:
+        return self.sessions[-1].exit_code if self.sessions else None
+
+    @property
+    def killed(self) -> bool:
+        return bool(self.sessions) and self.sessions[-1].killed
+
+    @property
+    def pausing(self) -> bool:
+        return self._status is Status.RUNNING and self.sessions[-1].asked == "pause"
+
+    @property
+    def node(self) -> str:
+        return self.sessions[-1].node if self.sessions else ""
+
+    @property
+    def stop_reason(self) -> str:
+        """Why it stopped, paused or failed: a verdict, else what its latest session was asked or ended with."""
+        return self._reason or (self.sessions[-1].reason if self.sessions else "")
 
     def duration(self, now: float) -> float | None:
-        """Seconds trained over all its sessions, the current one up to now."""
-        if self.start is None:
+        """Seconds trained over all its sessions, the current one up to now (the supervisor's clock)."""
+        if not self.sessions:
             return None
         return self.trained_s + (now - self.session_began if self.session_began is not None else 0.0)
 
-    def to_json(self) -> dict[str, Any]:
-        return {"run_id": self.run.run_id, "status": self.status.value, "exit_code": self.exit_code,
-                "start": self.start, "end": self.end, "trained_s": round(self.trained_s, 3), "pid": self.pid,
-                "identity": self.identity.to_json() if self.identity else None,
-                "ports": list(self.ports) if self.ports else None, "node": self.node, "stop_reason": self.stop_reason,
-                "killed": self.killed, "attempts": self.attempts, "policy": self.policy}
+    def windows(self) -> tuple[tuple[float, float | None], ...]:
+        """The wall-clock spans of its sessions: only points written in them are the run's own."""
+        return tuple((session.began, session.ended) for session in self.sessions)
+
+    # -- its transitions -------------------------------------------------------------
+
+    def begin_session(self, began: float, resumed: bool, from_step: float | None) -> Session:
+        """A session starts: the run trains (fresh, or from its checkpoint)."""
+        session = Session(began, resumed, from_step)
+        self.sessions.append(session)
+        self._status, self._reason = Status.RUNNING, ""
+        return session
+
+    def ask(self, what: str, reason: str) -> None:
+        """What the sweep asks of the running session (stop, pause, interrupt): recorded before it is asked,
+        so that the decision holds if the sweep dies before the run has ended."""
+        session = self.sessions[-1]
+        session.asked, session.reason = what, reason
+
+    def end_session(self, ended: float, ending: Ending, *, exit_code: int | None = None, reason: str = "",
+                    saved: float | None = None, trained_s: float = 0.0, retry: bool = False) -> None:
+        """The session ended: its ending decides the run's status (a lost run trains again if retry)."""
+        session = self.sessions[-1]
+        session.ended, session.ending, session.exit_code, session.saved = ended, ending, exit_code, saved
+        session.trained_s += trained_s
+        if reason:
+            session.reason = reason
+        if saved is not None:
+            session.reached = max(session.reached or 0.0, saved)
+        self._status = {Ending.FINISHED: Status.FINISHED, Ending.STOPPED: Status.STOPPED, Ending.PAUSED: Status.PAUSED,
+                        Ending.INTERRUPTED: Status.INTERRUPTED, Ending.FAILED: Status.FAILED,
+                        Ending.LOST: Status.PENDING if retry else Status.FAILED}[ending]
+
+    def go_on(self, run: Run | None = None) -> None:
+        """A paused run is told to continue: it waits for a slot, and trains on from its checkpoint; with run,
+        as that run (the same id, other values: its config is written when it starts)."""
+        if run is not None:
+            if run.run_id != self.run.run_id:
+                raise ValueError(f"{self.run.run_id} cannot go on as {run.run_id}")
+            self.run = run
+        self._status, self._reason = Status.PENDING, ""
+
+    def end_paused(self, reason: str) -> None:
+        """A paused run is told to end: stopped early, with the model it saved when it paused."""
+        self._status, self._reason = Status.STOPPED, reason
+
+    def take_up(self, trained_to_the_end: Callable[[], bool]) -> str:
+        """--resume: what the sweep that died left open is closed as its record says, and a run that did not
+        end well trains again. Returns how its open session ended ("" if it had none open)."""
+        said = ""
+        if self._status is Status.RUNNING:  # the sweep died while it trained: how did it end?
+            asked = self.sessions[-1].asked
+            if asked == "stop":
+                ending = Ending.STOPPED  # the decision holds: it is not trained on
+            elif asked == "pause":
+                ending = Ending.PAUSED
+            elif trained_to_the_end():
+                ending, said = Ending.FINISHED, "trained to the end (its results say so): not trained again"
+            else:
+                ending = Ending.INTERRUPTED
+            session = self.sessions[-1]
+            self.end_session(session.ended or session.began, ending, exit_code=session.exit_code)
+        if self._status in (Status.FAILED, Status.INTERRUPTED):
+            self._status = Status.PENDING
+        return said
+
+    # -- the state file ----------------------------------------------------------------
+
+    def to_json(self, memory_json: Callable[[Any], Any]) -> dict[str, Any]:
+        run = self.run
+        return {"run_id": run.run_id, "index": run.index,
+                "values": [[heading, label, flow(value), name] for (heading, label, value), name
+                           in zip(run.values, run.names or [None] * len(run.values))],
+                "combination": run.combination, "repetition": run.repetition, "seed": run.seed,
+                "origin": [run.origin.parent, run.origin.step] if run.origin else None,
+                "status": self._status.value, "reason": self._reason, "attempts": self.attempts,
+                "inherited": self.inherited, "memory": memory_json(self.memory),
+                "sessions": [session.to_json() for session in self.sessions]}
+
+
+# What each field of a run in the state file may hold; anything else is refused.
+RECORD_FIELDS: dict[str, tuple[type, ...]] = {
+    "run_id": (str,), "index": (int,), "values": (list,), "combination": (str,), "repetition": (int,),
+    "seed": (int, type(None)), "origin": (list, type(None)), "status": (str,), "reason": (str,), "attempts": (int,),
+    "inherited": (dict,), "memory": (dict, type(None)), "sessions": (list,)}
+
+
+def record_spec(fields: Mapping[str, Any]) -> RunSpec:
+    """The spec a record of the state file names, every value read back from its YAML; ValueError if malformed."""
+    values, names = [], []
+    for item in fields["values"]:
+        if not (isinstance(item, list) and len(item) == 4 and all(isinstance(part, str) for part in item[:3])
+                and isinstance(item[3], (str, type(None)))):
+            raise ValueError("values is malformed")
+        try:
+            value = yaml.load(item[2], Loader=_YamlLoader)  # nosec B506 - safe loading (see parse_config)
+        except yaml.YAMLError:
+            raise ValueError("values is malformed") from None
+        values.append((item[0], item[1], value))
+        names.append(item[3])
+    origin = fields["origin"]
+    if origin is not None and not (len(origin) == 2 and isinstance(origin[0], str) and finite_number(origin[1])):
+        raise ValueError("origin is malformed")
+    if fields["index"] < 0 or fields["repetition"] < 1 or fields["attempts"] < 0:
+        raise ValueError("index, repetition or attempts is out of range")
+    spec = RunSpec(tuple(values), tuple(names), fields["repetition"], fields["index"], fields["seed"],
+                   Origin(origin[0], float(origin[1])) if origin else None)
+    if spec.combination != fields["combination"]:
+        raise ValueError("combination does not match its values")
+    for key, value in fields["inherited"].items():
+        if not (isinstance(value, list) and len(value) == 2 and all(isinstance(n, int) and not isinstance(n, bool)
+                                                                    for n in value)):
+            raise ValueError(f"inherited.{key} is malformed")
+    return spec
 
 
 # ---------------------------------------------------------------------------
@@ -796,34 +1092,56 @@ def parse_stop_rule(behavior: str, spec: Any, where: str) -> StopRule:
     return rule
 
 
+class SweepPlan:
+    """What the config says of every run: its options and their labels, the stop rules, and the part of
+    the config every run shares. A run's complete config is made from a spec of its values (make_run); the
+    grid is the specs of every combination (grid)."""
+
+    def __init__(self, config: Mapping[str, Any], run_id: str, where: str = "config") -> None:
+        self.run_id, self.where = run_id, where
+        self.options = plan_options(config)
+        self.labels = option_labels(self.options)
+        self.stop_rules = parse_stop_rules(config, where)
+        self.template = config_template(config)
+        self.behaviors = [str(name) for name in config["behaviors"]]
+
+    def grid(self, repetitions: int = 1, max_runs: int = DEFAULT_MAX_RUNS) -> list[RunSpec]:
+        """The cartesian product of the options, in laps of repetitions; run n is <run-id>-n."""
+        total = count_runs(self.options, repetitions)
+        if total > max_runs:
+            raise SweepError(f"the sweep has {total} runs, more than --max-runs {max_runs}", self.where,
+                             f"remove options, or pass --max-runs {total} if you mean it")
+        combos = list(itertools.product(*(range(len(option.values)) for option in self.options)))
+        specs = []
+        for index in range(total):
+            repetition, combo = divmod(index, len(combos))
+            chosen = list(zip(self.options, self.labels, combos[combo]))
+            specs.append(RunSpec(tuple((option.heading, label, option.values[which]) for option, label, which in chosen),
+                                 tuple(option.names[which] if option.names else None for option, _, which in chosen),
+                                 repetition + 1, index))
+        return specs
+
+    def make_run(self, spec: RunSpec) -> Run:
+        """The run a spec describes, with its complete config; ValueError if its values are not this config's options."""
+        if len(spec.values) != len(self.options) or any(
+                (heading, label) != (option.heading, own) for (heading, label, _), option, own
+                in zip(spec.values, self.options, self.labels)):
+            raise ValueError("values are not the config's options")
+        config = copy_tree(self.template)
+        for option, (_, _, value) in zip(self.options, spec.values):
+            # The heading is part of the path: a whole behavior or section may be one option.
+            set_path(config["behaviors"] if option.in_behavior else config, (option.key, *option.path), value)
+        run = Run(spec.index, f"{self.run_id}-{spec.index}", config, list(spec.values), spec.repetition, self.stop_rules,
+                  instances_per_run(config, self.where), list(self.behaviors), horizons(config, self.where),
+                  list(spec.names), spec.seed, spec.origin)
+        return run
+
+
 def expand(config: Mapping[str, Any], run_id: str, repetitions: int = 1,
            max_runs: int = DEFAULT_MAX_RUNS, where: str = "config") -> list[Run]:
     """Expand a checked config into its runs: the cartesian product of its options, in laps."""
-    options = plan_options(config)
-    total = count_runs(options, repetitions)
-    if total > max_runs:
-        raise SweepError(f"the sweep has {total} runs, more than --max-runs {max_runs}", where,
-                         f"remove options, or pass --max-runs {total} if you mean it")
-    labels = option_labels(options)
-    stop_rules = parse_stop_rules(config, where)
-    template = config_template(config)
-    behaviors = [str(name) for name in config["behaviors"]]
-    combos = list(itertools.product(*(range(len(option.values)) for option in options)))
-    runs: list[Run] = []
-    for index in range(total):
-        repetition, combo = divmod(index, len(combos))
-        run_config = copy_tree(template)
-        for option, which in zip(options, combos[combo]):
-            # The heading is part of the path: a whole behavior or section may be one option.
-            set_path(run_config["behaviors"] if option.in_behavior else run_config, (option.key, *option.path),
-                     option.values[which])
-        values = [(option.heading, label, option.values[which]) for option, label, which in zip(options, labels, combos[combo])]
-        run = Run(index, f"{run_id}-{index}", run_config, values, repetition + 1, stop_rules, 1, behaviors,
-                  names=[option.names[which] if option.names else None for option, which in zip(options, combos[combo])])
-        run.instances = instances_per_run(run_config, where)
-        run.horizons = horizons(run_config, where)
-        runs.append(run)
-    return runs
+    plan = SweepPlan(config, run_id, where)
+    return [plan.make_run(spec) for spec in plan.grid(repetitions, max_runs)]
 
 
 def horizons(config: Mapping[str, Any], where: str = "config") -> dict[str, tuple[float, float]]:
@@ -907,9 +1225,9 @@ def dump_config(config: Mapping[str, Any]) -> str:
 def made_by(config_text: str, settings: Settings, runs: Sequence[Run]) -> dict[str, Any]:
     """What made the sweep: a resumed sweep must come from the same config, grid and flags."""
     return {"config_sha256": hashlib.sha256(config_text.encode()).hexdigest(),
-            "repetitions": settings.repetitions, "flags": [flag for flag in settings.forwarded if flag != "--force"],
+            "repetitions": settings.repetitions, "flags": list(settings.forwarded),
             "env_args": settings.env_args, "shuffle": settings.shuffle,
-            "runs": [[run.run_id, run.describe()] for run in runs]}
+            "runs": [[run.run_id, run.describe(whole=True)] for run in runs]}
 
 
 def training_order(runs: Sequence[Run], seed: int | None) -> list[int]:
@@ -953,7 +1271,7 @@ def sweep_changes(before: Mapping[str, Any], now: Mapping[str, Any]) -> str | No
         return f"the grid had {len(old_runs)} runs, now {len(new_runs)}"
     for (old_id, old_values), (new_id, new_values) in zip(old_runs, new_runs):
         if (old_id, old_values) != (new_id, new_values):
-            return f"{old_id} was {old_values}, now {new_id} is {new_values}"
+            return f"{old_id} was {cut(str(old_values), 80)}, now {new_id} is {cut(str(new_values), 80)}"
     if before.get("config_sha256") != now["config_sha256"]:
         return "the config file changed (the grid is the same, other settings are not)"
     return None
@@ -1009,6 +1327,8 @@ def read_config_text(path: Path) -> str:
 # ---------------------------------------------------------------------------
 
 Points = list[tuple[float, float]]  # (step, value), sorted by step
+Served = list[tuple[float, float, float]]  # (wall time, step, value), as TensorBoard serves a run's points
+Windows = tuple[tuple[float, float | None], ...]  # a run's sessions: (began, ended or None while it trains)
 
 
 class TensorBoardDown(Exception):
@@ -1127,8 +1447,9 @@ class TensorBoardClient:
             raise TensorBoardDown("an answer of the wrong shape from /data/runs")
         return answer
 
-    def scalars(self, tag: str, runs: Sequence[str], deadline: float) -> dict[str, Points]:
-        """The points of one tag for many runs, in one request; runs without data are left out."""
+    def scalars(self, tag: str, runs: Sequence[str], deadline: float) -> dict[str, Served]:
+        """The points of one tag for many runs, in one request, each with the wall time it was written at;
+        runs without data are left out."""
         if not runs:
             return {}
         answer = self.request("POST", "/data/plugin/scalars/scalars_multirun", deadline,
@@ -1136,9 +1457,27 @@ class TensorBoardClient:
         try:
             if not isinstance(answer, dict):
                 raise TypeError
-            return {run: [(float(step), float(value)) for _, step, value in points] for run, points in answer.items()}
+            return {run: [(float(wall), float(step), float(value)) for wall, step, value in points]
+                    for run, points in answer.items()}
         except (ValueError, TypeError):
             raise TensorBoardDown("an answer of the wrong shape from scalars_multirun") from None
+
+
+def own_points(served: Served, windows: Windows | None) -> Points:
+    """The points a run wrote in its own sessions of this sweep (windows; None: every point).
+
+    TensorBoard serves, under a run's name, whatever event files it found in
+    its folder: an older sweep's run of the same id (until mlagents-learn
+    --force deletes them at its first summary), or another folder's runs of the
+    same names. The wall time of each point tells: one written before the
+    session began, or after it ended, is not the run's. A session on another
+    Ray node writes with that node's clock: its first point comes seconds after
+    its launch, far more than clocks kept by NTP differ.
+    """
+    if windows is None:
+        return [(step, value) for _, step, value in served]
+    return [(step, value) for wall, step, value in served
+            if any(began <= wall and (ended is None or wall <= ended) for began, ended in windows)]
 
 
 def tensorboard_names(served: Iterable[str], wanted: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
@@ -1289,6 +1628,7 @@ class MetricsRequest:
     runs: tuple[tuple[str, str], ...]
     final: frozenset[str] = frozenset()  # run ids
     due: bool = False  # a run's next point is at its rung: poll every DUE_POLL_INTERVAL
+    windows: Mapping[str, Windows] = field(default_factory=dict)  # run id -> its sessions; a run not here: every point
 
 
 @dataclass(frozen=True)
@@ -1326,6 +1666,7 @@ class MetricsWatcher:
         self.client = client
         self.interval = interval
         self.results_dir = results_dir
+        self.results = Results(results_dir)
         self.start_server = start_server  # starts a local TensorBoard; returns its process handle, or None
         self.clock, self.sleep = clock, sleep
         self.server: Any = None
@@ -1345,6 +1686,20 @@ class MetricsWatcher:
     # -- the supervisor's side ------------------------------------------------
 
     def start(self) -> None:
+        """Poll on a thread of the watcher's own. What the two threads share, and why that is safe:
+
+        - the request (want): the supervisor replaces it whole; the thread reads
+          the reference once per poll. A MetricsRequest is frozen, its windows
+          a fresh mapping each time, so a poll sees one request, never half of two.
+        - the snapshot (latest): the thread replaces it whole when a poll ends;
+          the supervisor reads the reference. A Snapshot is frozen and its
+          points are never changed once made.
+        - the notes: appended and taken under the lock.
+        - the wake event (a due request, a stop): threading.Event, made for this.
+        Nothing else is shared: the TensorBoard it started, its client and its
+        caches (final_points, first_on_disk) are the thread's alone until it
+        has ended (stop joins it before close touches the server).
+        """
         self._thread = threading.Thread(target=self._watch, name="tensorboard-watcher", daemon=True)
         self._thread.start()
 
@@ -1470,18 +1825,23 @@ class MetricsWatcher:
             # /data/runs is asked even with nothing to read: it is how the watcher knows TensorBoard answers.
             names = tensorboard_names(self.client.runs(deadline), wanted)
             fresh: dict[tuple[str, str, str], Points] = {}
+            foreign: set[tuple[str, str]] = set()  # served with points, none of them the run's own
             for tag in request.tags:
                 by_name = self.client.scalars(tag, sorted(names.values()), deadline)
                 for (run_id, behavior), name in names.items():
                     if name in by_name:
-                        fresh[(run_id, behavior, tag)] = by_name[name]
+                        fresh[(run_id, behavior, tag)] = own_points(by_name[name], request.windows.get(run_id))
+                        if by_name[name] and not fresh[(run_id, behavior, tag)]:
+                            foreign.add((run_id, behavior))
         except TensorBoardDown as exc:
             self.down(str(exc))
             return None
         if self.healthy is False:
             self.note("say", "TensorBoard answers again: stop conditions are checked")
         self.healthy = True
-        self.watch_for_unserved(wanted, names, taken)
+        owned = {(run_id, behavior) for (run_id, behavior, _), points in fresh.items() if points}
+        self.watch_for_unserved([pair for pair in wanted if pair not in owned and (pair not in names or pair in foreign)],
+                                request.windows, taken)
         for key, points in fresh.items():
             if key[0] in request.final:
                 self.final_points[key] = points
@@ -1489,22 +1849,26 @@ class MetricsWatcher:
         self._snapshot = snapshot
         return snapshot
 
-    def watch_for_unserved(self, wanted: Sequence[tuple[str, str]], names: Mapping[tuple[str, str], str], now: float) -> None:
-        """A run that has written events for UNSERVED_GRACE seconds but is not served: TensorBoard reads elsewhere."""
+    def watch_for_unserved(self, unserved: Sequence[tuple[str, str]], windows: Mapping[str, Windows], now: float) -> None:
+        """Runs that have written events in their current session for UNSERVED_GRACE seconds, of which TensorBoard
+        serves nothing of their own (not their name, or only older points under it): it reads another folder."""
         if self.warned_elsewhere:
             return
-        for pair in wanted:
-            if pair in names:
-                continue
+        for pair in unserved:
+            run_id, behavior = pair
             if pair not in self.first_on_disk:
-                run_id, behavior = pair
-                if next((self.results_dir / run_id / behavior).glob("events.out.tfevents.*"), None) is not None:
+                since = windows[run_id][-1][0] if windows.get(run_id) else -math.inf
+                written = self.results.newest_event(run_id, behavior)
+                if written is not None and written >= since:
                     self.first_on_disk[pair] = now
             elif now - self.first_on_disk[pair] >= UNSERVED_GRACE:
-                events = self.results_dir.resolve() / pair[0] / pair[1]
-                self.elsewhere(f"does not serve {pair[0]}/{pair[1]}, whose events are in {events}: it reads another "
-                               f"folder than this sweep's results {self.results_dir.resolve()}; ")
+                events = self.results.folder.resolve() / run_id / behavior
+                self.elsewhere(f"does not serve {run_id}/{behavior}, whose events are in {events}: it reads another "
+                               f"folder than this sweep's results {self.results.folder.resolve()}; ")
                 return
+        for pair in list(self.first_on_disk):
+            if pair not in unserved:
+                del self.first_on_disk[pair]  # served after all (TensorBoard reloads now and then)
 
 
 # ---------------------------------------------------------------------------
@@ -1527,53 +1891,90 @@ class Decision:
     run_id: str
     action: Action
     reason: str
-    remember: Mapping[str, Any] | None = None  # replaces what the policy keeps of the run (RunState.policy)
+    remember: Any = None  # replaces what the policy keeps of the run (RunRecord.memory), if not None
+    # A run that continues as another run (other values, from this one's checkpoint): a later policy's
+    # (population based training) way to change a run, with no new kind of action.
+    spec: RunSpec | None = None
 
 
 class Policy(Protocol):
-    """Decides; the supervisor carries out. Fed the runs' states and what TensorBoard served, nothing else."""
+    """Proposes runs and decides; the supervisor records and carries out. Fed the run records and what
+    TensorBoard served of the runs' own points, nothing else."""
 
-    def next_run(self, states: Sequence[RunState]) -> RunState | None: ...
-    def decide(self, states: Sequence[RunState], snapshot: Snapshot) -> list[Decision]: ...
+    def propose(self, recorded: Mapping[str, RunRecord]) -> RunSpec | None: ...  # a new run, or None for now
+    def upcoming(self, recorded: Mapping[str, RunRecord]) -> list[Run]: ...  # runs it will still propose, if known
+    def decide(self, records: Sequence[RunRecord], snapshot: Snapshot) -> list[Decision]: ...
     def tags(self) -> list[str]: ...
-    def waits(self, states: Sequence[RunState]) -> bool: ...
-    def due(self, states: Sequence[RunState], snapshot: Snapshot) -> bool: ...
+    def waits(self, records: Sequence[RunRecord]) -> bool: ...
+    def due(self, records: Sequence[RunRecord], snapshot: Snapshot) -> bool: ...
+    def memory_from_json(self, data: Any, status: Status) -> Any: ...  # ValueError if malformed
+    def memory_to_json(self, memory: Any) -> Any: ...
+
+
+class GridProposer:
+    """Proposes the grid's runs, each once, in training order (the grid's, or a shuffled one)."""
+
+    def __init__(self, runs: Sequence[Run], order: Sequence[int] | None = None) -> None:
+        self.runs = list(runs)
+        self.order = list(order) if order is not None else list(range(len(runs)))
+        self.cursor = 0  # runs before it in the order are recorded: never looked at again
+
+    def propose(self, recorded: Mapping[str, RunRecord]) -> RunSpec | None:
+        while self.cursor < len(self.order) and self.runs[self.order[self.cursor]].run_id in recorded:
+            self.cursor += 1
+        return self.runs[self.order[self.cursor]].spec if self.cursor < len(self.order) else None
+
+    def upcoming(self, recorded: Mapping[str, RunRecord]) -> list[Run]:
+        return [run for run in (self.runs[index] for index in self.order[self.cursor:]) if run.run_id not in recorded]
 
 
 class GridPolicy:
-    """Runs start in grid order (or in a shuffled one); a running run that breaks one of its behavior's stop rules stops."""
+    """Runs start in the proposer's order; a running run that breaks one of its behavior's stop rules stops."""
 
-    def __init__(self, runs: Sequence[Run], order: Sequence[int] | None = None) -> None:
-        self.rules = {run.run_id: run.stop_rules for run in runs}
-        self.order = list(order) if order is not None else list(range(len(runs)))
+    def __init__(self, proposer: GridProposer, rules: Sequence[StopRule]) -> None:
+        self.proposer = proposer
+        self.rules = list(rules)
 
-    def next_run(self, states: Sequence[RunState]) -> RunState | None:
-        return next((states[index] for index in self.order if states[index].status is Status.PENDING), None)
+    def propose(self, recorded: Mapping[str, RunRecord]) -> RunSpec | None:
+        return self.proposer.propose(recorded)
 
-    def waits(self, states: Sequence[RunState]) -> bool:
+    def upcoming(self, recorded: Mapping[str, RunRecord]) -> list[Run]:
+        return self.proposer.upcoming(recorded)
+
+    def waits(self, records: Sequence[RunRecord]) -> bool:
         """True while a run waits for a decision (a paused run): the sweep is not over."""
-        return any(state.status is Status.PAUSED for state in states)
+        return any(record.status is Status.PAUSED for record in records)
 
     def tags(self) -> list[str]:
-        return list(dict.fromkeys(rule.tag for rules in self.rules.values() for rule in rules))
+        return list(dict.fromkeys(rule.tag for rule in self.rules))
 
-    def due(self, states: Sequence[RunState], snapshot: Snapshot) -> bool:
+    def due(self, records: Sequence[RunRecord], snapshot: Snapshot) -> bool:
         """True while a running run's next point will be at a step the policy judges it at: poll often then."""
         return False
 
-    def decide(self, states: Sequence[RunState], snapshot: Snapshot) -> list[Decision]:
-        started = [state for state in states if state.start is not None]
+    def memory_from_json(self, data: Any, status: Status) -> Any:
+        if data is not None:
+            raise ValueError("memory is not null, as no rule: halving asks for one")
+        if status is Status.PAUSED:
+            raise ValueError("status is paused, as only rule: halving pauses runs")
+        return None
+
+    def memory_to_json(self, memory: Any) -> Any:
+        return None
+
+    def decide(self, records: Sequence[RunRecord], snapshot: Snapshot) -> list[Decision]:
+        started = [record for record in records if record.start is not None]
         decisions = []
-        for state in states:
-            if state.status is not Status.RUNNING or state.stop_asked is not None:
+        for record in records:
+            if record.status is not Status.RUNNING or record.stop_asked is not None:
                 continue
-            run = state.run
+            run = record.run
             for rule in run.stop_rules:
                 if RULE_KINDS[rule.rule].schedules:
                     continue
                 mine = snapshot.of(run.run_id, rule.behavior, rule.tag)
                 others = [snapshot.of(peer.run.run_id, rule.behavior, rule.tag) for peer in started
-                          if peer is not state] if RULE_KINDS[rule.rule].compares_runs else []
+                          if peer is not record] if RULE_KINDS[rule.rule].compares_runs else []
                 reason = check_rule(rule, mine, others)
                 if reason and not run.in_last_stretch(rule.behavior, mine[-1][0]):
                     decisions.append(Decision(run.run_id, Action.STOP, f"opt_stop of {rule.behavior}: {reason}"))
@@ -1668,32 +2069,89 @@ def judge_rung(entries: Sequence[RungEntry], rung: float, factor: float, mode: s
     return RungVerdict(n, keep, frozenset(go_on), stop)
 
 
-class HalvingPolicy(GridPolicy):
-    """Grid order and stop rules, plus synchronous successive halving by the runs' rule: halving.
+@dataclass(frozen=True)
+class HalvingMemory:
+    """What halving keeps of a run: the rungs it passed, its values at rungs, and the rung it ended at."""
+
+    passed: int = 0
+    values: Mapping[int, float] = field(default_factory=dict)  # rung number -> the run's value there
+    ended: int | None = None  # the rung it was told to stop at
+
+    def to_json(self) -> dict[str, Any]:
+        kept: dict[str, Any] = {"passed": self.passed, "values": {str(k): v for k, v in sorted(self.values.items())}}
+        if self.ended is not None:
+            kept["ended"] = self.ended
+        return kept
+
+    @staticmethod
+    def from_json(data: Any) -> "HalvingMemory":
+        """Read back from the state file, every field checked; ValueError says which is wrong."""
+        if not isinstance(data, dict) or not set(data) <= {"passed", "values", "ended"}:
+            raise ValueError("memory is not halving's")
+        passed, values, ended = data.get("passed", 0), data.get("values", {}), data.get("ended")
+        if isinstance(passed, bool) or not isinstance(passed, int) or not 0 <= passed <= 64:
+            raise ValueError(f"memory.passed is {json.dumps(passed)[:40]}")
+        if ended is not None and (isinstance(ended, bool) or not isinstance(ended, int) or not 0 <= ended <= 64):
+            raise ValueError(f"memory.ended is {json.dumps(ended)[:40]}")
+        if not isinstance(values, dict) or not all(
+                isinstance(k, str) and k.isdigit() and isinstance(v, (int, float)) and not isinstance(v, bool)
+                for k, v in values.items()):
+            raise ValueError("memory.values is not rung numbers and values")
+        return HalvingMemory(passed, {int(k): float(v) for k, v in values.items()}, ended)
+
+
+class HalvingPolicy:
+    """The grid's proposals and stop rules, plus synchronous successive halving by the runs' rule: halving.
 
     A run that reaches its next rung undecided is paused (Ctrl-C: it saves a
     checkpoint); once its rung's verdict is in, it continues with --resume or
     stops, keeping the model it saved. A run already decided when it reaches
     the rung never pauses. What the policy knows of each run (rungs passed,
-    values at rungs, the verdict) is kept in the run's `policy` record, so a
-    resumed sweep takes the halving up where it was.
+    values at rungs, the verdict) is its HalvingMemory in the run's record, so
+    a resumed sweep takes the halving up where it was, and the verdict of a
+    rung whose values are all in memory needs no TensorBoard at all.
     """
 
-    def __init__(self, runs: Sequence[Run], order: Sequence[int] | None = None) -> None:
-        super().__init__(runs, order)
-        self.halving = {run.run_id: [rule for rule in run.stop_rules if RULE_KINDS[rule.rule].schedules] for run in runs}
-        self.rungs = {run.run_id: rungs_of(run, rules[0]) if rules else [] for run, rules in
-                      ((run, self.halving[run.run_id]) for run in runs)}
-        first = next((rules[0] for rules in self.halving.values() if rules), None)
+    def __init__(self, grid: GridPolicy) -> None:
+        self.grid = grid  # proposes the runs, and stops them by their other rules
+        first = next((rule for rule in grid.rules if RULE_KINDS[rule.rule].schedules), None)
         self.factor: float = first.factor if first else DEFAULT_HALVING_FACTOR
         self.mode: str = first.mode if first else "max"
+        self._rungs: dict[str, list[float]] = {}
 
-    def value(self, state: RunState, rung: float, snapshot: Snapshot) -> float | None:
+    def propose(self, recorded: Mapping[str, RunRecord]) -> RunSpec | None:
+        return self.grid.propose(recorded)
+
+    def upcoming(self, recorded: Mapping[str, RunRecord]) -> list[Run]:
+        return self.grid.upcoming(recorded)
+
+    def waits(self, records: Sequence[RunRecord]) -> bool:
+        return self.grid.waits(records)
+
+    def tags(self) -> list[str]:
+        return self.grid.tags()
+
+    def memory_from_json(self, data: Any, status: Status) -> Any:
+        return None if data is None else HalvingMemory.from_json(data)
+
+    def memory_to_json(self, memory: Any) -> Any:
+        return memory.to_json() if memory is not None else None
+
+    def halving(self, run: Run) -> list[StopRule]:
+        return [rule for rule in run.stop_rules if RULE_KINDS[rule.rule].schedules]
+
+    def rungs(self, run: Run) -> list[float]:
+        if run.run_id not in self._rungs:
+            rules = self.halving(run)
+            self._rungs[run.run_id] = rungs_of(run, rules[0]) if rules else []
+        return self._rungs[run.run_id]
+
+    def value(self, record: RunRecord, rung: float, snapshot: Snapshot) -> float | None:
         """The mean over the run's behaviors of their value at the rung, once every one has reached it."""
         values = []
-        for rule in self.halving[state.run.run_id]:
-            points = snapshot.of(state.run.run_id, rule.behavior, rule.tag)
-            if not points or (points[-1][0] < rung and state.status is not Status.FINISHED):
+        for rule in self.halving(record.run):
+            points = snapshot.of(record.run.run_id, rule.behavior, rule.tag)
+            if not points or (points[-1][0] < rung and record.status is not Status.FINISHED):
                 return None
             found = rung_value(points, rung)
             if found is None:
@@ -1701,25 +2159,30 @@ class HalvingPolicy(GridPolicy):
             values.append(found)
         return statistics.fmean(values) if values else None
 
-    def decide(self, states: Sequence[RunState], snapshot: Snapshot) -> list[Decision]:
-        decisions = super().decide(states, snapshot)
+    def decide(self, records: Sequence[RunRecord], snapshot: Snapshot) -> list[Decision]:
+        decisions = self.grid.decide(records, snapshot)
         stopping = {decision.run_id for decision in decisions}
-        playing = [state for state in states if self.rungs.get(state.run.run_id)]
-        memory = {state.run.run_id: {"passed": state.policy.get("passed", 0), "values": dict(state.policy.get("values", {})),
-                                     "ended": state.policy.get("ended")} for state in playing}
+        recorded = {record.run.run_id: record for record in records}
+        # The runs still to be proposed are of the first rung's cohort too, still to come: not yet recorded.
+        playing = [record for record in records if self.rungs(record.run)]
+        playing += [RunRecord(run) for run in self.grid.upcoming(recorded) if self.rungs(run)]
+        memory: dict[str, dict[str, Any]] = {}
+        for record in playing:
+            kept = record.memory or HalvingMemory()
+            memory[record.run.run_id] = {"passed": kept.passed, "values": dict(kept.values), "ended": kept.ended}
         said: dict[str, Decision] = {}
         to_come = 0  # runs the rung below may still send up to this one: it has not decided them yet
-        for k in range(max((len(self.rungs[state.run.run_id]) for state in playing), default=0)):
-            cohort = [state for state in playing if memory[state.run.run_id]["passed"] >= k
-                      and len(self.rungs[state.run.run_id]) > k]
+        for k in range(max((len(self.rungs(record.run)) for record in playing), default=0)):
+            cohort = [record for record in playing if memory[record.run.run_id]["passed"] >= k
+                      and len(self.rungs(record.run)) > k]
             if not cohort:
                 break
-            rung = self.rungs[cohort[0].run.run_id][k]
-            entries = [self.entry(state, k, rung, snapshot, memory[state.run.run_id], said) for state in cohort]
+            rung = self.rungs(cohort[0].run)[k]
+            entries = [self.entry(record, k, rung, snapshot, memory[record.run.run_id], said) for record in cohort]
             verdict = judge_rung(entries, rung, self.factor, self.mode, promotions_to_come=to_come)
-            for state in cohort:
-                run_id, mind = state.run.run_id, memory[state.run.run_id]
-                if mind["ended"] == k and state.status is Status.PAUSED:
+            for record in cohort:
+                run_id, mind = record.run.run_id, memory[record.run.run_id]
+                if mind["ended"] == k and record.status is Status.PAUSED:
                     # Told to stop while it was still saving its pause (its SIGINT was sent already, so
                     # the stop could not be asked again): it ends now that it has paused.
                     reason = verdict.stop.get(run_id, f"halving: out at step {rung:g}")
@@ -1728,91 +2191,90 @@ class HalvingPolicy(GridPolicy):
                     continue  # decided at this rung before
                 if run_id in verdict.go_on:
                     mind["passed"] = k + 1
-                    action = Action.CONTINUE if state.status is Status.PAUSED else Action.NOTE
+                    action = Action.CONTINUE if record.status is Status.PAUSED else Action.NOTE
                     said[run_id] = Decision(run_id, action, f"halving: in the best {verdict.keep} of "
                                             f"{verdict.candidates} at step {rung:g}", self.remember(mind))
                 elif run_id in verdict.stop:
                     mind["ended"] = k
-                    action = {Status.PAUSED: Action.END, Status.RUNNING: Action.STOP}.get(state.status, Action.NOTE)
-                    if action is Action.STOP and self.finishing(state, snapshot):
+                    action = {Status.PAUSED: Action.END, Status.RUNNING: Action.STOP}.get(record.status, Action.NOTE)
+                    if action is Action.STOP and self.finishing(record, snapshot):
                         action = Action.NOTE  # about to export its final model: stopping it now would lose that
                     said[run_id] = Decision(run_id, action, verdict.stop[run_id], self.remember(mind))
-                elif (state.status is Status.RUNNING and str(k) in mind["values"] and state.stop_asked is None
-                      and not self.finishing(state, snapshot)):
+                elif (record.status is Status.RUNNING and k in mind["values"] and record.stop_asked is None
+                      and not self.finishing(record, snapshot)):
                     said[run_id] = Decision(run_id, Action.PAUSE, f"halving: at rung {k + 1}, step {rung:g}", self.remember(mind))
-            promoted = sum(memory[state.run.run_id]["passed"] > k for state in cohort)
+            promoted = sum(memory[record.run.run_id]["passed"] > k for record in cohort)
             out = {entry.run_id for entry in entries if entry.out}
-            undecided = sum(memory[state.run.run_id]["passed"] == k and memory[state.run.run_id]["ended"] is None
-                            and state.run.run_id not in out and len(self.rungs[state.run.run_id]) > k + 1 for state in cohort)
+            undecided = sum(memory[record.run.run_id]["passed"] == k and memory[record.run.run_id]["ended"] is None
+                            and record.run.run_id not in out and len(self.rungs(record.run)) > k + 1 for record in cohort)
             to_come = min(max(verdict.keep - promoted, 0), undecided + to_come)
-        for state in playing:
+        for record in playing:
             # Told to go on while it was still saving its pause: it goes on now that it has paused,
             # since it has no value yet at the rung it is now headed for.
-            run_id, mind = state.run.run_id, memory[state.run.run_id]
-            if (state.status is Status.PAUSED and mind["ended"] is None and str(mind["passed"]) not in mind["values"]
+            run_id, mind = record.run.run_id, memory[record.run.run_id]
+            if (record.status is Status.PAUSED and mind["ended"] is None and mind["passed"] not in mind["values"]
                     and (run_id not in said or said[run_id].action is Action.NOTE)):
-                passed = self.rungs[run_id][mind["passed"] - 1] if mind["passed"] else 0
+                passed = self.rungs(record.run)[mind["passed"] - 1] if mind["passed"] else 0
                 said[run_id] = Decision(run_id, Action.CONTINUE, f"halving: goes on past step {passed:g}", self.remember(mind))
-        return decisions + [decision for run_id, decision in said.items() if run_id not in stopping]
+        return decisions + [decision for run_id, decision in said.items() if run_id not in stopping and run_id in recorded]
 
-    def due(self, states: Sequence[RunState], snapshot: Snapshot) -> bool:
+    def due(self, records: Sequence[RunRecord], snapshot: Snapshot) -> bool:
         """True while a running run, not yet decided at its next rung, is within one summary period of it.
 
         Its next point is then the one at the rung, and it should be paused as
         soon as that point is served: every step it trains past the rung while
         the sweep has not looked is thrown away if it stops there.
         """
-        for state in states:
-            rungs = self.rungs.get(state.run.run_id, [])
-            passed = state.policy.get("passed", 0)
-            if (state.status is not Status.RUNNING or state.stop_asked is not None or passed >= len(rungs)
-                    or state.policy.get("ended") is not None or self.finishing(state, snapshot)):
+        for record in records:
+            rungs = self.rungs(record.run)
+            kept = record.memory or HalvingMemory()
+            if (record.status is not Status.RUNNING or record.stop_asked is not None or kept.passed >= len(rungs)
+                    or kept.ended is not None or self.finishing(record, snapshot)):
                 continue
-            rung = rungs[passed]
-            for rule in self.halving[state.run.run_id]:
-                points = snapshot.of(state.run.run_id, rule.behavior, rule.tag)
+            rung = rungs[kept.passed]
+            for rule in self.halving(record.run):
+                points = snapshot.of(record.run.run_id, rule.behavior, rule.tag)
                 last = points[-1][0] if points else 0.0
-                if last < rung <= last + state.run.horizons.get(rule.behavior, (math.inf, 0.0))[1]:
+                if last < rung <= last + record.run.horizons.get(rule.behavior, (math.inf, 0.0))[1]:
                     return True
         return False
 
-    def finishing(self, state: RunState, snapshot: Snapshot) -> bool:
+    def finishing(self, record: RunRecord, snapshot: Snapshot) -> bool:
         """True once the run is in its last summary period (see Run.in_last_stretch): it is left to finish."""
-        for rule in self.halving[state.run.run_id]:
-            points = snapshot.of(state.run.run_id, rule.behavior, rule.tag)
-            if points and state.run.in_last_stretch(rule.behavior, points[-1][0]):
+        for rule in self.halving(record.run):
+            points = snapshot.of(record.run.run_id, rule.behavior, rule.tag)
+            if points and record.run.in_last_stretch(rule.behavior, points[-1][0]):
                 return True
         return False
 
-    def entry(self, state: RunState, k: int, rung: float, snapshot: Snapshot, mind: dict[str, Any],
+    def entry(self, record: RunRecord, k: int, rung: float, snapshot: Snapshot, mind: dict[str, Any],
               said: dict[str, Decision]) -> RungEntry:
         """A run of rung k's cohort: its value there (found now, or remembered), or out, or still to come."""
-        run_id = state.run.run_id
-        value = mind["values"].get(str(k))
-        if value is None and state.status in (Status.RUNNING, Status.PAUSED, Status.FINISHED):
-            value = self.value(state, rung, snapshot)
+        run_id = record.run.run_id
+        value = mind["values"].get(k)
+        if value is None and record.status in (Status.RUNNING, Status.PAUSED, Status.FINISHED):
+            value = self.value(record, rung, snapshot)
             if value is not None:
-                mind["values"][str(k)] = value
+                mind["values"][k] = value
                 earlier = said.get(run_id)  # a decision from a lower rung keeps its action, with what is known now
                 said[run_id] = Decision(run_id, earlier.action if earlier else Action.NOTE, earlier.reason if earlier else "",
                                         self.remember(mind))
         # A run that failed or was stopped before the rung, or finished without a point to judge it by, is out.
-        out = value is None and state.status in (Status.FAILED, Status.STOPPED, Status.INTERRUPTED, Status.FINISHED)
-        return RungEntry(run_id, (state.run.describe(), state.run.repetition), value, out)
+        out = value is None and record.status in (Status.FAILED, Status.STOPPED, Status.INTERRUPTED, Status.FINISHED)
+        # Ties are broken by the run's whole values (never its id: that is the grid's order), then its repetition.
+        return RungEntry(run_id, (record.run.describe(whole=True), record.run.repetition), value, out)
 
     @staticmethod
-    def remember(mind: Mapping[str, Any]) -> dict[str, Any]:
-        kept = {"passed": mind["passed"], "values": dict(mind["values"])}
-        if mind["ended"] is not None:
-            kept["ended"] = mind["ended"]
-        return kept
+    def remember(mind: Mapping[str, Any]) -> HalvingMemory:
+        return HalvingMemory(mind["passed"], dict(mind["values"]), mind["ended"])
 
 
-def make_policy(runs: Sequence[Run], order: Sequence[int] | None = None) -> GridPolicy:
-    """The policy the runs' stop rules ask for."""
-    if any(RULE_KINDS[rule.rule].schedules for run in runs for rule in run.stop_rules):
-        return HalvingPolicy(runs, order)
-    return GridPolicy(runs, order)
+def make_policy(runs: Sequence[Run], order: Sequence[int] | None = None) -> GridPolicy | HalvingPolicy:
+    """The policy the runs' stop rules ask for: the grid's, with halving if a rule asks for it."""
+    grid = GridPolicy(GridProposer(runs, order), runs[0].stop_rules if runs else [])
+    if any(RULE_KINDS[rule.rule].schedules for rule in grid.rules):
+        return HalvingPolicy(grid)
+    return grid
 
 
 # ---------------------------------------------------------------------------
@@ -1915,6 +2377,15 @@ class Platform:
         """What of a run is provably still alive; None if nothing (or nothing provably)."""
         return None
 
+    def marked(self, prefix: str) -> dict[str, list[int]] | None:
+        """Every live process whose RUN_MARKER starts with prefix (this sweep's), by marker; None where the
+        platform cannot read another process's environment."""
+        return None
+
+    def end_marked(self, marker: str) -> None:
+        """A run ended: kill what still carries its marker (its environment, in a session of its own, outlives
+        a trainer that was killed). Nothing where markers cannot be read."""
+
     def trainer_alive(self, leftover: Leftover) -> bool:
         """True while a left-over run's trainer still runs."""
         if leftover.trainer is None:
@@ -2001,6 +2472,19 @@ class LinuxPlatform(Platform):
             return [int(entry.name) for entry in self.proc.iterdir() if entry.name.isdigit()]
         except OSError:
             return []
+
+    def marked(self, prefix: str) -> dict[str, list[int]] | None:
+        found: dict[str, list[int]] = {}
+        for pid in self.pids():
+            marker = self.marker_of(pid)
+            if marker is not None and marker.startswith(prefix) and self.stat(pid) is not None:
+                found.setdefault(marker, []).append(pid)
+        return found
+
+    def end_marked(self, marker: str) -> None:
+        pids = (self.marked(marker) or {}).get(marker, [])
+        if pids:
+            self.signal_leftover(Leftover("", None, tuple(pids), marker), hard=True)
 
     def trainer_alive(self, leftover: Leftover) -> bool:
         return leftover.trainer is not None and self.stat(leftover.trainer) is not None  # a zombie is gone
@@ -2371,7 +2855,7 @@ class LocalRun:
 
     def __init__(self, popen: subprocess.Popen[bytes], platform: Platform, ports: tuple[int, int] | None, marker: str,
                  lane: Any = None) -> None:
-        self.popen, self.platform, self.ports = popen, platform, ports
+        self.popen, self.platform, self.ports, self.marker = popen, platform, ports, marker
         self.pid = popen.pid
         self.identity = platform.identify(popen.pid, marker)
         self.lane = lane  # the lock on its ports, held while it trains
@@ -2383,6 +2867,7 @@ class LocalRun:
         code = self.platform.exited(self.popen)
         if code is None:
             return None
+        self.platform.end_marked(self.marker)  # nothing of the run outlives it: its environment neither
         release_lane(self.lane)
         self.lane = None
         return Exit(code)
@@ -2560,6 +3045,7 @@ class RunActor:
                 self.started.set()
                 while (code := self.platform.exited(self.popen)) is None:
                     time.sleep(TICK)
+                self.platform.end_marked(environment[RUN_MARKER])
                 self.code = code
             self.release_ports()
             self.started.set()
@@ -2631,14 +3117,15 @@ def import_ray() -> tuple[Any, str | None]:
     # Ray connects by itself when one of its calls finds it disconnected (its head went away): to a
     # cluster of its choosing, or it waits for one for good. A call should fail instead. The switch is
     # Ray's own, not a documented one: it is checked, so a Ray that renamed it is said, not trusted.
+    hook: Any
     try:
-        from ray._private import auto_init_hook
+        from ray._private import auto_init_hook as hook
     except ImportError:
-        auto_init_hook = None
-    if auto_init_hook is None or not hasattr(auto_init_hook, "enable_auto_connect"):
+        hook = None
+    if hook is None or not hasattr(hook, "enable_auto_connect"):
         return ray, (f"Ray {getattr(ray, '__version__', '?')} has no ray._private.auto_init_hook.enable_auto_connect: "
                      "should the cluster's head go away, Ray may connect again by itself, or wait for a cluster for good")
-    auto_init_hook.enable_auto_connect = False
+    hook.enable_auto_connect = False
     return ray, None
 
 
@@ -2975,9 +3462,13 @@ class TensorBoardProcess:
 
 def write_atomically(path: Path, text: str) -> None:
     """Write a file so that a reader (or a crash) never sees half of it."""
-    temporary = path.with_name(path.name + ".tmp")
+    write_atomically_bytes(path, text.encode("utf-8"))
+
+
+def write_atomically_bytes(path: Path, data: bytes) -> None:
+    temporary = path.with_name("." + path.name + ".tmp")  # hidden: an event file is not one until it is whole
     try:
-        temporary.write_text(text, encoding="utf-8")
+        temporary.write_bytes(data)
         os.replace(temporary, path)
     except OSError:
         try:
@@ -3089,21 +3580,26 @@ class SweepStore:
         """True if a sweep (not a dry run) already ran in this folder."""
         return self.state_path.exists()
 
-    def write_folder(self, runs: Sequence[Run], fresh: bool) -> None:
-        """Every run's config, config_info.txt, and logs/ for the runs' output; fresh: old configs go first."""
-        configs = self.folder / "configs"
+    def write_folder(self, runs: Sequence[Run], fresh: bool, configs: bool = False) -> None:
+        """config_info.txt, configs/ and logs/ (with every run's config if configs: a dry run's plan);
+        fresh: old configs go first."""
+        folder = self.folder / "configs"
         try:
-            if fresh and configs.is_dir():
-                shutil.rmtree(configs)  # a smaller grid must not leave configs of runs it no longer has
-            configs.mkdir(exist_ok=True)
+            if fresh and folder.is_dir():
+                shutil.rmtree(folder)  # a smaller grid must not leave configs of runs it no longer has
+            folder.mkdir(exist_ok=True)
             (self.folder / "logs").mkdir(exist_ok=True)
-            for run in runs:
+            for run in runs if configs else ():
                 # Plain writes: no run has started yet, and a temp file and a rename each would double the file work.
                 self.settings.config_path_of(run).write_text(dump_config(run.config), encoding="utf-8")
             write_atomically(self.folder / "config_info.txt", render_config_info(runs, self.settings.repetitions))
         except OSError as exc:
             raise SweepError(f"cannot write the sweep folder ({exc.strerror or exc})", str(self.folder),
                              "check that the results folder is writable and not full, or pass --results-dir") from None
+
+    def write_config(self, run: Run) -> None:
+        """A run's complete config, when the run is recorded (OSError if it cannot be written)."""
+        self.write(self.settings.config_path_of(run), dump_config(run.config))
 
     def save(self, state: Mapping[str, Any]) -> OSError | None:
         """Write the state file; the error if it could not be written (a full disk: the caller tries again)."""
@@ -3115,7 +3611,8 @@ class SweepStore:
         return None
 
     def load(self) -> dict[str, Any] | None:
-        """The state an earlier sweep left, checked field by field; None if there is none."""
+        """The state an earlier sweep left, its outer fields checked (its runs are read by read_records);
+        None if there is none."""
         try:
             text = self.state_path.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -3133,111 +3630,184 @@ def state_error(path: Path, what: str) -> SweepError:
     return SweepError(f"the sweep's state file {what}", str(path), "start the sweep anew with --force, or choose another --run-id")
 
 
-# What each field of a run's entry in the state file may hold; anything else is refused.
-_OPTIONAL_NUMBER = (int, float, type(None))
-STATE_FIELDS: dict[str, tuple[type, ...]] = {
-    "run_id": (str,), "status": (str,), "exit_code": (int, type(None)), "start": _OPTIONAL_NUMBER,
-    "end": _OPTIONAL_NUMBER, "trained_s": (int, float), "pid": (int, type(None)), "identity": (dict, type(None)),
-    "ports": (list, type(None)), "node": (str,), "stop_reason": (str,), "killed": (bool,), "attempts": (int,),
-    "policy": (dict,),
-}
-STATE_DEFAULTS: dict[str, Any] = {"exit_code": None, "start": None, "end": None, "trained_s": 0.0, "pid": None,
-                                  "identity": None, "ports": None, "node": "", "stop_reason": "", "killed": False,
-                                  "attempts": 0, "policy": {}}
-V1_STATUSES = {"stopped early": "stopped"}  # version 1 stored the label
-
-
 def check_state(data: Any, path: Path) -> dict[str, Any]:
-    """A state file's content, every field checked; version 1 files are read too (they hold no identities)."""
-    if not isinstance(data, dict) or data.get("version") not in (1, STATE_VERSION) or not isinstance(data.get("made_by"), dict):
+    """A state file's outer fields, checked: this version's, with an id, a made_by and a list of runs."""
+    if isinstance(data, dict) and isinstance(data.get("version"), int) and data["version"] < STATE_VERSION:
+        raise SweepError(f"the sweep's state file was written by an older mlagents-learn.py (state version "
+                         f"{data['version']}, this one reads {STATE_VERSION})", str(path),
+                         "finish that sweep with the mlagents-learn.py that started it, or start it anew with --force")
+    if not isinstance(data, dict) or data.get("version") != STATE_VERSION or not isinstance(data.get("made_by"), dict):
         raise state_error(path, "is not one this version wrote")
-    entries = data.get("runs")
-    if not isinstance(entries, list):
+    if not isinstance(data.get("sweep"), str) or not re.fullmatch(r"[0-9a-f]{12}", data["sweep"]):
+        raise state_error(path, "is malformed: sweep is not a sweep id")
+    if not isinstance(data.get("overwrite"), bool):
+        raise state_error(path, "is malformed: overwrite is not true or false")
+    if not isinstance(data.get("runs"), list):
         raise state_error(path, "is malformed: runs is not a list")
-    checked = []
-    for number, entry in enumerate(entries):
-        if not isinstance(entry, dict):
-            raise state_error(path, f"is malformed: runs[{number}] is not a mapping")
-        entry = {**STATE_DEFAULTS, **entry}
-        if data["version"] == 1:
-            entry["status"] = V1_STATUSES.get(str(entry.get("status")), entry.get("status"))
-            entry["identity"] = None  # version 1 recorded a pid only: it proves nothing
-        for name, kinds in STATE_FIELDS.items():
-            value = entry.get(name)
-            if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-                raise state_error(path, f"is malformed: runs[{number}].{name} is {json.dumps(value)[:40]}")
-        problem = ""
-        if entry["status"] not in {status.value for status in Status}:
-            problem = f"status is {json.dumps(entry['status'])[:40]}"
-        elif entry["pid"] is not None and entry["pid"] < 2:
-            problem = f"pid is {entry['pid']}"  # 0 is the sweep's own group, -1 every process, 1 init
-        elif entry["ports"] is not None and not (len(entry["ports"]) == 2 and all(
-                isinstance(port, int) and not isinstance(port, bool) and 1 <= port <= 65535 for port in entry["ports"])):
-            problem = f"ports is {json.dumps(entry['ports'])[:40]}"
-        elif entry["identity"] is not None and not (set(entry["identity"]) == {"boot", "start", "marker"} and all(
-                isinstance(value, str) for value in entry["identity"].values())):
-            problem = "identity is malformed"
-        elif any(not finite_number(entry[name]) for name in ("start", "end", "trained_s") if entry[name] is not None):
-            problem = "a time is not a number"
-        if problem:
-            raise state_error(path, f"is malformed: runs[{number}].{problem}")
-        checked.append(entry)
-    return {**data, "runs": checked}
+    return data
 
 
-def saved_checkpoints(results_dir: Path, run: Run) -> dict[str, tuple[float | None, list[float]]]:
-    """ML-Agents' own record of what a run saved (run_logs/training_status.json), per behavior.
+def read_records(data: Mapping[str, Any], path: Path, make_run: Callable[[RunSpec], Run], policy: Policy) -> list[RunRecord]:
+    """The run records of a state file, every field checked, each run made again from its recorded values."""
+    records, seen = [], set()
+    for number, entry in enumerate(data["runs"]):
+        try:
+            fields = expect_fields(entry, RECORD_FIELDS)
+            spec = record_spec(fields)
+            try:
+                status = Status(fields["status"])
+            except ValueError:
+                raise ValueError(f"status is {json.dumps(fields['status'])[:40]}") from None
+            sessions = []
+            for index, session in enumerate(fields["sessions"]):
+                try:
+                    sessions.append(Session.from_json(session))
+                except ValueError as exc:
+                    raise ValueError(f"sessions[{index}].{exc}") from None
+            if (status is Status.RUNNING) != (bool(sessions) and sessions[-1].ending is None) or (
+                    status is not Status.PENDING and not sessions):
+                raise ValueError(f"status is {status.value}, which its sessions do not tell")
+            memory = policy.memory_from_json(fields["memory"], status)
+            run = make_run(spec)
+            if run.run_id != fields["run_id"] or run.run_id in seen:
+                raise ValueError(f"run_id is {json.dumps(fields['run_id'])[:40]}")
+        except ValueError as exc:
+            raise state_error(path, f"is malformed: runs[{number}].{exc}") from None
+        seen.add(run.run_id)
+        records.append(RunRecord(run, status, sessions, memory, fields["attempts"], fields["reason"], fields["inherited"]))
+    return records
 
-    For each behavior found there: the step of its final checkpoint (None if it
-    has none) and the steps of every checkpoint it lists, final one included.
-    ML-Agents writes the final checkpoint at the end of training and when it is
-    stopped, with the step it reached. A missing, unreadable or malformed file
-    is no record at all ({}); a malformed entry counts as not there.
+
+class Results:
+    """ML-Agents' results folder: the one place that reads or writes it.
+
+    A run's folder may hold what an older sweep left under the same run id:
+    what ML-Agents recorded there counts for this sweep only where it differs
+    from what the folder held when this sweep first launched the run (its
+    fingerprint, kept in the run's record as `inherited`).
     """
-    try:
-        status = json.loads((results_dir / run.run_id / "run_logs" / "training_status.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(status, dict):
-        return {}
 
-    def step_of(point: Any) -> float | None:
-        steps = point.get("steps") if isinstance(point, dict) else None
-        return float(steps) if finite_number(steps) else None
+    STATUS = "run_logs/training_status.json"
 
-    record = {}
-    for behavior in run.behaviors:
-        entry = status.get(behavior)
-        if not isinstance(entry, dict):
-            continue
-        final = step_of(entry.get("final_checkpoint"))
-        listed = entry.get("checkpoints") if isinstance(entry.get("checkpoints"), list) else []
-        steps = [step for step in (final, *map(step_of, listed)) if step is not None]
-        record[behavior] = (final, steps)
-    return record
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
 
+    def run_folder(self, run_id: str) -> Path:
+        return self.folder / run_id
 
-def trained_to_the_end(results_dir: Path, run: Run) -> bool:
-    """True if ML-Agents' own record says the run trained every behavior to max_steps and exported it.
-
-    So a sweep whose state file could not be written (a full disk) never trains
-    a finished run again. The final checkpoint is written when a run stops too,
-    with the step it reached: only a step at max_steps means finished.
-    """
-    record = saved_checkpoints(results_dir, run)
-    for behavior in run.behaviors:
-        final = record.get(behavior, (None, []))[0]
-        if final is None or final < run.horizons.get(behavior, (math.inf, 0))[0]:
+    def exists(self, run: Run) -> bool:
+        try:
+            return self.run_folder(run.run_id).exists()
+        except OSError:
             return False
-        if not (results_dir / run.run_id / f"{behavior}.onnx").is_file():
-            return False
-    return True
 
+    def watched(self, run: Run) -> list[str]:
+        """What tells what a run saved: ML-Agents' record, and each behavior's checkpoint and model."""
+        return [self.STATUS, *(f"{behavior}/checkpoint.pt" for behavior in run.behaviors),
+                *(f"{behavior}.onnx" for behavior in run.behaviors)]
 
-def steps_saved(results_dir: Path, run: Run) -> float | None:
-    """The latest step ML-Agents saved a checkpoint of, of any behavior, or None."""
-    steps = [step for _, listed in saved_checkpoints(results_dir, run).values() for step in listed]
-    return max(steps) if steps else None
+    def fingerprint(self, run: Run) -> dict[str, list[int]]:
+        """What the run's folder holds now of what tells what it saved: {file: [mtime_ns, size]}."""
+        return {name: found for name in self.watched(run) if (found := self.fingerprint_of(run, name)) is not None}
+
+    def fingerprint_of(self, run: Run, name: str) -> list[int] | None:
+        try:
+            info = (self.run_folder(run.run_id) / name).stat()
+        except OSError:
+            return None
+        return [info.st_mtime_ns, info.st_size]
+
+    def changed(self, run: Run, inherited: Mapping[str, Sequence[int]], name: str) -> bool:
+        """True if the file is there and is not what the folder held before this sweep (written by this sweep)."""
+        now = self.fingerprint_of(run, name)
+        return now is not None and now != list(inherited.get(name, []))
+
+    def saved(self, run: Run, inherited: Mapping[str, Sequence[int]]) -> dict[str, tuple[float | None, list[float]]]:
+        """ML-Agents' own record of what this sweep's sessions of the run saved (run_logs/training_status.json),
+        per behavior: the step of its final checkpoint (None if none) and the steps of every checkpoint it lists.
+
+        ML-Agents writes it when a run ends, whether it trained to the end or was
+        stopped, with the step it reached. A missing, unreadable or malformed
+        file, or one an older sweep left, is no record at all ({}).
+        """
+        if not self.changed(run, inherited, self.STATUS):
+            return {}
+        try:
+            status = json.loads((self.run_folder(run.run_id) / self.STATUS).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(status, dict):
+            return {}
+
+        def step_of(point: Any) -> float | None:
+            steps = point.get("steps") if isinstance(point, dict) else None
+            return float(steps) if finite_number(steps) else None
+
+        record = {}
+        for behavior in run.behaviors:
+            entry = status.get(behavior)
+            if not isinstance(entry, dict):
+                continue
+            final = step_of(entry.get("final_checkpoint"))
+            listed = entry.get("checkpoints") if isinstance(entry.get("checkpoints"), list) else []
+            steps = [step for step in (final, *map(step_of, listed)) if step is not None]
+            record[behavior] = (final, steps)
+        return record
+
+    def trained_to_the_end(self, run: Run, inherited: Mapping[str, Sequence[int]]) -> bool:
+        """True if ML-Agents' own record says this sweep trained every behavior to max_steps and exported it.
+
+        The final checkpoint is written when a run stops too, with the step it
+        reached: only a step at max_steps means finished.
+        """
+        record = self.saved(run, inherited)
+        for behavior in run.behaviors:
+            final = record.get(behavior, (None, []))[0]
+            if final is None or final < run.horizons.get(behavior, (math.inf, 0))[0]:
+                return False
+            if not self.changed(run, inherited, f"{behavior}.onnx"):
+                return False
+        return True
+
+    def steps_saved(self, run: Run, inherited: Mapping[str, Sequence[int]]) -> float | None:
+        """The latest step this sweep's sessions of the run saved a checkpoint of, of any behavior, or None."""
+        steps = [step for _, listed in self.saved(run, inherited).values() for step in listed]
+        return max(steps) if steps else None
+
+    def resumable(self, run: Run, inherited: Mapping[str, Sequence[int]]) -> bool:
+        """True if this sweep saved a checkpoint of every behavior of the run: mlagents-learn --resume loads
+        <run>/<Behavior>/checkpoint.pt and fails without it, and an older sweep's is not this run's."""
+        return all(self.changed(run, inherited, f"{behavior}/checkpoint.pt") for behavior in run.behaviors)
+
+    def clear_events(self, run: Run) -> None:
+        """What mlagents-learn --force does to a run's old TensorBoard event files, done before the run starts
+        rather than at its first summary: until then TensorBoard would serve them under the run's name."""
+        for behavior in run.behaviors:
+            for old in (self.run_folder(run.run_id) / behavior).glob("events.out*"):
+                try:
+                    old.unlink()
+                except OSError:
+                    pass  # held open (Windows): its points are not this run's session's, and are not read as such
+
+    def newest_event(self, run_id: str, behavior: str) -> float | None:
+        """When a behavior's TensorBoard event files were last written (wall clock), or None if it has none."""
+        times = []
+        for path in (self.run_folder(run_id) / behavior).glob("events.out.tfevents.*"):
+            try:
+                times.append(path.stat().st_mtime)
+            except OSError:
+                continue
+        return max(times) if times else None
+
+    def write_own_events(self, run_id: str, suffix: str, name: str, data: bytes) -> None:
+        """Replace the sweep's own event file (suffix) in a run's folder, if ML-Agents made the folder
+        (a folder made by anyone else would make mlagents-learn refuse a fresh start)."""
+        folder = self.run_folder(run_id)
+        if not folder.is_dir():
+            return
+        for old in folder.glob(f"events.out.tfevents.*{suffix}"):
+            old.unlink()
+        write_atomically_bytes(folder / name, data)
 
 
 # ---------------------------------------------------------------------------
@@ -3308,17 +3878,21 @@ class Console:
             pass
 
 
-def run_command(settings: Settings, run: Run, ports: tuple[int, int] | None, resume: bool,
+def run_command(settings: Settings, run: Run, ports: tuple[int, int] | None, resume: bool, force: bool = False,
                 trainer: Sequence[str] | None = None) -> list[str]:
-    """The exact mlagents-learn command line of one run; `trainer` replaces --trainer's (see trainer_command)."""
+    """The exact mlagents-learn command line of one run; `trainer` replaces --trainer's (see trainer_command).
+
+    --resume and --force are the sweep's, decided per run: a run continues from its checkpoint, or starts
+    afresh over a folder the sweep may overwrite (with both, ML-Agents would resume and yet delete the
+    run's earlier TensorBoard data)."""
     command = [*(settings.trainer if trainer is None else trainer), str(settings.config_path_of(run)), f"--run-id={run.run_id}"]
     if ports is not None:
         command.append(f"--base-port={ports[0]}")
     command += settings.forwarded
     if resume:
         command.append("--resume")
-    elif settings.force and "--force" not in settings.forwarded:
-        command.append("--force")  # force from the config's checkpoint_settings: run configs no longer say it
+    elif force:
+        command.append("--force")
     if settings.env_args is not None:
         command += ["--env-args", *settings.env_args]  # swallows the rest, so it stays last
     return command
@@ -3334,35 +3908,54 @@ def format_duration(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
-def new_marker(settings: Settings, run: Run) -> str:
-    """A RUN_MARKER value no other launch shares."""
-    return f"{settings.sweep_dir.resolve()}|{run.run_id}|{os.urandom(8).hex()}"
+@dataclass
+class SweepFile:
+    """What the state file keeps besides the runs: which sweep it is, and what made it."""
+
+    sweep_id: str  # made when the sweep first starts (or starts anew): a copy of its folder is another sweep
+    overwrite: bool  # started with --force: a run may start afresh over results an older sweep left
+    made_by: dict[str, Any]  # the config and flags it was made with (see made_by)
+
+    @staticmethod
+    def new(overwrite: bool, made_by: Mapping[str, Any]) -> "SweepFile":
+        return SweepFile(os.urandom(6).hex(), overwrite, dict(made_by))
+
+
+def marker_prefix(settings: Settings, sweep_id: str) -> str:
+    """What every marker of this sweep's processes starts with: its folder and its id."""
+    return f"{settings.sweep_dir.resolve()}|{sweep_id}|"
+
+
+def new_marker(settings: Settings, sweep_id: str, run: Run) -> str:
+    """A RUN_MARKER value no other launch shares, naming this sweep (see marker_prefix) and the run."""
+    return f"{marker_prefix(settings, sweep_id)}{run.run_id}|{os.urandom(8).hex()}"
 
 
 class Supervisor:
-    """Trains the runs, at most `concurrency` at once, and carries out what the policy decides.
+    """Trains the runs the policy proposes, at most `concurrency` at once, and carries out what it decides.
 
     Every side effect goes through a seam: the launcher starts and stops runs,
-    the watcher reads TensorBoard, the store writes the state file, clock and
-    sleep keep time. tick() is one pass of the loop, so a test can drive it
-    with fakes of all of them.
+    the watcher reads TensorBoard, the store writes the state file and configs,
+    the results seam reads ML-Agents' folder, clock and sleep keep time.
+    tick() is one pass of the loop, so a test can drive it with fakes of all of them.
     """
 
-    def __init__(self, settings: Settings, states: Sequence[RunState], *, launcher: Launcher, policy: Policy,
-                 store: SweepStore, console: Console, watcher: MetricsWatcher | None = None,
+    def __init__(self, settings: Settings, records: Sequence[RunRecord], *, launcher: Launcher, policy: Policy,
+                 store: SweepStore, console: Console, results: Results, make_run: Callable[[RunSpec], Run],
+                 sweep: SweepFile | None = None, watcher: MetricsWatcher | None = None,
                  clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
-                 sleep: Callable[[float], None] = time.sleep, made_by: Mapping[str, Any] | None = None,
-                 marker: Callable[[Settings, Run], str] = new_marker, trainer: Sequence[str] | None = None,
-                 hparams: "HParamsWriter | None" = None) -> None:
+                 sleep: Callable[[float], None] = time.sleep, marker: Callable[[Settings, Run], str] | None = None,
+                 trainer: Sequence[str] | None = None, hparams: "HParamsWriter | None" = None) -> None:
         self.settings = settings
+        self.sweep = sweep or SweepFile.new(settings.force, {})
         self.hparams = hparams  # writes each run's session for TensorBoard's HParams tab when one ends
         self.hparams_failed = False
-        self.states = list(states)
-        self.by_id = {state.run.run_id: state for state in self.states}
+        self.records = list(records)
+        self.by_id = {record.run.run_id: record for record in self.records}
         self.launcher, self.policy, self.store, self.console, self.watcher = launcher, policy, store, console, watcher
+        self.results, self.make_run = results, make_run
         self.clock, self.wall, self.sleep = clock, wall, sleep
-        self.made_by = dict(made_by or {})
-        self.marker = marker
+        self.marker = marker or (lambda settings, run: new_marker(settings, self.sweep.sweep_id, run))
         self.trainer = list(trainer) if trainer is not None else list(settings.trainer)
         self.signals = 0  # signals the handlers counted; the loop acts on them
         self.signals_taken = 0
@@ -3370,11 +3963,13 @@ class Supervisor:
         self.killing = False
         self.changed = True  # the state file is behind
         self.save_error: OSError | None = None
+        self.saved_at: float | None = None  # the wall clock of the state file's last write
+        self.empty = Snapshot(0.0, {})  # what is decided on while TensorBoard has served nothing
         self.snapshot: Snapshot | None = None  # the newest one decisions were made on
         self.next_status = clock() + STATUS_INTERVAL
         self.summary_tags = list(dict.fromkeys([settings.metric, *policy.tags()]))
         self.last_end: float | None = None  # the clock when a run last ended
-        self.decide_again = False  # a run ended since the policy last decided
+        self.decide_again = True  # a run ended since the policy last decided (or nothing was decided yet)
         # The step each running run had reached when this session of it was first
         # seen in a snapshot (None: nothing yet, or a fresh run). Until it shows a
         # later point it is still starting up: its old event files say where its
@@ -3393,7 +3988,7 @@ class Supervisor:
         self.signals += 1
 
     def run(self) -> int:
-        """Train every run the policy starts; return the sweep's exit code."""
+        """Train every run the policy proposes; return the sweep's exit code."""
         self.save()
         if self.watcher is not None:
             self.watcher.want(self.metrics_request())
@@ -3412,7 +4007,7 @@ class Supervisor:
                 self.watcher.stop()
                 self.watcher.close()
             self.launcher.close()
-            self.save()
+            self.save_at_exit()
         return self.exit_code()
 
     def tick(self) -> bool:
@@ -3433,46 +4028,56 @@ class Supervisor:
         if self.clock() >= self.next_status:
             self.console.say(self.status_line())
             self.next_status = self.clock() + STATUS_INTERVAL
-        return not self.running() and (self.interrupted or (self.policy.next_run(self.states) is None
-                                                             and not self.policy.waits(self.states)))
+        return not self.running() and (self.interrupted or (self.waiting() is None and self.policy.propose(self.by_id) is None
+                                                             and not self.policy.waits(self.records)))
 
-    def running(self) -> list[RunState]:
-        return [state for state in self.states if state.status is Status.RUNNING]
+    def running(self) -> list[RunRecord]:
+        return [record for record in self.records if record.status is Status.RUNNING]
+
+    def waiting(self) -> RunRecord | None:
+        """The first recorded run that waits for a slot: one that continues, or trains again."""
+        return next((record for record in self.records if record.status is Status.PENDING), None)
+
+    def shown(self) -> list[RunRecord]:
+        """Every run of the sweep as people see it: the recorded ones, then those the policy will still propose
+        (the grid's), not started."""
+        return self.records + [RunRecord(run) for run in self.policy.upcoming(self.by_id)]
 
     def exit_code(self) -> int:
         if self.interrupted:
             return EXIT_INTERRUPTED
-        if any(state.status in (Status.FAILED, Status.INTERRUPTED) for state in self.states):
+        if any(record.status in (Status.FAILED, Status.INTERRUPTED) for record in self.records):
             return EXIT_FAILED
         return EXIT_OK
 
     def status_line(self) -> str:
         """The counts of runs by status, the time left, and a row per running run with its step."""
         shown = (Status.RUNNING, Status.FINISHED, Status.STOPPED, Status.FAILED, Status.PENDING)
-        counts = Counter(state.status for state in self.states)
+        counts = Counter(record.status for record in self.records)
+        counts[Status.PENDING] += len(self.policy.upcoming(self.by_id))
         extra = [status for status in Status if status not in shown and counts[status]]
         names = {Status.PENDING: "pending"}
         line = "status: " + ", ".join(f"{counts[status]} {names.get(status, status.label)}" for status in (*shown, *extra))
         left = self.time_left()
         if left is not None:
             line += f"; about {format_duration(left)} left"
-        rows = [f"  {state.run.run_id} step {state.last_step:g} of {state.run.total_steps():g} "
-                f"({100 * state.last_step / state.run.total_steps():.0f}%)"
-                for state in self.running() if state.last_step is not None]
+        rows = [f"  {record.run.run_id} step {record.last_step:g} of {record.run.total_steps():g} "
+                f"({100 * record.last_step / record.run.total_steps():.0f}%)"
+                for record in self.running() if record.last_step is not None]
         return "\n".join([line, *rows])
 
     def time_left(self) -> float | None:
         """Seconds until every run is done at the pace the running runs train at now (all steps/s together),
         if none is stopped early; None until a run has shown two steps."""
         now = self.clock()
-        rates = [(state.last_step - self.pace[state.run.run_id][1]) / (now - self.pace[state.run.run_id][0])
-                 for state in self.running() if state.last_step is not None and state.run.run_id in self.pace
-                 and now > self.pace[state.run.run_id][0]]
+        rates = [(record.last_step - self.pace[record.run.run_id][1]) / (now - self.pace[record.run.run_id][0])
+                 for record in self.running() if record.last_step is not None and record.run.run_id in self.pace
+                 and now > self.pace[record.run.run_id][0]]
         pace = sum(rates)
         if pace <= 0:
             return None
-        undone = [state for state in self.states if state.status in (Status.PENDING, Status.RUNNING, Status.PAUSED)]
-        return sum(max(0.0, state.run.total_steps() - (state.last_step or 0.0)) for state in undone) / pace
+        undone = [record for record in self.shown() if record.status in (Status.PENDING, Status.RUNNING, Status.PAUSED)]
+        return sum(max(0.0, record.run.total_steps() - (record.last_step or 0.0)) for record in undone) / pace
 
     def take_signals(self) -> None:
         """Ctrl-C on the sweep: the first stops every run gracefully, the second kills them."""
@@ -3486,9 +4091,9 @@ class Supervisor:
             elif not self.killing:
                 self.killing = True
                 self.console.say("interrupted again: killing every run")
-                for state in self.running():
-                    state.stop_asked = state.stop_asked if state.stop_asked is not None else self.clock()
-                    self.kill(state)
+                for record in self.running():
+                    record.stop_asked = record.stop_asked if record.stop_asked is not None else self.clock()
+                    self.kill(record)
 
     def relay_notes(self) -> None:
         if self.watcher is None:
@@ -3499,169 +4104,205 @@ class Supervisor:
     # -- starting runs ----------------------------------------------------------
 
     def fill_slots(self) -> None:
-        busy = {state.slot for state in self.running()}
+        busy = {record.slot for record in self.running()}
         for slot in range(self.settings.concurrency):
             while slot not in busy:  # a run that could not start leaves the slot to the next one
-                state = self.policy.next_run(self.states)
-                if state is None:
+                record = self.waiting() or self.take_proposal()
+                if record is None:
                     return
-                if self.start(state, slot):
+                if self.start(record, slot):
                     busy.add(slot)
 
-    def start(self, state: RunState, slot: int) -> bool:
-        """Launch a run in a free slot; False if it could not start (it has failed, with the reason)."""
-        run = state.run
-        resume = state.resume
-        request = LaunchRequest(run, slot, self.settings.log_path_of(run),
-                                lambda ports: run_command(self.settings, run, ports, resume, self.trainer),
-                                self.settings.env_path is not None, self.marker(self.settings, run))
+    def take_proposal(self) -> RunRecord | None:
+        """The policy's next new run, recorded (its config written), or None."""
+        spec = self.policy.propose(self.by_id)
+        if spec is None:
+            return None
+        record = RunRecord(self.make_run(spec))
+        self.records.append(record)
+        self.by_id[record.run.run_id] = record
+        self.changed = True
+        return record
+
+    def start(self, record: RunRecord, slot: int) -> bool:
+        """Launch a run in a free slot; False if it could not start (it has failed, with the reason).
+
+        A run with no session in this sweep starts afresh, whatever its folder
+        holds (an older sweep's run of the same id); one that has saved a
+        checkpoint in this sweep continues from it.
+        """
+        run, results = record.run, self.results
+        resume = bool(record.sessions) and results.resumable(run, record.inherited)
+        if not record.sessions:
+            record.inherited = results.fingerprint(run)
+        # Afresh over a folder that exists: only where the sweep may overwrite it (started with --force, or the
+        # folder is this run's own from an earlier session); else mlagents-learn refuses, and nothing is lost.
+        force = not resume and results.exists(run) and (self.sweep.overwrite or bool(record.sessions))
         now = self.clock()
-        state.start = state.start if state.start is not None else self.wall()
+        record.begin_session(self.wall(), resume, results.steps_saved(run, record.inherited) if resume else None)
+        record.session_began, record.stop_asked, record.announced, record.last_step = now, None, False, None
+        self.changed = True
         try:
+            self.store.write_config(run)
+            if force:
+                results.clear_events(run)
+            request = LaunchRequest(run, slot, self.settings.log_path_of(run),
+                                    lambda ports: run_command(self.settings, run, ports, resume, force, self.trainer),
+                                    self.settings.env_path is not None, self.marker(self.settings, run))
             handle = self.launcher.start(request)
-        except LaunchError as exc:
-            state.session_began = now
-            self.finish(state, None, Status.FAILED, str(exc))
+        except (LaunchError, OSError) as exc:
+            why = str(exc) if isinstance(exc, LaunchError) else f"cannot write its config ({exc.strerror or exc})"
+            self.finish(record, Ending.FAILED, None, why)
             return False
-        state.status, state.slot, state.handle = Status.RUNNING, slot, handle
-        state.session_began, state.end, state.announced = now, None, False
-        state.exit_code, state.stop_reason, state.stop_asked, state.killed, state.pausing = None, "", None, False, False
+        record.slot, record.handle = slot, handle
         self.step_at_launch.pop(run.run_id, None)
         self.pace.pop(run.run_id, None)
         if not resume:
             self.step_at_launch[run.run_id] = None  # a fresh run has no old points: its first is of this session
-        self.announce(state)
-        self.changed = True
+        self.announce(record)
         return True
 
-    def announce(self, state: RunState) -> None:
+    def announce(self, record: RunRecord) -> None:
         """Once the run's process runs (a cluster places it when it has the resources): where, and its start line."""
-        handle = state.handle
-        if state.announced or handle is None or not handle.ready() or handle.pid is None:
+        handle, session = record.handle, record.session
+        if record.announced or handle is None or session is None or not handle.ready() or handle.pid is None:
             return  # not placed yet, or it never started (reap says why)
-        state.announced = True
-        state.pid, state.identity, state.ports, state.node = handle.pid, handle.identity, handle.ports, handle.node
-        run, ports = state.run, handle.ports
+        record.announced = True
+        session.pid, session.identity, session.ports, session.node = handle.pid, handle.identity, handle.ports, handle.node
+        run, ports = record.run, handle.ports
         port_text = "" if ports is None else f", port {ports[0]}" if ports[0] == ports[1] else f", ports {ports[0]}-{ports[1]}"
         node_text = f", on {handle.node}" if handle.node else ""
-        self.console.say(f"{'resume' if state.resume else 'start'} {run.run_id}: "
+        self.console.say(f"{'resume' if session.resumed else 'start'} {run.run_id}: "
                          f"{run.describe_lap(self.settings.repetitions)}{port_text}{node_text}")
         self.changed = True
 
     # -- watching and stopping runs -----------------------------------------------
 
     def reap(self) -> None:
-        for state in self.running():
-            self.announce(state)
-            ended = state.handle.poll() if state.handle is not None else None
+        for record in self.running():
+            self.announce(record)
+            ended = record.handle.poll() if record.handle is not None else None
             if ended is None:
                 continue
+            session = record.session
+            asked = session.asked if session else None
             if ended.error:
-                self.finish(state, None, Status.FAILED, ended.error)
+                self.finish(record, Ending.FAILED, None, ended.error)
             elif ended.lost:
-                self.lose(state, ended.lost)
-            elif state.pausing and ended.code == 0 and not state.killed:
+                self.lose(record, ended.lost)
+            elif asked == "pause" and ended.code == 0 and not record.killed:
                 # A run that got to its end meanwhile finished; one that saved its checkpoint waits.
-                finished = trained_to_the_end(self.settings.results_dir, state.run)
-                self.finish(state, 0, Status.FINISHED if finished else Status.PAUSED)
-            elif state.stop_reason:
-                self.finish(state, ended.code, Status.STOPPED if ended.code == 0 and not state.killed else Status.FAILED)
-            elif state.stop_asked is not None:
-                self.finish(state, ended.code, Status.INTERRUPTED)
+                finished = self.results.trained_to_the_end(record.run, record.inherited)
+                self.finish(record, Ending.FINISHED if finished else Ending.PAUSED, 0)
+            elif asked in ("stop", "pause"):
+                self.finish(record, Ending.STOPPED if ended.code == 0 and not record.killed else Ending.FAILED, ended.code)
+            elif asked == "interrupt":
+                self.finish(record, Ending.INTERRUPTED, ended.code)
+            elif ended.code == 0:
+                # An exit 0 is not "finished": only ML-Agents' own record of training to max_steps is. A run
+                # that ends short of it unasked (a Ctrl-C from elsewhere) ended early: --resume continues it.
+                if self.results.trained_to_the_end(record.run, record.inherited):
+                    self.finish(record, Ending.FINISHED, 0)
+                else:
+                    saved = self.results.steps_saved(record.run, record.inherited)
+                    reached = f"at step {saved:g} " if saved is not None else ""
+                    self.finish(record, Ending.INTERRUPTED, 0, f"it ended {reached}short of max_steps "
+                                f"{record.run.total_steps():g} without being asked to stop")
             else:
-                self.finish(state, ended.code, Status.FINISHED if ended.code == 0 else Status.FAILED)
+                self.finish(record, Ending.FAILED, ended.code)
 
-    def lose(self, state: RunState, why: str) -> None:
+    def lose(self, record: RunRecord, why: str) -> None:
         """The launcher lost the run (its node went away): it trains again from its checkpoint, or fails."""
         retries = self.settings.max_retries
         if self.interrupted:
-            self.finish(state, None, Status.INTERRUPTED, why)
-            return
-        if state.stop_asked is not None:  # it was being paused or stopped: its checkpoint is in the shared folder
-            self.finish(state, 0, Status.PAUSED if state.pausing else Status.STOPPED)
-            return
-        if state.attempts >= retries:
-            self.finish(state, None, Status.FAILED, why)
-            return
-        state.attempts += 1
-        self.close_session(state)
-        state.status, state.handle = Status.PENDING, None
-        state.resume = (self.settings.results_dir / state.run.run_id).exists()
-        self.console.say(f"lost {state.run.run_id} ({why}): it trains again{' from its checkpoint' if state.resume else ''} "
-                         f"(retry {state.attempts} of {retries})")
-        self.changed = True
+            self.finish(record, Ending.INTERRUPTED, None, why)
+        elif record.stop_asked is not None:  # it was being paused or stopped: its checkpoint is in the shared folder
+            self.finish(record, Ending.PAUSED if record.pausing else Ending.STOPPED, 0)
+        elif record.attempts >= retries:
+            self.finish(record, Ending.FAILED, None, why)
+        else:
+            record.attempts += 1
+            self.finish(record, Ending.LOST, None, why, quiet=True)
+            resume = self.results.resumable(record.run, record.inherited)
+            self.console.say(f"lost {record.run.run_id} ({why}): it trains again{' from its checkpoint' if resume else ''} "
+                             f"(retry {record.attempts} of {retries})")
 
-    def write_hparams(self, state: RunState) -> None:
+    def write_hparams(self, record: RunRecord) -> None:
         if self.hparams is None:
             return
         try:
-            self.hparams.session(state)
+            self.hparams.session(record)
         except OSError as exc:
             if not self.hparams_failed:
                 self.hparams_failed = True
-                self.console.warn(f"cannot write the HParams tab's data of {state.run.run_id} ({exc.strerror or exc}); "
+                self.console.warn(f"cannot write the HParams tab's data of {record.run.run_id} ({exc.strerror or exc}); "
                                   "training goes on")
 
-    def close_session(self, state: RunState) -> None:
+    def finish(self, record: RunRecord, ending: Ending, code: int | None, why: str = "", quiet: bool = False) -> None:
+        """A session of the run ended: its record says how, and what ML-Agents recorded it saved."""
         self.last_end = self.clock()
-        if state.session_began is not None:
-            state.trained_s += self.last_end - state.session_began
-            state.session_began = None
-        state.end = self.wall()
-
-    def finish(self, state: RunState, code: int | None, status: Status, why: str = "") -> None:
-        self.close_session(state)
-        state.status, state.exit_code, state.handle = status, code, None
-        if state.last_step is None:  # TensorBoard had no point of it (yet, or at all): ML-Agents' own record
-            state.last_step = steps_saved(self.settings.results_dir, state.run)
-        self.write_hparams(state)
-        run, took = state.run, format_duration(state.trained_s)
+        trained = self.last_end - record.session_began if record.session_began is not None else 0.0
+        record.session_began, record.handle = None, None
+        saved = self.results.steps_saved(record.run, record.inherited)
+        record.end_session(self.wall(), ending, exit_code=code, reason=why, saved=saved, trained_s=trained,
+                           retry=ending is Ending.LOST)
+        if record.last_step is None:  # TensorBoard had no point of it (yet, or at all): ML-Agents' own record
+            record.last_step = saved
+        self.changed = True
         self.decide_again = True  # the policy may decide more now: a rung may be complete
+        if quiet:
+            return
+        self.write_hparams(record)
+        run, took, status = record.run, format_duration(record.trained_s), record.status
         if status is Status.FINISHED:
             self.console.say(f"finished {run.run_id}: exit 0 after {took}")
         elif status is Status.PAUSED:
-            self.console.say(f"paused {run.run_id} after {took}: {state.stop_reason}")
+            self.console.say(f"paused {run.run_id} after {took}: {record.stop_reason}")
         elif status is Status.STOPPED:
-            self.console.say(f"stopped {run.run_id} early after {took}: {state.stop_reason}")
+            self.console.say(f"stopped {run.run_id} early after {took}: {record.stop_reason}")
         elif status is Status.INTERRUPTED:
-            killed = ", killed after --stop-timeout" if state.killed else ""
-            self.console.say(f"interrupted {run.run_id}: exit {code} after {took}{killed}")
+            killed = ", killed after --stop-timeout" if record.killed else ""
+            early = f": {why}; --resume continues it" if why else ""
+            self.console.say(f"interrupted {run.run_id}: exit {code} after {took}{killed}{early}")
         else:
             detail = why or f"exit {code}"
-            if state.killed:
+            if record.killed:
                 detail += f", killed: it did not stop within --stop-timeout {self.settings.stop_timeout:g}s"
-            elif state.stop_reason:
-                detail += f" while stopping ({state.stop_reason})"
-            if why and not state.stop_reason:
-                state.stop_reason = why
+            elif record.session is not None and record.session.asked in ("stop", "pause") and not why:
+                detail += f" while stopping ({record.stop_reason})"
             self.console.say(f"FAILED {run.run_id}: {detail} after {took}; log: {self.settings.log_path_of(run)}")
-        self.changed = True
 
-    def stop(self, state: RunState, reason: str = "", pause: bool = False) -> None:
-        """Ask a run to stop as Ctrl-C would: it saves its model; killed after --stop-timeout."""
-        if state.stop_asked is not None or state.handle is None:
+    def stop(self, record: RunRecord, reason: str = "", pause: bool = False) -> None:
+        """Ask a run to stop as Ctrl-C would: it saves its model; killed after --stop-timeout.
+
+        What is asked is recorded, and the record saved, before the signal goes:
+        if the sweep dies while the run saves, --resume still knows it was
+        told to stop (or pause), and does not train it on."""
+        if record.stop_asked is not None or record.handle is None:
             return
-        state.stop_reason, state.stop_asked, state.pausing = reason, self.clock(), pause
+        record.ask("pause" if pause else "stop" if reason else "interrupt", reason)
+        record.stop_asked = self.clock()
         if reason:
-            self.console.say(f"{'pausing' if pause else 'stopping'} {state.run.run_id}: {reason}")
-        state.handle.interrupt()
+            self.console.say(f"{'pausing' if pause else 'stopping'} {record.run.run_id}: {reason}")
         self.changed = True
+        self.save()
+        record.handle.interrupt()
 
     def stop_all(self) -> None:
-        for state in self.running():
-            self.stop(state)
+        for record in self.running():
+            self.stop(record)
 
     def enforce_stop_timeouts(self) -> None:
         now = self.clock()
-        for state in self.running():
-            if state.stop_asked is not None and not state.killed and now - state.stop_asked >= self.settings.stop_timeout:
-                self.kill(state)
+        for record in self.running():
+            if record.stop_asked is not None and not record.killed and now - record.stop_asked >= self.settings.stop_timeout:
+                self.kill(record)
 
-    def kill(self, state: RunState) -> None:
-        if state.handle is not None and not state.killed:
-            state.killed = True
-            self.console.say(f"killing {state.run.run_id}: it did not stop within {self.settings.stop_timeout:g}s")
-            state.handle.kill()
+    def kill(self, record: RunRecord) -> None:
+        if record.handle is not None and not record.killed and record.session is not None:
+            record.session.killed = True
+            self.console.say(f"killing {record.run.run_id}: it did not stop within {self.settings.stop_timeout:g}s")
+            record.handle.kill()
 
     def stop_everything_now(self) -> None:
         """After an internal error: every run stops gracefully, within --stop-timeout, then is killed."""
@@ -3670,34 +4311,40 @@ class Supervisor:
         while self.running() and self.clock() < deadline:
             self.sleep(TICK)
             self.reap()
-        for state in self.running():
-            self.kill(state)
+        for record in self.running():
+            self.kill(record)
 
     # -- what the policy decides ------------------------------------------------------
 
     def follow_policy(self) -> None:
-        """Carry out what the policy decides: once per poll, and again when a run has ended (a rung may be complete)."""
-        snapshot = self.watcher.latest() if self.watcher is not None else None
-        if snapshot is None or (snapshot is self.snapshot and not self.decide_again):
+        """Carry out what the policy decides: once per poll, and again when a run has ended (a rung may be complete).
+
+        Without anything from TensorBoard (none answers, or none is used) the
+        policy still decides from what the records hold: a paused run's verdict
+        needs only the values at its rung, which its record keeps.
+        """
+        snapshot = (self.watcher.latest() if self.watcher is not None else None) or self.empty
+        if snapshot is self.snapshot and not self.decide_again:
             return
         self.snapshot, self.decide_again = snapshot, False
-        for state in self.running():
-            step = snapshot.last_step(state.run.run_id, state.run.behaviors, self.settings.metric)
-            self.step_at_launch.setdefault(state.run.run_id, snapshot.latest_step(state.run.run_id))
-            if step is not None:
-                state.last_step = step
-                self.pace.setdefault(state.run.run_id, (self.clock(), step))
-        for decision in self.policy.decide(self.states, snapshot):
-            state = self.by_id[decision.run_id]
-            if decision.action in (Action.STOP, Action.PAUSE) and state.status is Status.RUNNING and not self.trains_now(state):
+        for record in self.running():
+            step = snapshot.last_step(record.run.run_id, record.run.behaviors, self.settings.metric)
+            self.step_at_launch.setdefault(record.run.run_id, snapshot.latest_step(record.run.run_id))
+            if step is not None and record.session is not None:
+                record.last_step = step
+                record.session.reached = max(record.session.reached or 0.0, step)
+                self.pace.setdefault(record.run.run_id, (self.clock(), step))
+        for decision in self.policy.decide(self.records, snapshot):
+            record = self.by_id[decision.run_id]
+            if decision.action in (Action.STOP, Action.PAUSE) and record.status is Status.RUNNING and not self.trains_now(record):
                 continue  # decided again on a later snapshot, what the policy would keep with it
-            self.carry_out(state, decision)
-        due = self.policy.due(self.states, snapshot)
+            self.carry_out(record, decision)
+        due = self.policy.due(self.records, snapshot)
         if due != self.due and self.watcher is not None:
             self.due = due
             self.watcher.want(self.metrics_request())
 
-    def trains_now(self, state: RunState) -> bool:
+    def trains_now(self, record: RunRecord) -> bool:
         """True once a running run has shown a point of its current session.
 
         A resumed run's old points may already call for a stop or a pause (halving's
@@ -3705,43 +4352,45 @@ class Supervisor:
         still importing torch: Python's default SIGINT then kills it with nothing
         saved. One summary period into the session, it is in its loop, and a SIGINT saves.
         """
-        step = None if self.snapshot is None else self.snapshot.latest_step(state.run.run_id)
-        baseline = self.step_at_launch.get(state.run.run_id)
+        step = None if self.snapshot is None else self.snapshot.latest_step(record.run.run_id)
+        baseline = self.step_at_launch.get(record.run.run_id)
         return step is not None and (baseline is None or step > baseline)
 
-    def carry_out(self, state: RunState, decision: Decision) -> None:
-        if decision.remember is not None and dict(decision.remember) != state.policy:
-            state.policy = dict(decision.remember)
+    def carry_out(self, record: RunRecord, decision: Decision) -> None:
+        if decision.remember is not None and decision.remember != record.memory:
+            record.memory = decision.remember
             self.changed = True
-        action, run_id = decision.action, state.run.run_id
-        if action in (Action.STOP, Action.PAUSE) and state.status is Status.RUNNING:
-            self.stop(state, decision.reason, pause=action is Action.PAUSE)
-        elif action is Action.CONTINUE and state.status is Status.PAUSED:
-            state.status, state.resume, state.stop_reason = Status.PENDING, True, ""
+        action, run_id = decision.action, record.run.run_id
+        if action in (Action.STOP, Action.PAUSE) and record.status is Status.RUNNING:
+            self.stop(record, decision.reason, pause=action is Action.PAUSE)
+        elif action is Action.CONTINUE and record.status is Status.PAUSED:
+            record.go_on(self.make_run(decision.spec) if decision.spec is not None else None)
             self.console.say(f"{run_id} goes on: {decision.reason}")
             self.changed = True
-        elif action is Action.END and state.status is Status.PAUSED:
-            state.status, state.stop_reason = Status.STOPPED, decision.reason
+        elif action is Action.END and record.status is Status.PAUSED:
+            record.end_paused(decision.reason)
             self.console.say(f"stopped {run_id} early: {decision.reason}")
             self.changed = True
 
     def metrics_request(self, everything: bool = False) -> MetricsRequest:
-        """Every started run, for the ranking metric and every tag the policy reads.
+        """Every started run, for the ranking metric and every tag the policy reads, with the spans of its
+        sessions: only points written in them are the run's own.
 
         A run that ended long enough ago for TensorBoard to have its last points
         is marked final: the watcher reads it once more and then keeps it.
         """
         now = self.wall()
-        started = [state for state in self.states if state.start is not None]
+        started = [record for record in self.records if record.start is not None]
         final = frozenset() if everything else frozenset(
-            state.run.run_id for state in started if state.status is not Status.RUNNING
-            and state.end is not None and now - state.end > 2 * TENSORBOARD_SETTLE)
-        return MetricsRequest(tuple(self.summary_tags), tuple((state.run.run_id, behavior) for state in started
-                                                              for behavior in state.run.behaviors), final, self.due)
+            record.run.run_id for record in started if record.status is not Status.RUNNING
+            and record.end is not None and now - record.end > 2 * TENSORBOARD_SETTLE)
+        return MetricsRequest(tuple(self.summary_tags), tuple((record.run.run_id, behavior) for record in started
+                                                              for behavior in record.run.behaviors), final, self.due,
+                              {record.run.run_id: record.windows() for record in started})
 
     def collect_metrics(self) -> None:
-        """Read each started run's last step and last values for the summary."""
-        started = [state for state in self.states if state.start is not None]
+        """Read each started run's last step and last values of its own points for the summary."""
+        started = [record for record in self.records if record.start is not None]
         if self.watcher is None or not started:
             return
         settled = (self.last_end if self.last_end is not None else self.clock()) + TENSORBOARD_SETTLE
@@ -3753,19 +4402,21 @@ class Supervisor:
         if snapshot is None:
             return
         self.metrics_stale = snapshot.stale
-        for state in started:
+        for record in started:
             for tag in self.summary_tags:
-                for behavior in state.run.behaviors:
-                    points = snapshot.of(state.run.run_id, behavior, tag)
+                for behavior in record.run.behaviors:
+                    points = snapshot.of(record.run.run_id, behavior, tag)
                     if points:
-                        state.metrics[(behavior, tag)] = points[-1][1]
+                        record.metrics[(behavior, tag)] = points[-1][1]
                         if tag == self.settings.metric:
-                            state.last_step = max(state.last_step or 0, points[-1][0])
+                            record.last_step = max(record.last_step or 0, points[-1][0])
 
     # -- the state file -------------------------------------------------------------
 
     def state_json(self) -> dict[str, Any]:
-        return {"version": STATE_VERSION, "made_by": self.made_by, "runs": [state.to_json() for state in self.states]}
+        return {"version": STATE_VERSION, "sweep": self.sweep.sweep_id, "overwrite": self.sweep.overwrite,
+                "made_by": self.sweep.made_by,
+                "runs": [record.to_json(self.policy.memory_to_json) for record in self.records]}
 
     def save(self) -> None:
         """Write the state file; if the disk is full, keep it in memory, say so once, and try at every tick."""
@@ -3773,37 +4424,40 @@ class Supervisor:
         if error is None:
             if self.save_error is not None:
                 self.console.say(f"the state file is written again: {self.store.state_path}")
-            self.save_error, self.changed = None, False
+            self.save_error, self.changed, self.saved_at = None, False, self.wall()
             return
         if self.save_error is None:
             self.console.warn(f"cannot write {self.store.state_path} ({error.strerror or error}): training goes on, "
                               "the sweep keeps its state in memory and writes it as soon as it can")
         self.save_error, self.changed = error, True
 
-    def restore(self, previous: Mapping[str, Any] | None) -> None:
-        """Take up a sweep where it stopped: done runs stay done, the others continue from their checkpoints.
+    def save_at_exit(self) -> None:
+        """The state file's last write: tried again for a while if the disk is full (a Ctrl-C gives up at once)."""
+        self.save()
+        deadline, asked = self.clock() + STATE_RETRY, self.signals
+        while self.save_error is not None and self.clock() < deadline and self.signals == asked:
+            self.sleep(1.0)
+            self.save()
 
-        ML-Agents' own record counts too where the state file may be behind
-        (a full disk): a run it calls running or pending whose results say it
-        trained to the end is finished. An end the sweep saw (failed,
-        interrupted) stands as it was recorded.
-        """
-        saved = {entry["run_id"]: entry for entry in (previous or {}).get("runs", [])}
-        for state in self.states:
-            entry = saved.get(state.run.run_id)
-            status = Status(entry["status"]) if entry is not None else Status.PENDING
-            if entry is not None:
-                state.start, state.end, state.trained_s = entry["start"], entry["end"], float(entry["trained_s"])
-                state.attempts, state.policy, state.node = entry["attempts"], dict(entry["policy"]), entry["node"]
-                if status.done or status is Status.PAUSED:
-                    state.status, state.exit_code = status, entry["exit_code"]
-                    state.stop_reason, state.killed = entry["stop_reason"], entry["killed"]
-                    continue
-            if status in (Status.RUNNING, Status.PENDING) and trained_to_the_end(self.settings.results_dir, state.run):
-                state.status, state.exit_code = Status.FINISHED, 0
-                self.console.say(f"{state.run.run_id} trained to the end (its results say so): not trained again")
-                continue
-            state.resume = (self.settings.results_dir / state.run.run_id).exists()
+    def unsaved(self) -> str:
+        """What --resume will do if the state file could not be written at the end (said last), or ""."""
+        if self.save_error is None:
+            return ""
+        when = time.strftime("%H:%M:%S", time.localtime(self.saved_at)) if self.saved_at is not None else None
+        as_of = f"as it was at {when}" if when else "that is there (none, if this sweep never wrote one)"
+        return (f"the state file {self.store.state_path} could not be written ({self.save_error.strerror or self.save_error}): "
+                f"--resume will take up the sweep {as_of}; a run it calls running is finished if ML-Agents' own record "
+                "says it trained to the end, else it continues from its checkpoint, and runs started since then train "
+                "again. Free some space before you resume")
+
+    def take_up(self) -> None:
+        """--resume: take the sweep up where it stopped. Done runs stay done; a run the sweep died while it
+        trained ended as its record says (told to stop or pause: so it stays), or as ML-Agents recorded
+        (trained to the end), or it was interrupted; interrupted and failed runs train again."""
+        for record in self.records:
+            said = record.take_up(lambda: self.results.trained_to_the_end(record.run, record.inherited))
+            if said:
+                self.console.say(f"{record.run.run_id} {said}")
         self.changed = True
 
 
@@ -3835,14 +4489,36 @@ def reclaim(leftovers: Sequence[Leftover], platform: Platform, timeout: float, c
             platform.signal_leftover(leftover, hard=True)  # workers and environments the trainer did not close
 
 
+def leftovers_of(records: Sequence[RunRecord], prefix: str, platform: Platform) -> list[Leftover]:
+    """What is provably still alive of this sweep's runs, whatever their status: each run's last trainer, if it
+    lives, with every process carrying its marker; and any other process marked as this sweep's (an earlier
+    session's). A process is this sweep's only if its marker names this sweep's folder and id (prefix): the
+    live trainers of a sweep whose folder this is a copy of are never signalled."""
+    found, seen = [], set()
+    for record in records:
+        session = record.session
+        if session is None or session.pid is None or session.identity is None:
+            continue
+        if not session.identity.marker.startswith(prefix):
+            continue
+        leftover = platform.leftovers(record.run.run_id, session.pid, session.identity)
+        if leftover is not None:
+            found.append(leftover)
+            seen.add(session.identity.marker)
+    for marker, pids in sorted((platform.marked(prefix) or {}).items()):
+        if marker not in seen:
+            found.append(Leftover(marker[len(prefix):].rsplit("|", 1)[0], None, tuple(sorted(pids)), marker))
+    return found
+
+
 # ---------------------------------------------------------------------------
 # The summary: which settings won
 # ---------------------------------------------------------------------------
 
 
-def ranking_value(state: RunState, metric: str) -> float | None:
-    """The value runs are ranked by: the metric's last value, averaged over behaviors."""
-    values = [state.metrics[(behavior, metric)] for behavior in state.run.behaviors if (behavior, metric) in state.metrics]
+def ranking_value(record: RunRecord, metric: str) -> float | None:
+    """The value runs are ranked by: the metric's last value of the run's own points, averaged over behaviors."""
+    values = [record.metrics[(behavior, metric)] for behavior in record.run.behaviors if (behavior, metric) in record.metrics]
     return statistics.fmean(values) if values else None
 
 
@@ -3857,35 +4533,45 @@ def best_first(items: Sequence[T], value_of: Callable[[T], float | None], mode: 
     return [items[index] for index in order]
 
 
-def rank(states: Sequence[RunState], metric: str, mode: str) -> list[RunState]:
+def rank(records: Sequence[RunRecord], metric: str, mode: str) -> list[RunRecord]:
     """Best first (highest, or lowest with mode min); runs without a value last, in grid order."""
-    return best_first(states, lambda state: ranking_value(state, metric), mode)
+    return best_first(records, lambda record: ranking_value(record, metric), mode)
 
 
-def summary_rows(supervisor: Supervisor) -> tuple[list[str], list[list[str]], list[RunState]]:
-    """The summary table, best run first: header, rows, and the states in that order."""
-    settings = supervisor.settings
-    behaviors = supervisor.states[0].run.behaviors if supervisor.states else []
-    columns = [(behavior, tag) for tag in supervisor.summary_tags for behavior in behaviors]
+@dataclass(frozen=True)
+class Outcome:
+    """What the summary is made of: the sweep's runs as records (the recorded ones, then those not started),
+    the tags it shows, and whether the metrics are from a poll before the last (TensorBoard did not answer)."""
+
+    records: Sequence[RunRecord]
+    tags: Sequence[str]
+    stale: bool = False
+    now: float = 0.0  # the supervisor's clock at the end: a running run's duration is up to it
+
+
+def summary_rows(outcome: Outcome, settings: Settings, whole: bool = False) -> tuple[list[str], list[list[str]], list[RunRecord]]:
+    """The summary table, best run first: header, rows, and the records in that order (whole: values uncut)."""
+    records = outcome.records
+    behaviors = records[0].run.behaviors if records else []
+    columns = [(behavior, tag) for tag in outcome.tags for behavior in behaviors]
     header = ["run", "values", "status", "exit", "duration", "last step"]
-    nodes = any(state.node for state in supervisor.states)  # a cluster sweep says where each run trained
+    nodes = any(record.node for record in records)  # a cluster sweep says where each run trained
     if nodes:
         header.insert(3, "node")
     header += [tag if len(behaviors) == 1 else f"{behavior}: {tag}" for behavior, tag in columns]
     header.append("note")
-    ranked = rank(supervisor.states, settings.metric, settings.metric_mode)
-    now = supervisor.clock()
+    ranked = rank(records, settings.metric, settings.metric_mode)
     rows = []
-    for state in ranked:
-        note = state.stop_reason or (str(settings.log_path_of(state.run)) if state.status is Status.FAILED else "")
-        if state.killed:
+    for record in ranked:
+        note = record.stop_reason or (str(settings.log_path_of(record.run)) if record.status is Status.FAILED else "")
+        if record.killed:
             note = (note + "; " if note else "") + "killed after --stop-timeout"
-        row = [state.run.run_id, state.run.describe(), state.status.label,
-               "" if state.exit_code is None else str(state.exit_code), format_duration(state.duration(now)),
-               "" if state.last_step is None else f"{state.last_step:g}"]
+        row = [record.run.run_id, record.run.describe(whole), record.status.label,
+               "" if record.exit_code is None else str(record.exit_code), format_duration(record.duration(outcome.now)),
+               "" if record.last_step is None else f"{record.last_step:g}"]
         if nodes:
-            row.insert(3, state.node)
-        row += [f"{state.metrics[key]:g}" if key in state.metrics else "" for key in columns]
+            row.insert(3, record.node)
+        row += [f"{record.metrics[key]:g}" if key in record.metrics else "" for key in columns]
         row.append(note)
         rows.append(row)
     return header, rows, ranked
@@ -3895,43 +4581,44 @@ def summary_rows(supervisor: Supervisor) -> tuple[list[str], list[list[str]], li
 class Combination:
     """One combination of values and the runs (repetitions) that trained it."""
 
-    label: str  # its values, as a run describes them
-    states: list[RunState]
+    identity: str  # the combination's (see combination_of), never its text
+    label: str  # its values, as a run describes them (cut short)
+    records: list[RunRecord]
     scores: list[float]  # the ranking value of each run that finished or was stopped by a rule
+    whole: str = ""  # its values uncut, for machines (CSV)
 
     @property
     def mean(self) -> float | None:
         return statistics.fmean(self.scores) if self.scores else None
 
 
-def combinations(states: Sequence[RunState], metric: str, mode: str) -> list[Combination]:
-    """The runs grouped by their values, best mean first; combinations without a score last, in grid order.
-
-    A failed or interrupted run's last value is not a result: it is counted, not averaged in."""
+def combinations(records: Sequence[RunRecord], metric: str, mode: str) -> list[Combination]:
+    """The runs grouped by the identity of their values, best mean first; combinations without a score last,
+    in grid order. A failed or interrupted run's last value is not a result: it is counted, not averaged in."""
     groups: dict[str, Combination] = {}
-    for state in states:
-        label = state.run.describe()
-        group = groups.setdefault(label, Combination(label, [], []))
-        group.states.append(state)
-        value = ranking_value(state, metric)
-        if value is not None and state.status in (Status.FINISHED, Status.STOPPED):
+    for record in records:
+        run = record.run
+        group = groups.setdefault(run.combination, Combination(run.combination, run.describe(), [], [], run.describe(True)))
+        group.records.append(record)
+        value = ranking_value(record, metric)
+        if value is not None and record.status in (Status.FINISHED, Status.STOPPED):
             group.scores.append(value)
     return best_first(list(groups.values()), lambda group: group.mean, mode)
 
 
-def combination_rows(supervisor: Supervisor) -> tuple[list[str], list[list[str]], list[Combination]]:
+def combination_rows(outcome: Outcome, settings: Settings, whole: bool = False) -> tuple[list[str], list[list[str]], list[Combination]]:
     """The per-combination table of a sweep with repetitions: header, rows, and the combinations in that order."""
-    metric = supervisor.settings.metric
-    ranked = combinations(supervisor.states, metric, supervisor.settings.metric_mode)
+    metric = settings.metric
+    ranked = combinations(outcome.records, metric, settings.metric_mode)
     header = ["values", "runs", "scored", f"mean {metric}", "std", "min", "max", "run ids"]
     rows = []
     for group in ranked:
         scores = group.scores
-        rows.append([group.label, str(len(group.states)), str(len(scores)),
+        rows.append([group.whole if whole else group.label, str(len(group.records)), str(len(scores)),
                      "" if group.mean is None else f"{group.mean:g}",
                      f"{statistics.stdev(scores):g}" if len(scores) >= 2 else "",
                      f"{min(scores):g}" if scores else "", f"{max(scores):g}" if scores else "",
-                     " ".join(state.run.run_id for state in group.states)])
+                     " ".join(record.run.run_id for record in group.records)])
     return header, rows, ranked
 
 
@@ -3950,28 +4637,28 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join([line(header), line(["---"] * len(header)), *(line(row) for row in rows)])
 
 
-def write_summary(supervisor: Supervisor) -> None:
+def write_summary(outcome: Outcome, settings: Settings, console: Console) -> None:
     """Print the table of all runs, best first, and with repetitions the table of combinations, best
-    mean first; save them as summary.csv, summary_by_combination.csv and summary.md."""
-    settings, console = supervisor.settings, supervisor.console
-    header, rows, ranked = summary_rows(supervisor)
-    by_combination = combination_rows(supervisor) if settings.repetitions > 1 else None
+    mean first; save them as summary.csv, summary_by_combination.csv (whole values: for machines) and
+    summary.md (values cut short: for people)."""
+    header, rows, ranked = summary_rows(outcome, settings)
+    by_combination = combination_rows(outcome, settings) if settings.repetitions > 1 else None
     # A failed or interrupted run's last value is not a result, nor is a value that is not a finite
     # number (a diverged run): neither is ever named best.
-    best = next((state for state in ranked if finite_number(ranking_value(state, settings.metric))
-                 and state.status in (Status.FINISHED, Status.STOPPED)), None)
+    best = next((record for record in ranked if finite_number(ranking_value(record, settings.metric))
+                 and record.status in (Status.FINISHED, Status.STOPPED)), None)
     best_line = (f"Best run: {best.run.run_id} ({best.run.describe()}), "
                  f"{settings.metric} = {ranking_value(best, settings.metric):g}; "
                  f"its config: {settings.config_path_of(best.run)}") if best else ""
     if by_combination is not None:
         top = by_combination[2][0] if by_combination[2] else None
         best_line = (f"Best settings: {top.label}, mean {settings.metric} = {top.mean:g} over {len(top.scores)} "
-                     f"of its {len(top.states)} runs ({' '.join(state.run.run_id for state in top.states)})"
+                     f"of its {len(top.records)} runs ({' '.join(record.run.run_id for record in top.records)})"
                      if top is not None and finite_number(top.mean) else "")
-    files = {"summary.csv": csv_text(header, rows)}
+    files = {"summary.csv": csv_text(*summary_rows(outcome, settings, whole=True)[:2])}
     markdown = f"# Sweep {settings.run_id}\n\n{markdown_table(header, rows)}\n"
     if by_combination is not None:
-        files["summary_by_combination.csv"] = csv_text(*by_combination[:2])
+        files["summary_by_combination.csv"] = csv_text(*combination_rows(outcome, settings, whole=True)[:2])
         markdown += f"\n## By combination ({settings.repetitions} repetitions)\n\n{markdown_table(*by_combination[:2])}\n"
     if best_line:
         markdown += f"\n{best_line}\n"
@@ -3983,7 +4670,7 @@ def write_summary(supervisor: Supervisor) -> None:
     except OSError as exc:
         console.warn(f"cannot write the summary in {settings.sweep_dir} ({exc.strerror or exc}); it is printed below")
         written = False
-    if supervisor.metrics_stale:
+    if outcome.stale:
         console.warn("TensorBoard did not answer the last poll: the metrics below are those of the poll before")
     console.block("\n" + text_table(header, rows) + "\n")
     if by_combination is not None:
@@ -4044,7 +4731,7 @@ def hparam_values(run: Run) -> dict[str, bool | float | str]:
     """A run's values for the HParams tab, by option: numbers and booleans as such, a label or anything else as text."""
     labels = run.names or [None] * len(run.values)
     found: dict[str, bool | float | str] = {}
-    for (_, _, value), label, name, text in zip(run.values, labels, run.value_names(), run.value_texts()):
+    for (_, _, value), label, name, text in zip(run.values, labels, run.value_names(), run.value_texts(whole=True)):
         if label is None and isinstance(value, bool):
             found[name] = value
         elif label is None and isinstance(value, (int, float)) and finite_number(value):
@@ -4059,12 +4746,12 @@ class HParamsWriter:
     one experiment for the sweep (its options and metrics), and per run a session (its values, status, start
     and end) in the run's own results folder, where ML-Agents' scalars are below it (<run-id>/<Behavior>)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, results: Results) -> None:
         from google.protobuf import struct_pb2
         from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
         from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
 
-        self.settings = settings
+        self.settings, self.results = settings, results
         self.struct_pb2, self.event_pb2, self.summary_pb2 = struct_pb2, event_pb2, summary_pb2
         self.api_pb2, self.plugin_data_pb2 = api_pb2, plugin_data_pb2
         self.null_tensor = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=tensor_shape_pb2.TensorShapeProto(
@@ -4077,17 +4764,12 @@ class HParamsWriter:
         return self.summary_pb2.Summary(value=[self.summary_pb2.Summary.Value(tag=tag, metadata=metadata,
                                                                               tensor=self.null_tensor)])
 
-    def write(self, folder: Path, wall: float, *summaries: Any) -> None:
-        """Replace our event file in folder with one of these summaries."""
+    def events(self, wall: float, *summaries: Any) -> tuple[str, bytes]:
+        """An event file of these summaries: its name and its bytes."""
         records = [tfrecord(self.event_pb2.Event(wall_time=wall, file_version="brain.Event:2").SerializeToString())]
         records += [tfrecord(self.event_pb2.Event(wall_time=wall, step=0, summary=summary).SerializeToString())
                     for summary in summaries]
-        for old in folder.glob(f"events.out.tfevents.*{HPARAMS_SUFFIX}"):
-            old.unlink()
-        path = folder / f"events.out.tfevents.{int(wall)}.{socket.gethostname()}{HPARAMS_SUFFIX}"
-        temporary = path.with_name("." + path.name + ".tmp")  # not an event file until it is whole
-        temporary.write_bytes(b"".join(records))
-        os.replace(temporary, path)
+        return f"events.out.tfevents.{int(wall)}.{socket.gethostname()}{HPARAMS_SUFFIX}", b"".join(records)
 
     def experiment(self, runs: Sequence[Run], metrics: Sequence[tuple[str, str]], wall: float) -> None:
         """The sweep's experiment, in <sweep folder>/hparams: every option with its values, and the metrics."""
@@ -4112,16 +4794,16 @@ class HParamsWriter:
                                     hparam_infos=hparam_infos, metric_infos=metric_infos)
         folder = self.settings.sweep_dir / "hparams"
         folder.mkdir(parents=True, exist_ok=True)
-        self.write(folder, wall, self.summary("_hparams_/experiment", self.plugin_data_pb2.HParamsPluginData(experiment=experiment)))
+        name, data = self.events(wall, self.summary("_hparams_/experiment", self.plugin_data_pb2.HParamsPluginData(experiment=experiment)))
+        for old in folder.glob(f"events.out.tfevents.*{HPARAMS_SUFFIX}"):
+            old.unlink()
+        write_atomically_bytes(folder / name, data)
 
-    def session(self, state: RunState) -> None:
-        """A run's session, once a session of it has ended, in its results folder (if ML-Agents made one:
-        a folder made by anyone else would make mlagents-learn refuse a fresh start)."""
-        folder = self.settings.results_dir / state.run.run_id
-        if not folder.is_dir():
-            return
+    def session(self, state: RunRecord) -> None:
+        """A run's session, once a session of it has ended, in its results folder (through the results seam)."""
         plugin = self.plugin_data_pb2
-        start = plugin.SessionStartInfo(group_name=state.run.describe(), start_time_secs=state.start or 0.0)
+        # Grouped by the whole values: repetitions of a combination form one group, and no two combinations do.
+        start = plugin.SessionStartInfo(group_name=state.run.describe(whole=True), start_time_secs=state.start or 0.0)
         for name, value in hparam_values(state.run).items():
             if isinstance(value, bool):
                 start.hparams[name].bool_value = value
@@ -4132,24 +4814,27 @@ class HParamsWriter:
         status = {Status.FINISHED: "STATUS_SUCCESS", Status.STOPPED: "STATUS_SUCCESS", Status.FAILED: "STATUS_FAILURE",
                   Status.PAUSED: "STATUS_RUNNING"}.get(state.status, "STATUS_UNKNOWN")
         end = plugin.SessionEndInfo(status=self.api_pb2.Status.Value(status), end_time_secs=state.end or 0.0)
-        self.write(folder, state.end or 0.0, self.summary("_hparams_/session_start_info", plugin.HParamsPluginData(session_start_info=start)),
-                   self.summary("_hparams_/session_end_info", plugin.HParamsPluginData(session_end_info=end)))
+        name, data = self.events(state.end or 0.0,
+                                 self.summary("_hparams_/session_start_info", plugin.HParamsPluginData(session_start_info=start)),
+                                 self.summary("_hparams_/session_end_info", plugin.HParamsPluginData(session_end_info=end)))
+        self.results.write_own_events(state.run.run_id, HPARAMS_SUFFIX, name, data)
 
 
-def start_hparams(settings: Settings, runs: Sequence[Run], supervisor: "Supervisor") -> HParamsWriter | None:
+def start_hparams(settings: Settings, runs: Sequence[Run], tags: Sequence[str], results: Results,
+                  console: Console) -> HParamsWriter | None:
     """The HParams tab's writer, with the sweep's experiment written, if the tensorboard package can be
     imported (it can wherever ML-Agents is installed); else one line says so."""
     try:
-        writer = HParamsWriter(settings)
+        writer = HParamsWriter(settings, results)
     except ImportError:
-        supervisor.console.say("TensorBoard's HParams tab stays empty: the tensorboard package cannot be imported by "
-                               "this Python (pip install tensorboard, or run the sweep with ML-Agents' Python)")
+        console.say("TensorBoard's HParams tab stays empty: the tensorboard package cannot be imported by "
+                    "this Python (pip install tensorboard, or run the sweep with ML-Agents' Python)")
         return None
     behaviors = runs[0].behaviors
     try:
-        writer.experiment(runs, [(behavior, tag) for tag in supervisor.summary_tags for behavior in behaviors], time.time())
+        writer.experiment(runs, [(behavior, tag) for tag in tags for behavior in behaviors], time.time())
     except OSError as exc:
-        supervisor.console.warn(f"cannot write the HParams tab's data ({exc.strerror or exc}); training goes on")
+        console.warn(f"cannot write the HParams tab's data ({exc.strerror or exc}); training goes on")
         return None
     return writer
 
@@ -4278,8 +4963,9 @@ def forwarded_flags(argv: Sequence[str], parser: ArgumentParser) -> list[str]:
         word = words[index]
         name, has_value, _ = word.partition("=")
         takes_value = MLAGENTS_FLAGS.get(name, name in ours_with_value) and not has_value
-        # --resume is decided per run: only runs that left a checkpoint continue from it.
-        if name in MLAGENTS_FLAGS and name not in SWEEP_OWNED_FLAGS and name != "--resume":
+        # --resume and --force are decided per run: only runs that saved a checkpoint continue from it, and
+        # only a run that starts afresh over a folder the sweep may overwrite is forced.
+        if name in MLAGENTS_FLAGS and name not in SWEEP_OWNED_FLAGS and name not in ("--resume", "--force"):
             forwarded += words[index:index + 1 + takes_value]
         index += 1 + takes_value
     return forwarded
@@ -4398,7 +5084,8 @@ def check_results(settings: Settings, runs: Sequence[Run]) -> None:
     """Refuse to overwrite earlier runs' results unless --force or --resume says so."""
     if settings.force or settings.resume:
         return
-    clashing = [run.run_id for run in runs if (settings.results_dir / run.run_id).exists()]
+    results = Results(settings.results_dir)
+    clashing = [run.run_id for run in runs if results.exists(run)]
     if clashing:
         shown = ", ".join(clashing[:5]) + (f" and {len(clashing) - 5} more" if len(clashing) > 5 else "")
         raise SweepError(f"results of {shown} already exist", str(settings.results_dir),
@@ -4418,7 +5105,7 @@ def print_plan(settings: Settings, runs: Sequence[Run], console: Console) -> Non
         run = runs[index]
         slot = place % settings.concurrency
         ports = None if settings.env_path is None else (settings.base_port + slot * stride,) * 2
-        command = run_command(settings, run, ports, False)
+        command = run_command(settings, run, ports, False, settings.force)
         command[len(settings.trainer)] = str(settings.config_path_of(run).resolve())  # to paste in any folder
         console.block(f"{run.run_id}: {run.describe_lap(settings.repetitions)}\n  {shlex.join(command)}")
     if settings.env_path is not None and settings.concurrency > 1:
@@ -4434,14 +5121,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-def prepare(argv: Sequence[str], console: Console) -> tuple[Settings, list[Run], dict[str, Any], SweepStore,
-                                                           dict[str, Any] | None, RayLauncher | None]:
+@dataclass
+class Prepared:
+    """A sweep that passed every check, ready to train: its folder locked, its records read back."""
+
+    settings: Settings
+    plan: SweepPlan
+    runs: list[Run]  # the grid
+    store: SweepStore
+    sweep: SweepFile
+    policy: GridPolicy | HalvingPolicy
+    records: list[RunRecord]  # what an earlier sweep in this folder recorded (--resume), else none
+    resumed: bool  # --resume found a sweep to take up
+    cluster: RayLauncher | None
+
+    def make_run(self, spec: RunSpec) -> Run:
+        """A proposed run: the grid's own when it is one of the grid's, else made from the config."""
+        if spec.index < len(self.runs) and self.runs[spec.index].spec == spec:
+            return self.runs[spec.index]
+        return self.plan.make_run(spec)
+
+
+def prepare(argv: Sequence[str], console: Console) -> Prepared:
     """Everything that can refuse the sweep, in order, before any run starts; the store is locked on return,
     and with --ray the cluster is connected and checked."""
     settings, config, text = parse_args(argv)
-    runs = expand(config, settings.run_id, settings.repetitions, settings.max_runs, str(settings.config_path))
+    plan = SweepPlan(config, settings.run_id, str(settings.config_path))
+    runs = [plan.make_run(spec) for spec in plan.grid(settings.repetitions, settings.max_runs)]
     check_run_id_length(settings.run_id, len(runs), settings.run_id_source)
-    if settings.tensorboard_url is None and any(RULE_KINDS[rule.rule].schedules for rule in runs[0].stop_rules):
+    if settings.tensorboard_url is None and any(RULE_KINDS[rule.rule].schedules for rule in plan.stop_rules):
         raise SweepError("rule: halving decides from TensorBoard, and --no-tensorboard leaves it out", "command line",
                          "drop --no-tensorboard, or the halving rule")
     check_port_room(settings, runs)
@@ -4465,19 +5173,26 @@ def prepare(argv: Sequence[str], console: Console) -> tuple[Settings, list[Run],
             recorded = (previous or {}).get("made_by", {}).get("shuffle")
             settings.shuffle = recorded if recorded is not None else int.from_bytes(os.urandom(3), "big")
         origin = made_by(text, settings, runs)
+        policy = make_policy(runs, training_order(runs, settings.shuffle))
+        records: list[RunRecord] = []
+        sweep = SweepFile.new(settings.force, origin)
         if previous is not None:
             change = sweep_changes(previous["made_by"], origin)
             if change:
                 raise SweepError(f"--resume asks for a different sweep than the one in {settings.sweep_dir}: {change}",
                                  str(settings.config_path),
                                  "resume with the original config and flags, or start a new sweep with another --run-id")
-        store.write_folder(runs, fresh=not settings.resume)
+            # The run list is the records': the config is checked against them, never derived again.
+            sweep = SweepFile(previous["sweep"], previous["overwrite"] or settings.force, origin)
+            prepared = Prepared(settings, plan, runs, store, sweep, policy, [], True, launcher)
+            records = read_records(previous, store.state_path, prepared.make_run, policy)
+        store.write_folder(runs, fresh=not settings.resume, configs=settings.dry_run)
     except BaseException:
         store.release()
         if launcher is not None:
             launcher.close()
         raise
-    return settings, runs, origin, store, previous, launcher
+    return Prepared(settings, plan, runs, store, sweep, policy, records, previous is not None, launcher)
 
 
 def check_port_room(settings: Settings, runs: Sequence[Run]) -> None:
@@ -4507,16 +5222,18 @@ def run_sweep(argv: Sequence[str]) -> int:
     """Check everything, write the sweep folder, then train the runs (or print the plan)."""
     console = Console()
     try:
-        settings, runs, origin, store, previous, cluster = prepare(argv, console)
+        prepared = prepare(argv, console)
     except SweepError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    settings, runs, store, cluster = prepared.settings, prepared.runs, prepared.store, prepared.cluster
     try:
         if settings.dry_run:
             print_plan(settings, runs, console)
             return EXIT_OK
         console.keep_log(settings.sweep_dir / SWEEP_LOG)
         platform = this_platform()
+        results = Results(settings.results_dir)
         launcher: Launcher = cluster if cluster is not None else LocalLauncher(
             platform, base_port=settings.base_port, concurrency=settings.concurrency,
             stride=max(run.instances for run in runs), say=console.say)
@@ -4529,20 +5246,22 @@ def run_sweep(argv: Sequence[str]) -> int:
         trainer, warning = platform.trainer_command(settings.trainer)
         if warning:
             console.warn(warning)
-        policy = make_policy(runs, training_order(runs, settings.shuffle))
-        supervisor = Supervisor(settings, [RunState(run) for run in runs], launcher=launcher, policy=policy,
-                                store=store, console=console, watcher=watcher, made_by=origin, trainer=trainer)
+        supervisor = Supervisor(settings, prepared.records, launcher=launcher, policy=prepared.policy, store=store,
+                                console=console, results=results, make_run=prepared.make_run, sweep=prepared.sweep,
+                                watcher=watcher, trainer=trainer)
         if settings.tensorboard_url:
-            supervisor.hparams = start_hparams(settings, runs, supervisor)
+            supervisor.hparams = start_hparams(settings, runs, supervisor.summary_tags, results, console)
         handlers = install_interrupt_handlers(supervisor)
         try:
-            if settings.resume:
-                reclaim_earlier_runs(previous, settings, platform, supervisor)
-                supervisor.restore(previous)
-                done = sum(state.status.done for state in supervisor.states)
-                continuing = sum(state.resume for state in supervisor.states if state.status is Status.PENDING)
-                if previous is not None:
-                    console.say(f"resuming sweep {settings.run_id}: {done} runs done, {continuing} continue from their checkpoints")
+            if prepared.resumed:
+                prefix = marker_prefix(settings, prepared.sweep.sweep_id)
+                reclaim(leftovers_of(supervisor.records, prefix, platform), platform, settings.stop_timeout, console,
+                        lambda: supervisor.signals)
+                supervisor.take_up()
+                done = sum(record.status.done for record in supervisor.records)
+                continuing = sum(record.status is Status.PENDING and results.resumable(record.run, record.inherited)
+                                 for record in supervisor.records)
+                console.say(f"resuming sweep {settings.run_id}: {done} runs done, {continuing} continue from their checkpoints")
             shuffled = "" if settings.shuffle is None else f", shuffled (--shuffle {settings.shuffle} repeats the order)"
             where = "" if cluster is None else f" on the Ray cluster at {settings.ray} ({cluster.describe()})"
             if cluster is not None and cluster.warning:
@@ -4554,11 +5273,14 @@ def run_sweep(argv: Sequence[str]) -> int:
                 code = supervisor.run()
         finally:
             restore_handlers(handlers)
-        write_summary(supervisor)
-        unfinished = [state for state in supervisor.states if state.status in (Status.INTERRUPTED, Status.PENDING, Status.PAUSED)]
+        shown = supervisor.shown()
+        write_summary(Outcome(shown, supervisor.summary_tags, supervisor.metrics_stale, supervisor.clock()), settings, console)
+        unfinished = [record for record in shown if record.status in (Status.INTERRUPTED, Status.PENDING, Status.PAUSED)]
         if unfinished and settings.resume_hint:
             console.block(f"{len(unfinished)} run{'s' if len(unfinished) != 1 else ''} not done; "
                           f"to continue the sweep: {settings.resume_hint}")
+        if supervisor.unsaved():
+            console.warn(supervisor.unsaved())  # last: what matters most once the sweep is over
         return code
     finally:
         if cluster is not None:
@@ -4576,24 +5298,6 @@ def tensorboard_starter(settings: Settings, platform: Platform, log: Path) -> Ca
     command = [executable, "--logdir", str(settings.results_dir), "--host", parts.hostname or "localhost",
                "--port", str(parts.port or 80)]
     return lambda: TensorBoardProcess(command, log, platform)
-
-
-def reclaim_earlier_runs(previous: Mapping[str, Any] | None, settings: Settings, platform: Platform,
-                         supervisor: Supervisor) -> None:
-    """Before a resumed sweep trains anything: stop what is provably left of the earlier sweep's runs."""
-    leftovers = []
-    for entry in (previous or {}).get("runs", []):
-        if entry["status"] != Status.RUNNING.value or entry["pid"] is None:
-            continue
-        if entry["identity"] is None:
-            supervisor.console.warn(f"{entry['run_id']} of the earlier sweep ran as pid {entry['pid']}, but the state file "
-                                    "does not say which process that was: nothing is signalled; stop it yourself if it still runs")
-            continue
-        identity = ProcessIdentity(**entry["identity"])
-        found = platform.leftovers(entry["run_id"], entry["pid"], identity)
-        if found is not None:
-            leftovers.append(found)
-    reclaim(leftovers, platform, settings.stop_timeout, supervisor.console, lambda: supervisor.signals)
 
 
 def install_interrupt_handlers(supervisor: Supervisor) -> dict[int, Any]:

@@ -272,7 +272,7 @@ def run_sweep(name: str, config_text: str, num_envs: int, board_url: str, board_
             last_step=int(float(row["last step"])) if row["last step"] else None,
             steps=checkpoint_steps(results / run_id), reward=float(reward) if reward else None,
             stop_step=int(float(match.group(1))) if match else None,
-            start=state[run_id]["start"], end=state[run_id]["end"]))
+            start=state[run_id]["sessions"][0]["began"], end=state[run_id]["sessions"][-1]["ended"]))
     # A run whose stop (SIGINT) comes once it has reached max_steps (its rule fired at
     # its last points, with the stop latency taking it to the end) gets it while it
     # exports its final model, outside mlagents-learn's KeyboardInterrupt handler: it

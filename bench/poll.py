@@ -235,8 +235,10 @@ def bench_poll_cost(runs: int, points: int, polls: int, tmp: Path) -> list[dict[
         # and what the policy then decides on the snapshot, for runs all marked running.
         watcher = mod.MetricsWatcher(client, interval=60, results_dir=results)
         watcher.healthy = True
-        states = [mod.RunState(run, status=mod.Status.RUNNING, start=time.time()) for run in plan]
-        policy = mod.GridPolicy(plan)
+        states = [mod.RunRecord(run) for run in plan]
+        for record in states:
+            record.begin_session(time.time(), False, None)  # every run marked running
+        policy = mod.make_policy(plan)
         watcher.want(mod.MetricsRequest(tuple(policy.tags()), tuple((run.run_id, "B") for run in plan)))
         rules = plan[0].stop_rules
 
@@ -262,7 +264,8 @@ def bench_poll_cost(runs: int, points: int, polls: int, tmp: Path) -> list[dict[
             one_ms.append(1000 * (time.perf_counter() - started))
 
             for rule, sink in zip(rules, (threshold_ms, median_ms)):
-                points_of = data[rule.tag]
+                # (step, value) points, as the watcher hands them to the policy (the wall time dropped)
+                points_of = {name: mod.own_points(served, None) for name, served in data[rule.tag].items()}
                 started = time.perf_counter()
                 for name in names:  # each run against the others, as the policy does it
                     others = [points_of.get(other, []) for other in names if other != name] if rule.rule == "median" else []

@@ -133,7 +133,7 @@ def node_death(folder: Path, duration: float) -> float:
         try:
             wait_until(lambda: any((rec["last_step"] or 0) >= 200 for rec in read_records(records)), 120)
             state = json.loads((folder / "results" / "b-sweep" / "sweep_state.json").read_text())
-            where = state["runs"][0]["node"].split("/")[-1]
+            where = state["runs"][0]["sessions"][-1]["node"].split("/")[-1]
             doomed = next(node for node in workers if node.node_id[:8] == where)
             removed = time.time()
             cluster.remove_node(doomed, allow_graceful=False)

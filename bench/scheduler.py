@@ -162,7 +162,8 @@ def bench_sweep(runs: int, duration: float, num_envs: int, tmp: Path, hung: Hung
     # trainer's record end -> the sweep reaps it (its 0.2 s tick, plus the trainer's exit), and
     # the sweep launches the next run -> that trainer's record start (exec, Python, imports).
     state = json.loads((tmp / "results" / "sched-sweep" / "sweep_state.json").read_text())
-    seen_by_sweep = {run["run_id"]: run for run in state["runs"]}
+    seen_by_sweep = {run["run_id"]: {"start": run["sessions"][0]["began"], "end": run["sessions"][-1]["ended"]}
+                     for run in state["runs"]}
     detect = [seen_by_sweep[rec["run_id"]]["end"] - rec["end"] for rec in recs]
     startup = [rec["start"] - seen_by_sweep[rec["run_id"]]["start"] for rec in recs]
     launch = []  # the sweep reaps a run -> it has launched the next in that slot (its clock)

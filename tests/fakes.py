@@ -1,4 +1,5 @@
-"""Fakes for the supervisor's seams: a clock, a launcher and its runs, a watcher, a state store that can fail.
+"""Fakes for the supervisor's seams: a clock, a launcher and its runs, a watcher, ML-Agents' results folder,
+a state store that can fail.
 
 With them a test drives Supervisor.tick() step by step and decides exactly when
 each run ends, so scheduling is tested without a real process or a real second.
@@ -6,6 +7,7 @@ each run ends, so scheduling is tested without a real process or a real second.
 
 import errno
 import io
+import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -27,12 +29,51 @@ class FakeClock:
     advance = sleep
 
 
+class FakeResults:
+    """ML-Agents' results folder as the fake runs leave it: per run, the step its final checkpoint was saved
+    at (what training_status.json says), and whether it has a checkpoint to resume from."""
+
+    def __init__(self) -> None:
+        self.final: Dict[str, float] = {}
+        self.checkpoints: set = set()
+        self.folders: set = set()
+        self.cleared: List[str] = []  # runs whose old event files were deleted before a fresh start
+
+    def save(self, run: "ml.Run", step: float) -> None:
+        self.final[run.run_id] = step
+        self.checkpoints.add(run.run_id)
+        self.folders.add(run.run_id)
+
+    def exists(self, run) -> bool:
+        return run.run_id in self.folders
+
+    def fingerprint(self, run) -> dict:
+        return {"final": [int(self.final[run.run_id]), 0]} if run.run_id in self.final else {}
+
+    def trained_to_the_end(self, run, inherited) -> bool:
+        return self.steps_saved(run, inherited) is not None and self.final[run.run_id] >= run.total_steps()
+
+    def steps_saved(self, run, inherited) -> Optional[float]:
+        if run.run_id not in self.final or inherited == self.fingerprint(run):
+            return None  # nothing, or only what an older sweep left
+        return self.final[run.run_id]
+
+    def resumable(self, run, inherited) -> bool:
+        return run.run_id in self.checkpoints and inherited != self.fingerprint(run)
+
+    def clear_events(self, run) -> None:
+        self.cleared.append(run.run_id)
+
+
 class FakeRun:
-    """A started run whose end the test decides; it records what it was asked."""
+    """A started run whose end the test decides; it records what it was asked, and leaves in the fake results
+    what ML-Agents would: a run that ends by itself trained to the end, one asked to stop saved where it was."""
 
     def __init__(self, request: "ml.LaunchRequest", ports, pid: int, node: str = "",
-                 on_interrupt: Optional[int] = 0) -> None:
+                 on_interrupt: Optional[int] = 0, results: Optional[FakeResults] = None) -> None:
         self.request, self.ports, self.pid, self.node = request, ports, pid, node
+        self.results = results
+        self.step = 0.0  # where it is: what it saves if asked to stop
         self.run_id = request.run.run_id
         self.command = request.command(ports)
         self.identity = ml.ProcessIdentity("boot", str(pid), request.marker)
@@ -52,21 +93,28 @@ class FakeRun:
     def interrupt(self) -> None:
         self.asked.append("interrupt")
         if self.on_interrupt is not None:
-            self.code = self.on_interrupt
+            self.end(self.on_interrupt)
 
     def kill(self) -> None:
         self.asked.append("kill")
         self.code = -9
 
-    def end(self, code: int = 0) -> None:
+    def end(self, code: int = 0, trained_to_the_end: Optional[bool] = None) -> None:
+        """It exits with code; with 0 it saved: at max_steps if it ended by itself (or trained_to_the_end says
+        so), else where it was."""
         self.code = code
+        if code == 0 and self.results is not None:
+            whole = not self.asked if trained_to_the_end is None else trained_to_the_end
+            self.results.save(self.request.run, self.request.run.total_steps() if whole else self.step)
 
 
 class FakeLauncher:
     """Starts FakeRuns; `failing` run ids raise LaunchError, as a vanished trainer would."""
 
-    def __init__(self, on_interrupt: Optional[int] = 0, failing: tuple = (), node: str = "") -> None:
+    def __init__(self, on_interrupt: Optional[int] = 0, failing: tuple = (), node: str = "",
+                 results: Optional[FakeResults] = None) -> None:
         self.on_interrupt, self.failing, self.node = on_interrupt, set(failing), node
+        self.results = results
         self.started: List[FakeRun] = []
         self.slots: List[int] = []
 
@@ -74,7 +122,7 @@ class FakeLauncher:
         if request.run.run_id in self.failing:
             raise ml.LaunchError(f"could not start trainer: No such file or directory")
         ports = (6000 + request.slot, 6000 + request.slot) if request.needs_ports else None
-        run = FakeRun(request, ports, 100 + len(self.started), self.node, self.on_interrupt)
+        run = FakeRun(request, ports, 100 + len(self.started), self.node, self.on_interrupt, self.results)
         self.started.append(run)
         self.slots.append(request.slot)
         return run
@@ -129,9 +177,10 @@ class FlakyWrites:
         self.attempts = 0
 
     def __call__(self, path: Path, text: str) -> None:
-        self.attempts += 1
-        if self.attempts <= self.failures:
-            raise OSError(errno.ENOSPC, "No space left on device")
+        if path.name == ml.STATE_FILE:
+            self.attempts += 1
+            if self.attempts <= self.failures:
+                raise OSError(errno.ENOSPC, "No space left on device")
         ml.write_atomically(path, text)
 
 
@@ -151,27 +200,72 @@ class Harness:
 
     def __init__(self, folder: Path, config: str, *, launcher: Optional[FakeLauncher] = None,
                  watcher: Optional[FakeWatcher] = None, write: Any = None, order: Optional[List[int]] = None,
-                 **changes: Any) -> None:
+                 previous: Optional[dict] = None, results: Optional[FakeResults] = None, **changes: Any) -> None:
         self.settings = settings(folder, **changes)
-        self.runs = ml.expand(ml.parse_config(config), "r", self.settings.repetitions)
+        self.plan = ml.SweepPlan(ml.parse_config(config), "r")
+        self.runs = [self.plan.make_run(spec) for spec in self.plan.grid(self.settings.repetitions)]
         self.clock = FakeClock()
         self.out, self.err = io.StringIO(), io.StringIO()
+        self.results = results or FakeResults()
         self.launcher = launcher or FakeLauncher()
+        self.launcher.results = self.results
         self.watcher = watcher
         self.store = ml.SweepStore(self.settings, write or ml.write_atomically)
         self.store.folder.mkdir(parents=True, exist_ok=True)
+        (self.store.folder / "configs").mkdir(exist_ok=True)
+        self.policy = ml.make_policy(self.runs, order)
+        make_run = lambda spec: self.runs[spec.index]  # noqa: E731
+        records, sweep = [], ml.SweepFile("0123456789ab", self.settings.force, {})
+        if previous is not None:  # as --resume reads an earlier sweep's state file back
+            records = ml.read_records(previous, self.store.state_path, make_run, self.policy)
+            sweep = ml.SweepFile(previous["sweep"], previous["overwrite"], previous["made_by"])
         self.supervisor = ml.Supervisor(
-            self.settings, [ml.RunState(run) for run in self.runs], launcher=self.launcher,
-            policy=ml.make_policy(self.runs, order), store=self.store,
-            console=ml.Console(wall=lambda: 0.0, out=self.out, err=self.err), watcher=watcher,
-            clock=self.clock, wall=self.clock, sleep=self.clock.sleep, marker=lambda settings, run: f"marker-{run.run_id}")
+            self.settings, records, launcher=self.launcher, policy=self.policy, store=self.store,
+            console=ml.Console(wall=lambda: 0.0, out=self.out, err=self.err), results=self.results,
+            make_run=make_run, sweep=sweep, watcher=watcher, clock=self.clock, wall=self.clock,
+            sleep=self.clock.sleep, marker=lambda settings, run: f"marker-{run.run_id}")
+
+    def earlier(self, run_id: str, ending: "ml.Ending", saved: Optional[float] = None, reason: str = "") -> "ml.RunRecord":
+        """A run as an earlier sweep in this folder recorded it: one session (10 s of training) that ended with
+        `ending`, having saved a checkpoint at step `saved` (None: nothing)."""
+        run = self.runs[int(run_id.rsplit("-", 1)[1])]
+        record = ml.RunRecord(run)
+        record.begin_session(10.0, False, None)
+        if saved is not None:
+            self.results.save(run, saved)
+        record.end_session(20.0, ending, exit_code=1 if ending is ml.Ending.FAILED else 0, reason=reason,
+                           saved=saved, trained_s=10.0)
+        self.supervisor.records.append(record)
+        self.supervisor.by_id[run_id] = record
+        return record
+
+    def taken_up(self, config: str, **changes: Any) -> "Harness":
+        """This sweep taken up by --resume after it died: a new supervisor over the same folders, its records
+        read back from the state file it last wrote, what was left open closed as --resume closes it."""
+        again = Harness(self.settings.config_path.parent, config, previous=self.records_json(), results=self.results,
+                        **{"concurrency": self.settings.concurrency, **changes})
+        again.supervisor.take_up()
+        return again
 
     def tick(self, seconds: float = 0.0) -> bool:
         self.clock.advance(seconds)
         return self.supervisor.tick()
 
     def status(self, run_id: str) -> "ml.Status":
-        return self.supervisor.by_id[run_id].status
+        """A run's status; a run not recorded yet is pending."""
+        record = self.supervisor.by_id.get(run_id)
+        return record.status if record is not None else ml.Status.PENDING
+
+    def records_json(self) -> dict:
+        """The state file as the supervisor wrote it last."""
+        return json.loads(self.store.state_path.read_text())
+
+    def outcome(self) -> "ml.Outcome":
+        """What the summary is made of, as the sweep makes it at its end."""
+        return ml.Outcome(self.supervisor.shown(), self.supervisor.summary_tags, self.supervisor.metrics_stale, self.clock())
+
+    def summary(self) -> None:
+        ml.write_summary(self.outcome(), self.settings, self.supervisor.console)
 
     def lines(self) -> List[str]:
         """The console's lines since the last call, without their time stamps."""

@@ -5,7 +5,8 @@
 
 It takes mlagents-learn 1.1.0's command line, leaves what a real run leaves
 (results/<run-id>/ with configuration.yaml, run_logs/training_status.json,
-TensorBoard event files per behavior, <Behavior>.onnx and <Behavior>/checkpoint.pt),
+TensorBoard event files per behavior, <Behavior>.onnx and <Behavior>/checkpoint.pt,
+written at every point as ML-Agents writes it every checkpoint_interval),
 holds its ports,
 and reacts to signals as the real trainer does: SIGINT saves the model and
 exits 0, SIGTERM kills it on the spot.  No Unity, no torch: it "trains" by
@@ -21,6 +22,8 @@ The config's top-level `stand_in:` section (all keys optional) drives it:
       ignore_sigint: false # true: record SIGINT, keep training, then hang (never exit)
       child: false         # true: fork one "env worker" that sleeps in the same group
       child_ignores_sigint: false  # true: that worker ignores SIGINT (only a kill ends it)
+      environment: false   # true: start an "environment" in a session of its own, as mlagents-envs
+                           # starts a Unity build: closed when the trainer ends, left alive if it is killed
       gate: {step: 500, file: /tmp/open}  # a fresh run holds before any step past 500 until the file exists
       hold: {steps: [100, 300], sweep_state: results/s-sweep/sweep_state.json}
         # after the point at the n-th of these steps (halving's rungs), wait for a SIGINT
@@ -50,6 +53,8 @@ Where it differs from the real trainer on purpose:
   trainer dies by it; a SIGKILL leaves end and exit_code null.
 - `gate` and `hold` make it wait for the test or the sweep, which the real
   trainer never does: they take a real-time race out of a process test.
+- Like mlagents-learn --force, it deletes a behavior's old event files when
+  it writes that behavior's first summary, not before.
 
 If the environment variable STAND_IN_RECORDS names a directory, the trainer
 keeps <dir>/<run-id>.<pid>.json up to date (see Record below) so tests can see
@@ -61,6 +66,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 import time
 from typing import Any, Dict, List, Optional
@@ -210,6 +216,7 @@ class Record:
             "last_step": None,
             "held_at": [],  # the hold steps it waited at, in order
             "child_pid": None,
+            "environment_pid": None,
             "error": None,
         }
         self.writes = 0
@@ -321,6 +328,13 @@ def spawn_child(ignore_sigint: bool = False) -> int:
     return pid
 
 
+def start_environment() -> "subprocess.Popen[bytes]":
+    """An environment in a session of its own, as mlagents-envs starts a Unity build: the trainer's
+    Ctrl-C does not reach it, and nothing ends it if the trainer is killed."""
+    code = "import time\nfor _ in range(3600):\n    time.sleep(1)\n"
+    return subprocess.Popen([sys.executable, "-c", code], start_new_session=True, stdin=subprocess.DEVNULL)
+
+
 def reap(pid: Optional[int], kill: bool) -> None:
     """Kill (on a normal end) or just reap (after SIGINT) the worker."""
     if pid is None:
@@ -343,9 +357,17 @@ def passed_rungs(sweep_state: str, run_id: str) -> int:
     try:
         with open(sweep_state, encoding="utf-8") as f:
             runs = json.load(f)["runs"]
-        return next((int(run["policy"].get("passed", 0)) for run in runs if run["run_id"] == run_id), 0)
+        return next((int((run["memory"] or {}).get("passed", 0)) for run in runs if run["run_id"] == run_id), 0)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return 0  # not written yet, or being replaced: look again
+
+
+def write_checkpoints(run_dir: str, behaviors: List[str], step: int) -> None:
+    """<B>/checkpoint.pt, what mlagents-learn --resume loads (ML-Agents writes it every checkpoint_interval)."""
+    for name in behaviors:
+        os.makedirs(os.path.join(run_dir, name), exist_ok=True)
+        with open(os.path.join(run_dir, name, "checkpoint.pt"), "wb") as f:
+            f.write(b"stand-in checkpoint %d\n" % step)
 
 
 def save_models(run_dir: str, behaviors: List[str], step: int) -> None:
@@ -353,12 +375,10 @@ def save_models(run_dir: str, behaviors: List[str], step: int) -> None:
     run_logs/training_status.json whose final_checkpoint names the step reached
     (written at a normal end and on Ctrl-C alike, as mlagents 1.1.0 does)."""
     status: Dict[str, Any] = {"metadata": {"stats_format_version": "0.3.0", "mlagents_version": "stand-in"}}
+    write_checkpoints(run_dir, behaviors, step)
     for name in behaviors:
-        os.makedirs(os.path.join(run_dir, name), exist_ok=True)
         with open(os.path.join(run_dir, f"{name}.onnx"), "wb") as f:
             f.write(b"stand-in onnx " + name.encode() + b" %d\n" % step)
-        with open(os.path.join(run_dir, name, "checkpoint.pt"), "wb") as f:
-            f.write(b"stand-in checkpoint %d\n" % step)
         final = {"steps": step, "file_path": os.path.join(run_dir, f"{name}.onnx"), "reward": None,
                  "creation_time": time.time(), "auxillary_file_paths": []}
         status[name] = {"checkpoints": [final], "final_checkpoint": final}
@@ -450,6 +470,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     if stand_in.get("child") and hasattr(os, "fork"):
         child = spawn_child(bool(stand_in.get("child_ignores_sigint", False)))
         record.write(child_pid=child)
+    environment = start_environment() if stand_in.get("environment") else None
+    if environment is not None:
+        record.write(environment_pid=environment.pid)
 
     writers: Dict[str, Any] = {}
     if points > 0:
@@ -459,7 +482,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         from tensorboard.compat.proto import event_pb2, summary_pb2
         from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
-        writers = {name: EventFileWriter(os.path.join(run_dir, name)) for name in plan}
+        writers = {}
     start = time.monotonic()
     last_step = first_step
     completed = True
@@ -484,6 +507,14 @@ def main(argv: Optional[List[str]] = None) -> int:
             completed = False
             break
         wall = time.time()
+        for name in plan:
+            if name not in writers:  # its first summary: as mlagents-learn --force, old event files go first
+                folder = os.path.join(run_dir, name)
+                if force and not resume and os.path.isdir(folder):
+                    for old in os.listdir(folder):
+                        if old.startswith("events.out"):
+                            os.remove(os.path.join(folder, old))
+                writers[name] = EventFileWriter(folder)
         for name, tags in plan.items():
             values = [
                 summary_pb2.Summary.Value(tag=tag, simple_value=value_at(spec, k, points))
@@ -497,6 +528,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(f"[INFO] {name}. Step: {step}. Time Elapsed: {time.monotonic() - start:.3f} s.", flush=True)
         last_step = step
         write_state(run_dir, last_step)
+        write_checkpoints(run_dir, list(plan), last_step)
         record.write(last_step=last_step)
         if step in rungs and k < points - 1:
             record.write(held_at=record.data["held_at"] + [step])
@@ -507,6 +539,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             start = time.monotonic() - (n + 1) * duration / points  # keep the pace from here
     if points <= 0:
         completed = sigs.sleep_until(start + duration)
+    if completed:
+        last_step = steps  # trained to its end, whether or not it wrote summaries on the way
 
     if completed and sigs.sigint_seen:
         # ignore_sigint: a trainer stuck on its way out; only a kill ends it.
@@ -517,6 +551,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     for writer in writers.values():
         writer.close()
     save_models(run_dir, list(plan), last_step)
+    if environment is not None:  # mlagents-learn closes its environment as it exits
+        environment.kill()
+        environment.wait()
     reap(child, kill=completed)
     for sock in ports:
         sock.close()

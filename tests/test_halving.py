@@ -132,6 +132,11 @@ def halving_config(scores=SCORES, extra_rules: str = "") -> str:
             f"stand_in:\n  score: {{opt_values: [{options}]}}\n")
 
 
+def passed(record) -> int:
+    """The rungs halving says a run passed."""
+    return record.memory.passed if record.memory is not None else 0
+
+
 class Simulation:
     """A sweep whose runs gain `speed` steps per second of the fake clock, scoring their stand_in.score.
 
@@ -140,11 +145,12 @@ class Simulation:
     """
 
     def __init__(self, tmp_path, scores=SCORES, concurrency=3, order=None, speeds=None, extra_rules="", lag=0,
-                 save_ticks=0) -> None:
+                 save_ticks=0, previous=None, results=None) -> None:
         self.watcher = FakeWatcher()
         self.launcher = FakeLauncher(on_interrupt=0 if not save_ticks else None)
         self.h = Harness(tmp_path, halving_config(scores, extra_rules), launcher=self.launcher, watcher=self.watcher,
-                         concurrency=concurrency, order=order, tensorboard_url="http://board", metric=TAG)
+                         concurrency=concurrency, order=order, tensorboard_url="http://board", metric=TAG,
+                         previous=previous, results=results)
         self.score = {run.run_id: run.values[0][2] for run in self.h.runs}
         self.speed = speeds or {run_id: 100.0 for run_id in self.score}
         self.step = {run_id: 0.0 for run_id in self.score}
@@ -166,6 +172,7 @@ class Simulation:
                         fake.end(0)
                 elif fake.code is None:
                     self.step[fake.run_id] = min(self.step[fake.run_id] + self.speed[fake.run_id] * 0.2, 2700)
+                    fake.step = self.step[fake.run_id]  # where it saves if it is paused or stopped
                     if self.step[fake.run_id] >= 2700:
                         fake.end(0)
             served.append({(run_id, "B", TAG): self.points(run_id) for run_id in self.score})
@@ -176,7 +183,7 @@ class Simulation:
 
     def outcome(self):
         states = self.h.supervisor.by_id
-        return ({run_id: (states[run_id].status.value, states[run_id].policy.get("passed", 0)) for run_id in sorted(states)},
+        return ({run_id: (states[run_id].status.value, passed(states[run_id])) for run_id in sorted(states)},
                 {run_id: states[run_id].stop_reason for run_id in sorted(states) if states[run_id].status is ml.Status.STOPPED})
 
 
@@ -215,7 +222,7 @@ def test_a_run_told_to_go_on_while_it_is_still_pausing_continues_once_paused(tmp
     assert launcher.ids() == ["r-0", "r-1", "r-2"] and h.status("r-0") is ml.Status.RUNNING  # r-0 still saving
     watcher.serve(2.0, {("r-0", "B", TAG): [(100, 0.9)], ("r-1", "B", TAG): [(100, 0.1)], ("r-2", "B", TAG): [(100, 0.5)]})
     h.tick(1)  # the verdict: r-0 goes on, while it is still pausing
-    assert h.supervisor.by_id["r-0"].policy["passed"] == 1
+    assert h.supervisor.by_id["r-0"].memory.passed == 1
     launcher.last("r-0").end(0)  # its checkpoint saved
     h.tick(1)
     launcher.last("r-2").end(0)
@@ -240,14 +247,14 @@ def test_a_run_told_to_stop_while_it_is_still_pausing_ends_once_paused(tmp_path)
     h.tick(1)
     watcher.serve(2.0, {("r-0", "B", TAG): [(100, 0.5)], ("r-1", "B", TAG): [(100, 0.1)], ("r-2", "B", TAG): [(100, 0.9)]})
     h.tick(1)  # the verdict: r-0 stops, while it is still pausing
-    assert h.supervisor.by_id["r-0"].policy["ended"] == 0 and h.status("r-0") is ml.Status.RUNNING
+    assert h.supervisor.by_id["r-0"].memory.ended == 0 and h.status("r-0") is ml.Status.RUNNING
     launcher.last("r-0").end(0)  # its checkpoint saved
     h.tick(1)
     h.tick(1)
     assert h.status("r-0") is ml.Status.STOPPED
     assert h.supervisor.by_id["r-0"].stop_reason == "halving: 2nd of 3 at step 100 (0.5 < 0.9)"
     assert launcher.ids() == ["r-0", "r-1", "r-2"]  # never resumed
-    assert not h.supervisor.policy.waits(h.supervisor.states)  # nothing left waiting: the sweep can end
+    assert not h.supervisor.policy.waits(h.supervisor.records)  # nothing left waiting: the sweep can end
 
 
 def test_the_runs_that_go_on_do_not_depend_on_order_concurrency_or_speed(tmp_path):
@@ -320,7 +327,7 @@ def test_the_board_is_polled_often_while_a_runs_next_point_is_at_its_rung(tmp_pa
         due.append(watcher.requests[-1].due)
     assert due == [False, True, True, False]
     # At step 300 the rung is complete: r-2 goes on (its next rung, 900, is far), the others are being stopped.
-    assert [(state.stop_asked is not None, state.policy["passed"]) for state in h.supervisor.states] == [
+    assert [(record.stop_asked is not None, passed(record)) for record in h.supervisor.records] == [
         (True, 0), (True, 0), (False, 1)]
 
 
@@ -364,9 +371,9 @@ def test_a_resumed_sweep_takes_up_the_halving_where_it_stopped_paused_runs_inclu
     saved = json.loads(first.h.store.state_path.read_text())
     assert {entry["run_id"] for entry in saved["runs"] if entry["status"] == "paused"} == set(paused)
     # The same sweep again, resumed: paused runs keep their values and wait for their rung's verdict.
-    second = Simulation(tmp_path, concurrency=3)
+    second = Simulation(tmp_path, concurrency=3, previous=saved, results=first.h.results)
     second.step = dict(first.step)
-    second.h.supervisor.restore(saved)
+    second.h.supervisor.take_up()
     second.run()
     reference = Simulation(tmp_path / "uninterrupted")
     reference.run()
@@ -472,7 +479,7 @@ def test_a_sweep_interrupted_while_runs_are_paused_resumes_the_halving(real):
         pytest.fail(f"the sweep did not end within 60 s of its Ctrl-C\n{out}{err}\nruns: {seen}")
     assert sweep.returncode == 130, out + err
     assert paused()  # kept paused in the state file, their values with them
-    assert all("values" in run["policy"] for run in paused())
+    assert all("values" in run["memory"] for run in paused())
     argv = sweep_argv(path, board, "r")
     assert ml.main([*argv, "--resume"]) == 0
     assert outcome(folder, "r", STAND_IN_SCORES) == {0.9: "finished", 0.8: "stopped early", 0.7: "stopped early",
@@ -491,3 +498,95 @@ def test_a_run_in_its_last_summary_period_is_neither_paused_nor_stopped_by_halvi
     assert statuses["r-0"] == ("finished", 0)  # out at rung 1 (0.3), but it had trained to the end
     assert sim.launcher.last("r-0").asked == []
     assert statuses["r-1"] == ("finished", 3)
+
+
+# -- what halving decided holds: across a crash, and without TensorBoard ------------------------------
+
+def test_a_run_halving_told_to_stop_is_not_trained_on_after_the_sweep_is_killed_while_it_saves(tmp_path):
+    # One slot: a run that reaches rung 1 when enough runs are known is stopped at once (it is out whatever
+    # comes). The sweep is SIGKILLed before it has seen the run end: its record says it was asked to stop, so
+    # --resume must not train it on to max_steps (it did: it was "running", so it was resumed).
+    first = Simulation(tmp_path, concurrency=1)
+    for _ in range(10000):
+        for fake in first.launcher.started:
+            if fake.code is None and not fake.asked:
+                first.step[fake.run_id] = min(first.step[fake.run_id] + 20, 2700)
+                fake.step = first.step[fake.run_id]
+        first.watcher.serve(first.h.clock(), {(r, "B", TAG): first.points(r) for r in first.score})
+        first.h.tick(0.2)
+        told = [record for record in first.h.supervisor.records
+                if record.status is ml.Status.RUNNING and record.session.asked == "stop"]
+        if told:
+            break
+    [told] = told
+    run_id, reason = told.run.run_id, told.stop_reason
+    assert reason.startswith("halving: ") and told.memory.ended == 0
+    second = Simulation(tmp_path, concurrency=1, previous=first.h.records_json(), results=first.h.results)
+    second.h.supervisor.take_up()
+    assert (second.h.status(run_id), second.h.supervisor.by_id[run_id].stop_reason) == (ml.Status.STOPPED, reason)
+    second.step = dict(first.step)
+    second.run()
+    assert run_id not in second.launcher.ids()  # never trained again
+    whole = Simulation(tmp_path / "whole", concurrency=1)
+    whole.run()
+    assert second.outcome()[0] == whole.outcome()[0]
+
+
+def test_paused_runs_are_decided_from_their_records_when_tensorboard_never_answers(tmp_path):
+    # Interrupted with r-0 and r-1 paused at rung 1 (their values recorded), then resumed against a TensorBoard
+    # that never answers: the others finish without a value to judge them by, and the rung is decided from
+    # what the records hold. It hung, saying "2 paused" every minute for good.
+    scores = [0.9, 0.5, 0.1, 0.3]  # of 4, factor 3: two go on, so the first two wait, paused
+    first = Simulation(tmp_path, scores=scores, concurrency=2)
+    while len([r for r in first.h.supervisor.records if r.status is ml.Status.PAUSED]) < 2:
+        for fake in first.launcher.started:
+            if fake.code is None and not fake.asked:
+                first.step[fake.run_id] = min(first.step[fake.run_id] + 20, 2700)
+                fake.step = first.step[fake.run_id]
+        first.watcher.serve(first.h.clock(), {(r, "B", TAG): first.points(r) for r in first.score})
+        first.h.tick(0.2)
+    first.h.supervisor.note_signal()
+    while not first.h.tick(0.2):
+        pass
+    second = Simulation(tmp_path, scores=scores, concurrency=2, previous=first.h.records_json(), results=first.h.results)
+    second.h.supervisor.take_up()
+    for _ in range(100):  # the board never serves a point; the runs train to the end of their own accord
+        for fake in second.launcher.started:
+            if fake.code is None:
+                fake.end(0)
+        if second.h.tick(1):
+            break
+    else:
+        raise AssertionError(f"the sweep did not end: {second.h.supervisor.status_line()}")
+    statuses = {run_id: record.status.value for run_id, record in second.h.supervisor.by_id.items()}
+    # r-2 and r-3 finished unseen, so they are out: of the 2 left, 1 goes on, by the values recorded.
+    assert statuses == {"r-0": "finished", "r-1": "stopped", "r-2": "finished", "r-3": "finished"}
+    assert second.h.supervisor.by_id["r-1"].stop_reason == "halving: 2nd of 2 at step 100 (0.5 < 0.9)"
+    assert [fake.run_id for fake in second.launcher.started] == ["r-2", "r-3", "r-0"]
+
+
+@pytest.mark.parametrize("memory, problem", [
+    ({"passed": "1"}, 'memory.passed is "1"'),
+    ({"passed": -1}, "memory.passed is -1"),
+    ({"passed": 0, "values": {"0": "0.5"}}, "memory.values is not rung numbers and values"),
+    ({"passed": 0, "values": {"first": 0.5}}, "memory.values is not rung numbers and values"),
+    ({"passed": 0, "ended": True}, "memory.ended is true"),
+    ({"passed": 0, "hunch": 1}, "memory is not halving's"),
+    ([1, 2], "memory is [1, 2]"),
+])
+def test_what_halving_remembers_is_read_back_checked_and_a_wrong_type_is_one_line(tmp_path, memory, problem):
+    # A state file whose halving memory had the wrong types raised TypeError: "internal error".
+    sim = Simulation(tmp_path, scores=[0.9, 0.5])
+    sim.h.tick()
+    saved = sim.h.records_json()
+    saved["runs"][0]["memory"] = memory
+    with pytest.raises(ml.SweepError) as refused:
+        Simulation(tmp_path, scores=[0.9, 0.5], previous=saved)
+    assert str(refused.value) == (f"the sweep's state file is malformed: runs[0].{problem} ({sim.h.store.state_path}): "
+                                  "start the sweep anew with --force, or choose another --run-id")
+
+
+def test_what_halving_remembers_goes_to_the_state_file_and_back_unchanged():
+    kept = ml.HalvingMemory(2, {0: 0.5, 1: float("nan")}, 1)
+    again = ml.HalvingMemory.from_json(json.loads(json.dumps(kept.to_json())))
+    assert (again.passed, again.ended, again.values[0], math.isnan(again.values[1])) == (2, 1, 0.5, True)

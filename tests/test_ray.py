@@ -126,10 +126,10 @@ def test_every_run_trains_once_on_the_cluster_never_more_at_once_than_it_holds(f
     by_launch = [rec["run_id"] for rec in sorted(records, key=lambda rec: rec["launched"])]
     assert set(by_launch[:2]) == {"r-0", "r-1"} and set(by_launch[2:]) == {"r-2", "r-3"}  # runs take slots in grid order
     state = state_of(folder)
-    assert len({run["node"] for run in state.values()}) == 2  # both nodes trained
+    assert len({run["sessions"][-1]["node"] for run in state.values()}) == 2  # both nodes trained
     assert all(run["status"] == "finished" for run in state.values())
     for run_id, run in state.items():
-        assert f"start {run_id}: tag={run_id[-1]}" in out and f"on {run['node']}" in out
+        assert f"start {run_id}: tag={run_id[-1]}" in out and f"on {run['sessions'][-1]['node']}" in out
     summary = (folder / "results" / "r-sweep" / "summary.csv").read_text().splitlines()
     assert summary[0].split(",")[:4] == ["run", "values", "status", "node"]
     # Each run's log is in the sweep's logs/, its ports from the lane its node gave it.
@@ -259,7 +259,7 @@ def test_a_run_whose_node_dies_trains_on_from_its_checkpoint_on_another_node_exa
                                   *sweep_argv(stand_in_config(folder, 1, 12.0), cluster.address, "--num-envs", "1")],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         wait_until(lambda: any((rec["last_step"] or 0) >= 200 for rec in read_records(folder / "records")), 120)
-        where = state_of(folder)["r-0"]["node"]  # address/the start of the node's Ray id
+        where = state_of(folder)["r-0"]["sessions"][-1]["node"]  # address/the start of the node's Ray id
         doomed = next(node for node in cluster.workers if node.node_id[:8] == where.split("/")[-1])
         cluster.cluster.remove_node(doomed, allow_graceful=False)
         out, err = sweep.communicate(timeout=300)
@@ -302,7 +302,7 @@ def test_the_real_trainer_trains_a_small_sweep_on_two_nodes_and_each_run_exports
     results = folder / "results"
     state = json.loads((results / "real-sweep" / "sweep_state.json").read_text())["runs"]
     assert [run["status"] for run in state] == ["finished", "finished"]
-    assert len({run["node"] for run in state}) == 2  # one run per one-CPU node
+    assert len({run["sessions"][-1]["node"] for run in state}) == 2  # one run per one-CPU node
     for run_id in ("real-0", "real-1"):
         assert (results / run_id / "MoveToTarget.onnx").stat().st_size > 1000
     with (results / "real-sweep" / "summary.csv").open() as handle:

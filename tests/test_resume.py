@@ -9,6 +9,7 @@ import csv
 import json
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import pytest
 
 from conftest import SCRIPT
 from helpers import STAND_IN, free_port, kill_group, process_alive, read_records, wait_until
+import mlagents_learn
 from mlagents_learn import main
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux parent-death signal and /proc")
@@ -103,7 +105,7 @@ def test_a_sweep_killed_outright_stops_its_runs_gracefully_and_resume_finishes_i
     # The stand-in leaves its forked worker to the group's SIGINT (mlagents-learn closes its own):
     # resuming ends what is left of the earlier runs before it trains them again.
     assert all(process_alive(r["child_pid"]) for r in first)
-    assert statuses(folder) == {"r-0": "running", "r-1": "running", "r-2": "pending", "r-3": "pending"}
+    assert statuses(folder) == {"r-0": "running", "r-1": "running"}  # r-2 and r-3 are not recorded: never started
     capsys.readouterr()
 
     (folder / "open").touch()
@@ -182,25 +184,25 @@ def test_resume_trains_neither_finished_nor_stopped_runs_again(folder):
     config = write_config(folder, "  duration: 0.3\n  exit_code: {opt_values: [0, 4, 0]}\n")
     assert main(argv(config)) == 1
     assert statuses(folder) == {"r-0": "finished", "r-1": "failed", "r-2": "finished"}
-    finished_at = {run["run_id"]: run["end"] for run in state(folder)["runs"]}
+    finished_at = {run["run_id"]: run["sessions"][-1]["ended"] for run in state(folder)["runs"]}
     assert main(argv(config, "--resume")) == 1  # r-1 fails again: the config makes it
     runs = by_run(read_records(folder / "records"))
     assert {run_id: len(recs) for run_id, recs in runs.items()} == {"r-0": 1, "r-1": 2, "r-2": 1}
     assert runs["r-1"][1]["argv"][-1] == "--resume"
     after = {run["run_id"]: run for run in state(folder)["runs"]}
-    assert (after["r-0"]["status"], after["r-0"]["end"]) == ("finished", finished_at["r-0"])
+    assert (after["r-0"]["status"], after["r-0"]["sessions"][-1]["ended"]) == ("finished", finished_at["r-0"])
     rows = {row[0]: row[2] for row in csv.reader((folder / "results" / "r-sweep" / "summary.csv").open())}
     assert rows == {"run": "status", "r-0": "finished", "r-1": "failed", "r-2": "finished"}
 
 
 def test_a_finished_run_the_state_file_missed_is_not_trained_again(folder, capsys):
-    # A full disk kept the state file from saying r-0 finished: ML-Agents' own record says so.
+    # A full disk kept the state file from saying the runs ended: ML-Agents' own record says so.
     config = write_config(folder, "  duration: 0.2\n  n: {opt_values: [0, 1]}\n")
     assert main(argv(config)) == 0
     saved = state(folder)
     for run in saved["runs"]:
         run["status"] = "running"
-        run["pid"] = run["identity"] = None
+        run["sessions"][-1].update(ended=None, ending=None, exit_code=None, pid=None, identity=None)
     (folder / "results" / "r-sweep" / "sweep_state.json").write_text(json.dumps(saved))
     capsys.readouterr()
     assert main(argv(config, "--resume")) == 0
@@ -241,11 +243,12 @@ def stranger():
     proc.wait()
 
 
-def stale_state(folder: Path, config: Path, **entry_fields) -> None:
+def stale_state(folder: Path, config: Path, **session_fields) -> None:
     """A finished sweep's state file, rewritten so that r-0 seems to be running as the given process."""
     assert main(argv(config)) == 0
     saved = state(folder)
-    saved["runs"][0].update(status="running", **entry_fields)
+    saved["runs"][0]["status"] = "running"
+    saved["runs"][0]["sessions"][-1].update(ended=None, ending=None, exit_code=None, **session_fields)
     (folder / "results" / "r-sweep" / "sweep_state.json").write_text(json.dumps(saved))
     (folder / "results" / "r-0" / "run_logs" / "training_status.json").unlink()  # so r-0 is not finished
 
@@ -254,47 +257,85 @@ def boot_id() -> str:
     return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
 
 
+def sweep_id(folder: Path) -> str:
+    return state(folder)["sweep"]
+
+
 @pytest.mark.parametrize("identity", [
-    lambda pid: {"boot": boot_id(), "start": "1", "marker": "x"},          # the pid was reused since
-    lambda pid: {"boot": "another-boot", "start": "1", "marker": "x"},     # the machine restarted since
+    lambda folder, pid: {"boot": boot_id(), "start": "1", "marker": marker_of(folder)},  # the pid was reused since
+    lambda folder, pid: {"boot": "another-boot", "start": "1", "marker": marker_of(folder)},  # the machine restarted since
+    lambda folder, pid: {"boot": boot_id(), "start": start_of(pid), "marker": "elsewhere|0123456789ab|r-0|00"},  # another sweep's
 ])
 def test_a_stale_state_file_never_signals_a_process_it_cannot_prove_is_the_runs(folder, capsys, stranger, identity):
     config = write_config(folder, "  duration: 0.2\n  n: {opt_values: [0, 1]}\n")
-    stale_state(folder, config, pid=stranger.pid, identity=identity(stranger.pid))
+    assert main(argv(config)) == 0
+    stale = state(folder)
+    stale["runs"][0]["status"] = "running"
+    stale["runs"][0]["sessions"][-1].update(ended=None, ending=None, exit_code=None, pid=stranger.pid,
+                                            identity=identity(folder, stranger.pid))
+    (folder / "results" / "r-sweep" / "sweep_state.json").write_text(json.dumps(stale))
     capsys.readouterr()
     assert main(argv(config, "--resume", "--stop-timeout", "1")) == 0
     assert "of the earlier sweep left" not in capsys.readouterr().out
     assert stranger.poll() is None
 
 
-def test_a_version_1_state_file_names_a_pid_only_so_nothing_is_signalled(folder, capsys, stranger):
-    config = write_config(folder, "  duration: 0.2\n  n: {opt_values: [0, 1]}\n")
-    stale_state(folder, config, pid=stranger.pid, identity=None)
-    saved = state(folder)
-    saved["version"] = 1
-    for run in saved["runs"]:
-        run["status"] = {"stopped": "stopped early"}.get(run["status"], run["status"])
-    (folder / "results" / "r-sweep" / "sweep_state.json").write_text(json.dumps(saved))
+def marker_of(folder: Path) -> str:
+    """A marker as this sweep gives its runs: its folder, its id, the run."""
+    return f"{(folder / 'results' / 'r-sweep').resolve()}|{sweep_id(folder)}|r-0|0011223344556677"
+
+
+def start_of(pid: int) -> str:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat[stat.rfind(")") + 2:].split()[19]
+
+
+def test_a_state_file_of_an_older_version_is_refused_with_one_line_and_what_to_do(folder, capsys):
+    config = write_config(folder, "  duration: 0.1\n")
+    assert main(argv(config)) == 0
+    path = folder / "results" / "r-sweep" / "sweep_state.json"
+    path.write_text(json.dumps({"version": 2, "made_by": {}, "runs": []}))
     capsys.readouterr()
-    assert main(argv(config, "--resume")) == 0
-    err = capsys.readouterr().err
-    assert (f"warning: r-0 of the earlier sweep ran as pid {stranger.pid}, but the state file does not say which process "
-            "that was: nothing is signalled; stop it yourself if it still runs") in err
-    assert stranger.poll() is None
+    assert main(argv(config, "--resume")) == 2
+    assert capsys.readouterr().err == (
+        "error: the sweep's state file was written by an older mlagents-learn.py (state version 2, this one reads 3) "
+        "(results/r-sweep/sweep_state.json): finish that sweep with the mlagents-learn.py that started it, or start "
+        "it anew with --force\n")
+    assert len(read_records(folder / "records")) == 1
 
 
-@pytest.mark.parametrize("field, value, shown", [
-    ("pid", 0, "pid is 0"), ("pid", -1, "pid is -1"), ("pid", 1, "pid is 1"), ("pid", "7", 'pid is "7"'),
-    ("pid", True, "pid is true"), ("status", "exploded", 'status is "exploded"'),
-    ("ports", [0, 70000], "ports is [0, 70000]"), ("ports", [1], "ports is [1]"),
-    ("identity", {"boot": 1}, "identity is malformed"), ("start", "noon", 'start is "noon"'),
-    ("stop_reason", None, "stop_reason is null"),
+@pytest.mark.parametrize("where, value, shown", [
+    (("sessions", 0, "pid"), 0, "sessions[0].pid is 0"), (("sessions", 0, "pid"), -1, "sessions[0].pid is -1"),
+    (("sessions", 0, "pid"), 1, "sessions[0].pid is 1"), (("sessions", 0, "pid"), "7", 'sessions[0].pid is "7"'),
+    (("sessions", 0, "pid"), True, "sessions[0].pid is true"), (("status",), "exploded", 'status is "exploded"'),
+    (("sessions", 0, "ports"), [0, 70000], "sessions[0].ports is [0, 70000]"),
+    (("sessions", 0, "ports"), [1], "sessions[0].ports is [1]"),
+    (("sessions", 0, "identity"), {"boot": 1}, "sessions[0].identity is malformed"),
+    (("sessions", 0, "began"), "noon", 'sessions[0].began is "noon"'),
+    (("sessions", 0, "began"), 1e400, "sessions[0].began is not a finite number"),
+    (("sessions", 0, "reason"), None, "sessions[0].reason is null"),
+    (("sessions", 0, "ending"), "exploded", 'sessions[0].ending is "exploded"'),
+    (("sessions",), [], "status is finished, which its sessions do not tell"),
+    (("status",), "running", "status is running, which its sessions do not tell"),
+    (("values",), [["stand_in", "x", "1", None]], "values are not the config's options"),
+    (("combination",), "0000000000000000", "combination does not match its values"),
+    (("run_id",), "r-7", 'run_id is "r-7"'),
+    (("memory",), {"passed": 1}, "memory is not null, as no rule: halving asks for one"),
+    # Without halving nothing would ever decide a paused run: the sweep hung, with --no-tensorboard too.
+    (("status",), "paused", "status is paused, as only rule: halving pauses runs"),
+    (("inherited",), {"B.onnx": [1]}, "inherited.B.onnx is malformed"),
+    (("surprise",), 1, "surprise is not a field of it"),
 ])
-def test_a_malformed_state_file_is_refused_with_one_line_and_exit_2(folder, capsys, field, value, shown):
+def test_a_malformed_state_file_is_refused_with_one_line_and_exit_2(folder, capsys, where, value, shown):
     config = write_config(folder, "  duration: 0.1\n")
     assert main(argv(config)) == 0
     saved = state(folder)
-    saved["runs"][0][field] = value
+    node = saved["runs"][0]
+    for key in where[:-1]:
+        node = node[key]
+    node[where[-1]] = value
+    if where == ("values",):  # values of other options, with the identity they have
+        node["combination"] = mlagents_learn.combination_of([("stand_in", "x", 1)])
     path = folder / "results" / "r-sweep" / "sweep_state.json"
     path.write_text(json.dumps(saved))
     capsys.readouterr()
@@ -349,3 +390,71 @@ def test_a_results_folder_that_cannot_be_written_is_refused_before_anything_star
         "check that the results folder is writable, or pass --results-dir\n")
     assert read_records(folder / "records") == []
     assert sorted(p.name for p in folder.iterdir()) == ["records", "sweep.yaml", "taken"]
+
+
+# -- nothing of a run outlives it, and a process is this sweep's only if its marker says so ----------
+
+@pytest.mark.parametrize("second_ctrl_c", [False, True])
+def test_a_runs_environment_in_a_session_of_its_own_never_outlives_the_run(folder, capsys, no_leftovers, second_ctrl_c):
+    # mlagents-envs starts the Unity build in a session of its own: when the trainer ignored Ctrl-C and was
+    # killed after --stop-timeout (or by a second Ctrl-C), the environment lived on with ppid 1.
+    config = write_config(folder, "  ignore_sigint: true\n  environment: true\n  n: {opt_values: [0]}\n", gated=True)
+    sweep = subprocess.Popen([sys.executable, str(SCRIPT), *argv(config, "--stop-timeout", "600" if second_ctrl_c else "1")],
+                             cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    [rec] = wait_until(lambda: [r for r in read_records(folder / "records") if r["last_step"] == 200], 60)
+    environment = rec["environment_pid"]
+    assert process_alive(environment)
+    sweep.send_signal(signal.SIGINT)
+    if second_ctrl_c:
+        wait_until(lambda: read_records(folder / "records")[0]["signals"] == ["SIGINT"], 30)
+        sweep.send_signal(signal.SIGINT)
+    out, err = sweep.communicate(timeout=60)
+    assert sweep.returncode == 130, out + err
+    assert not process_alive(rec["pid"])
+    assert not process_alive(environment), f"the environment {environment} outlived its run"
+
+
+def test_resume_reclaims_every_process_marked_as_this_sweeps_whatever_its_runs_status(folder, capsys):
+    config = write_config(folder, "  duration: 0.2\n  n: {opt_values: [0, 1]}\n")
+    assert main(argv(config)) == 0
+    assert statuses(folder) == {"r-0": "finished", "r-1": "finished"}
+    ours = f"{(folder / 'results' / 'r-sweep').resolve()}|{sweep_id(folder)}|r-0|0011223344556677"
+    theirs = f"{(folder / 'results' / 'r-sweep').resolve()}|ffffffffffff|r-0|0011223344556677"  # another sweep's id
+    straggler, stranger = (subprocess.Popen(["sleep", "120"], env={**os.environ, mlagents_learn.RUN_MARKER: marker},
+                                            start_new_session=True) for marker in (ours, theirs))
+    try:
+        capsys.readouterr()
+        assert main(argv(config, "--resume")) == 0
+        assert (f"r-0 of the earlier sweep left 1 process behind ({straggler.pid}): killing it: no trainer is left to "
+                "save a model") in capsys.readouterr().out
+        assert straggler.wait(10) == -signal.SIGKILL
+        assert stranger.poll() is None
+    finally:
+        for proc in (straggler, stranger):
+            proc.kill()
+            proc.wait()
+
+
+def test_resume_in_a_copy_of_a_live_sweeps_folder_never_signals_the_live_sweeps_trainers(folder, monkeypatch,
+                                                                                     no_leftovers):
+    # The copy's state file names the live sweep's trainers (pid, start time, marker): its --resume stopped them,
+    # and the live sweep, seeing them exit 0, called them finished at step 200 of 1000. A process is this sweep's
+    # only if its marker names this sweep's own folder.
+    path = folder / "sweep.yaml"
+    path.write_text("behaviors:\n  B: {max_steps: 1000}\nstand_in:\n  steps: 1000\n  points: 20\n"
+                    "  gate: {step: 200, file: open}\n  n: {opt_values: [0, 1]}\n")  # the gate opens in each one's folder
+    live = subprocess.Popen([sys.executable, str(SCRIPT), *argv(path)], cwd=folder, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    wait_until(lambda: len([r for r in read_records(folder / "records") if r["last_step"] == 200]) == 2, 60)
+    copy = folder / "copy"
+    shutil.copytree(folder / "results", copy / "results")
+    (copy / "open").touch()
+    monkeypatch.chdir(copy)
+    assert main(argv(path, "--resume", "--stop-timeout", "5")) == 0
+    mine = [rec for rec in read_records(folder / "records") if rec["cwd"] == str(folder)]
+    assert [(rec["signals"], rec["exit_code"]) for rec in mine] == [([], None), ([], None)]  # untouched, training
+    (folder / "open").touch()
+    out, err = live.communicate(timeout=60)
+    assert live.returncode == 0, out + err
+    assert statuses(folder) == {"r-0": "finished", "r-1": "finished"}
+    assert all(rec["last_step"] == 1000 for rec in read_records(folder / "records"))

@@ -244,7 +244,7 @@ def test_hold_waits_at_a_rung_for_a_sigint_or_for_the_sweep_to_let_it_pass(tmp_p
     assert proc.wait(timeout=10) == 0
     proc = launch(config, *flags, "--resume", groups=groups)
     wait_until(lambda: len(held()) == 2, 30)
-    sweep_state.write_text(json.dumps({"runs": [{"run_id": "held", "policy": {"passed": 2}}]}))  # it passes rung 2
+    sweep_state.write_text(json.dumps({"runs": [{"run_id": "held", "memory": {"passed": 2}}]}))  # it passes rung 2
     assert proc.wait(timeout=30) == 0  # and trains to the end: the last point is no place to wait
     first, second = read_records(records)
     assert (first["resumed"], first["last_step"], first["held_at"], first["signals"]) == (False, 100, [100], ["SIGINT"])

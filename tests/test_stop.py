@@ -120,7 +120,7 @@ def test_runs_below_min_after_step_are_stopped_and_keep_their_model(sweep_dir, b
     runs = ["{scalars: {B: {Score: 1.5}}}", "{scalars: {B: {Score: -1.0}}, %s}" % gated(sweep_dir),
             "{scalars: {B: {Score: {start: 0.0, end: 1.0}}}}"]
     path = config(sweep_dir, "  opt_values:\n" + "".join(f"    - {{duration: 4, points: 40, steps: 1000, {run[1:]}\n" for run in runs),
-                  "  B:\n    opt_stop: {tag: Score, step: 200, min: -0.5}\n")
+                  "  B:\n    max_steps: 1000\n    summary_freq: 25\n    opt_stop: {tag: Score, step: 200, min: -0.5}\n")
     assert main(args(path, board.url, "--num-envs", "3", "--env=Fake", "--base-port", str(free_port()), "--metric", "Score")) == 0
     recs = {rec["run_id"]: rec for rec in read_records(sweep_dir / "records")}
     assert recs["r-1"]["signals"] == ["SIGINT"] and recs["r-1"]["exit_code"] == 0
@@ -150,7 +150,7 @@ def test_max_bound_and_conditions_of_one_behavior_stop_only_their_own_run(sweep_
     # A's condition reads A's run only: B's low values in r-0 and high ones in r-1 must not count.
     variants = ["{scalars: {A: {Loss: 0.5}, B: {Loss: 9.0}}}", "{scalars: {A: {Loss: 9.0}, B: {Loss: 0.5}}, %s}" % gated(sweep_dir)]
     path = config(sweep_dir, "  opt_values:\n" + "".join(f"    - {{duration: 4, points: 40, steps: 1000, {v[1:]}\n" for v in variants),
-                  "  A:\n    opt_stop: {tag: Loss, max: 5}\n  B: {}\n")
+                  "  A:\n    max_steps: 1000\n    summary_freq: 25\n    opt_stop: {tag: Loss, max: 5}\n  B: {max_steps: 1000, summary_freq: 25}\n")
     assert main(args(path, board.url, "--num-envs", "2", "--env=Fake", "--base-port", str(free_port()),
                      "--metric", "Loss", "--metric-mode", "min")) == 0
     recs = {rec["run_id"]: rec for rec in read_records(sweep_dir / "records")}
@@ -168,7 +168,7 @@ def test_the_median_rule_stops_the_worst_runs_and_keeps_the_best(sweep_dir, boar
     runs = [variant.format(duration, score, extra) for duration, score, extra in
             ((1, 3.0, ""), (1, 2.0, ""), (4, 0.5, ", " + gated(sweep_dir)), (4, 2.5, ""))]
     path = config(sweep_dir, "  opt_values:\n" + "".join(f"    - {run}\n" for run in runs),
-                  "  B:\n    opt_stop: {tag: Score, rule: median, step: 300, min_runs: 2}\n")
+                  "  B:\n    max_steps: 1000\n    summary_freq: 25\n    opt_stop: {tag: Score, rule: median, step: 300, min_runs: 2}\n")
     assert main(args(path, board.url, "--num-envs", "2", "--env=Fake", "--base-port", str(free_port()),
                      "--metric", "Score")) == 0
     recs = {rec["run_id"]: rec for rec in read_records(sweep_dir / "records")}
@@ -189,7 +189,7 @@ def test_tensorboard_absent_then_started_then_killed_training_goes_on(sweep_dir,
     port = free_port(1)
     good = "{duration: 4, points: 10, steps: 1000, scalars: {B: {Score: 1.0}}}"
     bad = "{duration: 10, points: 100, steps: 1000, scalars: {B: {Score: -1.0}}, %s}" % gated(sweep_dir)
-    path = config(sweep_dir, f"  opt_values: [{good}, {bad}, {bad}]\n", "  B:\n    opt_stop: {tag: Score, min: 0}\n")
+    path = config(sweep_dir, f"  opt_values: [{good}, {bad}, {bad}]\n", "  B:\n    max_steps: 1000\n    summary_freq: 10\n    opt_stop: {tag: Score, min: 0}\n")
     argv = [str(path), "--trainer", str(shim), "--results-dir", "results", "--run-id", "r",
             "--tensorboard-url", f"http://127.0.0.1:{port}", "--poll-interval", "1"]
     sweep = subprocess.Popen([sys.executable, str(SCRIPT), *argv], cwd=sweep_dir, text=True,
@@ -249,7 +249,7 @@ def test_a_tensorboard_that_trickles_its_answers_never_holds_the_sweep(sweep_dir
             threading.Thread(target=trickle, args=(connection,), daemon=True).start()
 
     threading.Thread(target=serve, daemon=True).start()
-    path = config(sweep_dir, "  duration: {opt_values: [0.5, 0.5, 0.5, 0.5]}\n", "  B:\n    opt_stop: {tag: Score, min: 0}\n")
+    path = config(sweep_dir, "  duration: {opt_values: [0.5, 0.5, 0.5, 0.5]}\n", "  B:\n    max_steps: 1000\n    summary_freq: 100\n    opt_stop: {tag: Score, min: 0}\n")
     monkeypatch.setattr(mlagents_learn, "POLL_DEADLINE", 3.0)  # each poll gives up after 3 s, not 15
     try:
         code = main(args(path, f"http://127.0.0.1:{port}"))
@@ -275,7 +275,7 @@ def hparams_api(url: str, route: str, request: dict) -> dict:
 
 def test_the_hparams_tab_lists_every_run_with_its_values_status_and_last_metric(sweep_dir, board):
     path = config(sweep_dir, "  duration: 1\n  points: 5\n  steps: 1000\n  style: {opt_values: {calm: 1, wild: 2}}\n",
-                  "  B:\n    lr: {opt_values: [0.001, 0.002]}\n")
+                  "  B:\n    max_steps: 1000\n    lr: {opt_values: [0.001, 0.002]}\n")
     assert main(args(path, board.url, "--num-envs", "2", "--env=Fake", "--base-port", str(free_port()))) == 0
     experiment = hparams_api(board.url, "experiment", {"experimentName": ""})
     assert [(info["name"], info["type"]) for info in experiment["hparamInfos"]] == [
@@ -296,3 +296,83 @@ def test_the_hparams_tab_lists_every_run_with_its_values_status_and_last_metric(
                    group["sessions"][0]["status"], group["metricValues"][0]["value"]) for group in found)
     assert seen == [("r-0", 0.001, "calm", "STATUS_SUCCESS", 1.0), ("r-1", 0.001, "wild", "STATUS_SUCCESS", 1.0),
                     ("r-2", 0.002, "calm", "STATUS_SUCCESS", 1.0), ("r-3", 0.002, "wild", "STATUS_SUCCESS", 1.0)]
+
+
+# -- only a run's own points count ----------------------------------------------------------
+
+def test_points_an_older_sweep_left_under_a_runs_name_never_stop_it(sweep_dir, board):
+    # `python scripts/demo.py` twice: the second sweep (--force) started, TensorBoard served the first sweep's
+    # points under the same run names until mlagents-learn deleted them at its first summary, and the stop
+    # rule stopped runs on them after 6-7 s. Only points written in a run's own sessions count.
+    # The older sweep's run ended at step 600: far enough from the new run's max_steps for a stop.
+    old = config(sweep_dir, "  duration: 1\n  points: 3\n  steps: 600\n  scalars: {B: {Score: -5.0}}\n",
+                 "  B:\n    max_steps: 600\n")
+    assert main(args(old, board.url, "--metric", "Score")) == 0
+    wait_until(lambda: scalars(board.url, "r-0/B", "Score"), 30)
+    new = config(sweep_dir, f"  duration: 1\n  points: 5\n  steps: 1000\n  gate: {{step: 0, file: {sweep_dir / 'open'}}}\n"
+                            "  scalars: {B: {Score: 1.0}}\n",
+                 "  B:\n    max_steps: 1000\n    summary_freq: 200\n    opt_stop: {tag: Score, min: 0}\n")
+    sweep = subprocess.Popen([sys.executable, str(SCRIPT), *args(new, board.url, "--metric", "Score", "--force",
+                                                                 "--poll-interval", "0.5")],
+                             cwd=sweep_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: len(read_records(sweep_dir / "records")) == 2, 30)  # the new run waits at its gate
+        time.sleep(4)  # eight polls: each one a stop, were the older points taken for the run's own
+    finally:
+        (sweep_dir / "open").touch()
+        out, err = sweep.communicate(timeout=60)
+    assert sweep.returncode == 0, out + err
+    assert "stopping r-0" not in out
+    [_, rec] = sorted(read_records(sweep_dir / "records"), key=lambda rec: rec["start"])
+    assert (rec["signals"], rec["last_step"]) == ([], 1000)
+    row = summary(sweep_dir)["r-0"]
+    assert (row["status"], row["Score"]) == ("finished", "1")  # its own last value, not the older sweep's
+
+
+@pytest.mark.parametrize("served, windows, own", [
+    ([(5.0, 100, 1.0), (15.0, 200, 2.0)], None, [(100, 1.0), (200, 2.0)]),  # no sessions said: every point
+    ([(5.0, 100, 1.0), (15.0, 200, 2.0)], ((10.0, None),), [(200, 2.0)]),  # written before its session began
+    ([(5.0, 100, 1.0), (15.0, 200, 2.0), (25.0, 300, 3.0)], ((0.0, 10.0), (20.0, None)), [(100, 1.0), (300, 3.0)]),
+    ([(12.0, 100, 1.0)], ((0.0, 10.0),), []),  # after its only session ended: another run's
+    ([(10.0, 100, 1.0)], ((10.0, 10.0),), [(100, 1.0)]),  # the ends count
+])
+def test_a_runs_own_points_are_those_written_in_its_sessions(served, windows, own):
+    assert mlagents_learn.own_points(served, windows) == own
+
+
+def test_a_tensorboard_reading_another_folders_runs_of_the_same_names_stops_nothing_and_is_named(sweep_dir, monkeypatch,
+                                                                                             capsys):
+    # Its logdir is relative, so the folder it reads cannot be compared; it serves another folder's r-0/B,
+    # whose points stopped this sweep's r-0 with no warning. They are not r-0's own: they were written
+    # before its session began.
+    monkeypatch.setattr(mlagents_learn, "UNSERVED_GRACE", 1.0)
+    other = sweep_dir / "other"
+    from test_tensorboard import write_events
+    write_events(other, "r-0/B", [(100, -5.0), (200, -5.0)])
+    gate = sweep_dir / "open"
+    path = config(sweep_dir, f"  duration: 1\n  points: 5\n  steps: 1000\n  gate: {{step: 200, file: {gate}}}\n"
+                             "  scalars: {B: {Environment/Cumulative Reward: 1.0}}\n",
+                  f"  B:\n    max_steps: 1000\n    summary_freq: 200\n    opt_stop: {{tag: {TAG}, min: 0}}\n")
+    log = sweep_dir / "results" / "r-sweep" / "sweep.log"
+
+    def open_once_named() -> None:  # the run holds at step 200 until the sweep has said what its TensorBoard reads
+        wait_until(lambda: log.exists() and "reads another folder" in log.read_text(), 60)
+        gate.touch()
+
+    with TensorBoardServer("other", reload_interval=1) as board:  # relative: the test's folder is its working folder
+        wait_until(lambda: scalars(board.url, "r-0/B", TAG) == [(100, -5.0), (200, -5.0)], 30)
+        opener = threading.Thread(target=open_once_named, daemon=True)
+        opener.start()
+        try:
+            code = main(args(path, board.url, "--poll-interval", "0.5"))
+        finally:
+            gate.touch()
+            opener.join(60)
+        assert scalars(board.url, "r-0/B", TAG)[-1] == (200, -5.0)  # served all along
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
+    assert "stopping r-0" not in out
+    events = (sweep_dir / "results" / "r-0" / "B").resolve()
+    assert (f"warning: TensorBoard at {board.url} does not serve r-0/B, whose events are in {events}: it reads another "
+            f"folder than this sweep's results {(sweep_dir / 'results').resolve()}; stop conditions cannot see the runs") in err
+    assert (summary(sweep_dir)["r-0"]["status"], summary(sweep_dir)["r-0"][TAG]) == ("finished", "")  # none of its own

@@ -50,23 +50,27 @@ def test_runs_start_in_grid_order_and_a_freed_slot_is_refilled_in_the_same_tick(
 
 def test_each_run_gets_its_command_line_with_its_slots_ports_and_resume_only_when_it_continues(tmp_path):
     h = Harness(tmp_path, grid(2), concurrency=2, forwarded=["--seed", "3"], env_args=["-x"])
-    h.supervisor.by_id["r-1"].resume = True
+    h.earlier("r-1", ml.Ending.INTERRUPTED, saved=400)  # it saved a checkpoint in this sweep
+    h.supervisor.take_up()
     h.tick()
     config = tmp_path / "results" / "r-sweep" / "configs"
     assert h.launcher.last("r-0").command == ["mlagents-learn", str(config / "r-0.yaml"), "--run-id=r-0",
-                                              "--base-port=6000", "--seed", "3", "--env-args", "-x"]
+                                              "--base-port=6001", "--seed", "3", "--env-args", "-x"]
     assert h.launcher.last("r-1").command == ["mlagents-learn", str(config / "r-1.yaml"), "--run-id=r-1",
-                                              "--base-port=6001", "--seed", "3", "--resume", "--env-args", "-x"]
-    assert h.lines()[1] == "resume r-1: n=1, port 6001"
+                                              "--base-port=6000", "--seed", "3", "--resume", "--env-args", "-x"]
+    assert h.lines() == ["resume r-1: n=1, port 6000", "start r-0: n=0, port 6001"]  # a run that continues goes first
 
 
-def test_force_from_the_config_reaches_each_fresh_run_as_a_flag(tmp_path):
-    # checkpoint_settings.force is taken out of run configs (it is the sweep's), so each fresh run needs --force.
-    h = Harness(tmp_path, grid(2), concurrency=2, force=True)
-    h.supervisor.by_id["r-1"].resume = True
+def test_force_reaches_each_run_that_starts_afresh_over_results_and_never_one_that_resumes(tmp_path):
+    # --force is the sweep's, not forwarded: with --force and --resume both, ML-Agents would resume and yet
+    # delete the run's earlier TensorBoard data at its first summary.
+    h = Harness(tmp_path, grid(3), concurrency=3, force=True)
+    h.earlier("r-1", ml.Ending.INTERRUPTED, saved=400)
+    h.results.folders.add("r-2")  # an older sweep's results: the sweep may overwrite them
+    h.supervisor.take_up()
     h.tick()
-    assert h.launcher.last("r-0").command[-1] == "--force"
-    assert h.launcher.last("r-1").command[-1] == "--resume"
+    assert [h.launcher.last(f"r-{n}").command[-1] for n in range(3)] == ["--base-port=6001", "--resume", "--force"]
+    assert h.results.cleared == ["r-2"]  # its old event files go before it starts, as --force would at its first summary
 
 
 def test_a_run_that_cannot_be_started_fails_with_the_reason_and_the_sweep_goes_on(tmp_path):
@@ -205,9 +209,8 @@ def test_a_resumed_run_is_not_stopped_on_its_old_points_until_it_shows_one_of_th
     # then meets Python's default handler and kills it unsaved.
     watcher = FakeWatcher()
     h = Harness(tmp_path, stop_config(1), watcher=watcher, concurrency=1)
-    (tmp_path / "results" / "r-0").mkdir(parents=True)
-    h.supervisor.restore({"version": 2, "made_by": {}, "runs": [
-        dict(ml.STATE_DEFAULTS, run_id="r-0", status="interrupted", exit_code=0, start=1.0, end=2.0)]})
+    h.earlier("r-0", ml.Ending.INTERRUPTED, saved=300)
+    h.supervisor.take_up()
     h.tick()
     watcher.serve(1.0, {("r-0", "B", TAG): [(300, -2.0)]})
     h.tick(1)
@@ -294,6 +297,7 @@ def test_a_full_disk_keeps_the_sweep_going_warns_once_and_writes_the_state_as_so
     assert writes.attempts == 4
     assert h.lines() == ["start r-0: n=0, port 6000", "finished r-0: exit 0 after 1s", "start r-1: n=1, port 6000",
                          f"the state file is written again: {path}"]
+    assert h.supervisor.unsaved() == ""
     saved = {run["run_id"]: run["status"] for run in json.loads(path.read_text())["runs"]}
     assert saved == {"r-0": "finished", "r-1": "running"}
     h.tick(1)
@@ -305,20 +309,17 @@ def test_the_state_file_records_what_identifies_each_runs_process(tmp_path):
     h = Harness(tmp_path, grid(1), concurrency=1)
     h.tick()
     [entry] = json.loads((tmp_path / "results" / "r-sweep" / "sweep_state.json").read_text())["runs"]
-    assert (entry["pid"], entry["identity"], entry["ports"]) == (
+    [session] = entry["sessions"]
+    assert (session["pid"], session["identity"], session["ports"]) == (
         100, {"boot": "boot", "start": "100", "marker": "marker-r-0"}, [6000, 6000])
 
 
 def test_resume_keeps_done_runs_and_continues_the_others_from_their_checkpoints(tmp_path):
     h = Harness(tmp_path, grid(4), concurrency=1)
-    (tmp_path / "results" / "r-2").mkdir(parents=True)
-    entry = dict(ml.STATE_DEFAULTS, start=10.0, end=20.0, trained_s=10.0)
-    previous = {"version": 2, "made_by": {}, "runs": [
-        dict(entry, run_id="r-0", status="finished", exit_code=0),
-        dict(entry, run_id="r-1", status="stopped", exit_code=0, stop_reason="opt_stop of B: low"),
-        dict(entry, run_id="r-2", status="interrupted", exit_code=0),
-    ]}
-    h.supervisor.restore(previous)
+    h.earlier("r-0", ml.Ending.FINISHED, saved=1000)
+    h.earlier("r-1", ml.Ending.STOPPED, saved=300, reason="opt_stop of B: low")
+    h.earlier("r-2", ml.Ending.INTERRUPTED, saved=500)
+    h.supervisor.take_up()
     assert [h.status(f"r-{n}") for n in range(4)] == [ml.Status.FINISHED, ml.Status.STOPPED, ml.Status.PENDING, ml.Status.PENDING]
     h.tick()
     assert h.launcher.last("r-2").command[-1] == "--resume"
@@ -330,11 +331,11 @@ def test_resume_keeps_done_runs_and_continues_the_others_from_their_checkpoints(
 
 def training_status(folder, run_id: str, steps: int, model: bool = True) -> None:
     run_dir = folder / "results" / run_id
-    (run_dir / "run_logs").mkdir(parents=True)
+    (run_dir / "run_logs").mkdir(parents=True, exist_ok=True)
     final = {"steps": steps, "file_path": str(run_dir / "B.onnx")}
     (run_dir / "run_logs" / "training_status.json").write_text(json.dumps({"B": {"final_checkpoint": final}}))
     if model:
-        (run_dir / "B.onnx").write_bytes(b"model")
+        (run_dir / "B.onnx").write_bytes(b"model %d" % steps)
 
 
 @pytest.mark.parametrize("text, saved, to_the_end", [
@@ -351,45 +352,51 @@ def training_status(folder, run_id: str, steps: int, model: bool = True) -> None
     ('{"Other": {"final_checkpoint": {"steps": 1000}}}', None, False),  # another behavior's record
 ])
 def test_what_mlagents_recorded_it_saved_tells_the_last_step_and_whether_a_run_finished(tmp_path, text, saved, to_the_end):
-    h = Harness(tmp_path, grid(1))
-    run = h.supervisor.by_id["r-0"].run
+    [run] = ml.expand(ml.parse_config(grid(1)), "r")
     run_dir = tmp_path / "results" / "r-0"
     (run_dir / "run_logs").mkdir(parents=True)
     (run_dir / "B.onnx").write_bytes(b"model")
     if text is not None:
         (run_dir / "run_logs" / "training_status.json").write_text(text)
-    results = tmp_path / "results"
-    assert (ml.steps_saved(results, run), ml.trained_to_the_end(results, run)) == (saved, to_the_end)
+    results = ml.Results(tmp_path / "results")
+    assert (results.steps_saved(run, {}), results.trained_to_the_end(run, {})) == (saved, to_the_end)
 
 
 def test_a_run_that_reached_max_steps_without_its_model_did_not_finish(tmp_path):
-    h = Harness(tmp_path, grid(1))
+    [run] = ml.expand(ml.parse_config(grid(1)), "r")
     training_status(tmp_path, "r-0", 1000, model=False)
-    assert ml.trained_to_the_end(tmp_path / "results", h.supervisor.by_id["r-0"].run) is False
+    assert ml.Results(tmp_path / "results").trained_to_the_end(run, {}) is False
+
+
+def test_what_an_older_sweep_left_in_a_runs_folder_is_never_taken_for_this_sweeps(tmp_path):
+    # The folder held a finished run of an older sweep with the same id when this sweep first launched the run:
+    # until this sweep's sessions write there, the record there is not this run's.
+    [run] = ml.expand(ml.parse_config(grid(1)), "r")
+    results = ml.Results(tmp_path / "results")
+    training_status(tmp_path, "r-0", 1000)
+    (tmp_path / "results" / "r-0" / "B").mkdir()
+    (tmp_path / "results" / "r-0" / "B" / "checkpoint.pt").write_bytes(b"old")
+    inherited = results.fingerprint(run)
+    assert sorted(inherited) == ["B.onnx", "B/checkpoint.pt", "run_logs/training_status.json"]
+    assert (results.trained_to_the_end(run, inherited), results.steps_saved(run, inherited),
+            results.resumable(run, inherited)) == (False, None, False)
+    training_status(tmp_path, "r-0", 400, model=False)  # this sweep's session saved at 400
+    (tmp_path / "results" / "r-0" / "B" / "checkpoint.pt").write_bytes(b"new checkpoint")
+    assert (results.trained_to_the_end(run, inherited), results.steps_saved(run, inherited),
+            results.resumable(run, inherited)) == (False, 400.0, True)
 
 
 def test_a_run_tensorboard_had_no_point_of_gets_its_last_step_from_mlagents_own_record(tmp_path):
     h = Harness(tmp_path, grid(2), concurrency=2)
     h.tick()
-    training_status(tmp_path, "r-0", 700, model=False)  # r-1 left no record
-    for run in h.launcher.started:
-        run.end(0)
+    fake = h.launcher.last("r-0")
+    fake.step = 700
+    fake.end(0, trained_to_the_end=False)  # r-1 leaves no record
+    h.launcher.last("r-1").end(3)
     h.tick(1)
     assert [h.supervisor.by_id[run_id].last_step for run_id in ("r-0", "r-1")] == [700, None]
-    _, rows, _ = ml.summary_rows(h.supervisor)
+    _, rows, _ = ml.summary_rows(h.outcome(), h.settings)
     assert {row[0]: row[5] for row in rows} == {"r-0": "700", "r-1": ""}
-
-
-def test_resume_counts_a_run_as_finished_when_mlagents_results_say_it_trained_to_max_steps(tmp_path):
-    # The state file was never written (a full disk): ML-Agents' own record decides.
-    h = Harness(tmp_path, grid(4), concurrency=1)
-    training_status(tmp_path, "r-0", 1024)  # past max_steps 1000: finished
-    training_status(tmp_path, "r-1", 600)  # interrupted at 600: continues
-    training_status(tmp_path, "r-2", 1000, model=False)  # no exported model: continues
-    h.supervisor.restore(None)
-    assert [h.status(f"r-{n}") for n in range(4)] == [ml.Status.FINISHED, ml.Status.PENDING, ml.Status.PENDING, ml.Status.PENDING]
-    assert [h.supervisor.by_id[f"r-{n}"].resume for n in range(4)] == [False, True, True, False]
-    assert h.lines() == ["r-0 trained to the end (its results say so): not trained again"]
 
 
 # -- lost runs (a launcher that loses a run: a cluster node that died) ------------------------
@@ -408,7 +415,7 @@ def test_a_lost_run_trains_again_from_its_checkpoint_until_its_retries_are_spent
     h.tick()
     h.launcher.last("r-0").lost = "node n1 died"
     h.tick(1)  # nothing was saved yet: it starts over, fresh
-    (tmp_path / "results" / "r-0").mkdir(parents=True)  # its second session saved a checkpoint
+    h.results.save(h.runs[0], 300)  # its second session saved a checkpoint
     h.launcher.last("r-0").lost = "node n2 died"
     h.tick(1)
     h.launcher.last("r-0").lost = "node n3 died"
@@ -543,9 +550,9 @@ def test_the_summary_ranks_by_metric_mode_and_never_names_a_failed_run_best(tmp_
     h.tick(1)
     for n, value in enumerate((0.5, 1.5, 2.5)):
         h.supervisor.by_id[f"r-{n}"].metrics[("B", "Losses/Value Loss")] = value
-    header, rows, ranked = ml.summary_rows(h.supervisor)
+    header, rows, ranked = ml.summary_rows(h.outcome(), h.settings)
     assert [row[0] for row in rows] == order
-    ml.write_summary(h.supervisor)
+    h.summary()
     assert (tmp_path / "results" / "r-sweep" / "summary.md").read_text().splitlines()[-1] == (
         f"Best run: {best} (n={best[-1]}), Losses/Value Loss = {dict(r0=0.5, r1=1.5)[best.replace('-', '')]:g}; "
         f"its config: {tmp_path / 'results' / 'r-sweep' / 'configs' / (best + '.yaml')}")
@@ -559,8 +566,8 @@ def test_a_run_whose_metric_is_not_a_finite_number_ranks_last_and_is_never_named
     h.tick(1)
     for n, value in enumerate((math.inf, 0.5, math.nan)):
         h.supervisor.by_id[f"r-{n}"].metrics[("B", TAG)] = value
-    assert [row[0] for row in ml.summary_rows(h.supervisor)[1]] == ["r-1", "r-0", "r-2"]
-    ml.write_summary(h.supervisor)
+    assert [row[0] for row in ml.summary_rows(h.outcome(), h.settings)[1]] == ["r-1", "r-0", "r-2"]
+    h.summary()
     assert (tmp_path / "results" / "r-sweep" / "summary.md").read_text().splitlines()[-1].startswith(
         f"Best run: r-1 (n=1), {TAG} = 0.5;")
 
@@ -573,7 +580,7 @@ def test_metrics_from_a_final_poll_that_got_no_answer_are_the_last_good_ones_and
     h.tick(1)
     watcher.final = ml.Snapshot(5.0, {("r-0", "B", TAG): [(1000.0, 0.7)]}, stale=True)
     h.supervisor.collect_metrics()
-    ml.write_summary(h.supervisor)
+    h.summary()
     assert h.warnings() == ["warning: TensorBoard did not answer the last poll: the metrics below are those of the poll before"]
     assert (tmp_path / "results" / "r-sweep" / "summary.md").read_text().splitlines()[-1].startswith(
         f"Best run: r-0 (n=0), {TAG} = 0.7;")
@@ -590,12 +597,12 @@ def test_with_repetitions_the_summary_ranks_the_combinations_by_their_mean(tmp_p
     for run_id, value in {"r-0": 1.0, "r-3": 2.0, "r-1": 0.5, "r-4": 9.0, "r-2": None, "r-5": 0.25}.items():
         if value is not None:
             h.supervisor.by_id[run_id].metrics[("B", TAG)] = value
-    header, rows, _ = ml.combination_rows(h.supervisor)
+    header, rows, _ = ml.combination_rows(h.outcome(), h.settings)
     assert header == ["values", "runs", "scored", f"mean {TAG}", "std", "min", "max", "run ids"]
     assert rows == [["n=0", "2", "2", "1.5", "0.707107", "1", "2", "r-0 r-3"],
                     ["n=1", "2", "1", "0.5", "", "0.5", "0.5", "r-1 r-4"],
                     ["n=2", "2", "1", "0.25", "", "0.25", "0.25", "r-2 r-5"]]
-    ml.write_summary(h.supervisor)
+    h.summary()
     folder = tmp_path / "results" / "r-sweep"
     best = f"Best settings: n=0, mean {TAG} = 1.5 over 2 of its 2 runs (r-0 r-3)"
     assert (folder / "summary_by_combination.csv").read_text().splitlines()[1] == "n=0,2,2,1.5,0.707107,1,2,r-0 r-3"
@@ -612,6 +619,150 @@ def test_without_repetitions_there_is_no_table_of_combinations(tmp_path):
     for run in h.launcher.started:
         run.end(0)
     h.tick(1)
-    ml.write_summary(h.supervisor)
+    h.summary()
     assert not (tmp_path / "results" / "r-sweep" / "summary_by_combination.csv").exists()
     assert "By combination" not in (tmp_path / "results" / "r-sweep" / "summary.md").read_text()
+
+
+# -- a run is a record: what it trained, how it ended, whose results it reads ----------------------
+
+def test_an_exit_0_short_of_max_steps_unasked_is_not_finished_but_interrupted_and_resume_continues_it(tmp_path):
+    # A Ctrl-C from elsewhere (another sweep's --resume signalled this one's trainer) makes mlagents-learn save
+    # and exit 0 at step 100 of 1000: it did not finish.
+    h = Harness(tmp_path, grid(2), concurrency=2)
+    h.tick()
+    fake = h.launcher.last("r-0")
+    fake.step = 100
+    fake.end(0, trained_to_the_end=False)
+    h.launcher.last("r-1").end(0)
+    assert h.tick(5) is True
+    assert [h.status(f"r-{n}") for n in range(2)] == [ml.Status.INTERRUPTED, ml.Status.FINISHED]
+    assert h.lines()[2] == ("interrupted r-0: exit 0 after 5s: it ended at step 100 short of max_steps 1000 without being "
+                            "asked to stop; --resume continues it")
+    assert h.supervisor.exit_code() == ml.EXIT_FAILED
+    again = h.taken_up(grid(2))
+    again.tick()
+    assert again.launcher.ids() == ["r-0"] and again.launcher.last("r-0").command[-1] == "--resume"
+
+
+def test_a_run_this_sweep_never_started_starts_afresh_whatever_an_older_sweeps_results_say(tmp_path):
+    # Same run ids, older sweep: r-1 finished there, r-2 was interrupted there. Neither is this sweep's.
+    h = Harness(tmp_path, grid(3), concurrency=1, force=True)
+    h.results.save(h.runs[1], 1000)
+    h.results.save(h.runs[2], 400)
+    h.tick()
+    h.supervisor.note_signal()  # Ctrl-C while r-0 trains: r-1 and r-2 never started in this sweep
+    h.tick(1)
+    assert h.tick(1) is True
+    again = h.taken_up(grid(3))
+    assert [again.status(f"r-{n}") for n in range(3)] == [ml.Status.PENDING] * 3
+    assert again.lines() == []  # nothing "trained to the end (its results say so)"
+    again.tick()
+    assert [run.command[-1] for run in again.launcher.started] == ["--resume"]  # r-0 saved in this sweep
+    again.launcher.last("r-0").end(0)
+    again.tick(1)
+    again.launcher.last("r-1").end(0)
+    again.tick(1)
+    assert [run.command[-1] for run in again.launcher.started] == ["--resume", "--force", "--force"]
+    assert again.results.cleared == ["r-1", "r-2"]
+
+
+def test_a_run_the_sweep_died_while_it_trained_finished_if_mlagents_says_so_else_continues(tmp_path):
+    h = Harness(tmp_path, grid(3), concurrency=3)
+    h.tick()
+    for n, step in enumerate((1000, 400)):
+        h.results.save(h.runs[n], step)  # what each saved before the sweep was killed outright
+    again = h.taken_up(grid(3))  # killed: the state file still says all three run
+    assert [again.status(f"r-{n}") for n in range(3)] == [ml.Status.FINISHED, ml.Status.PENDING, ml.Status.PENDING]
+    assert again.lines() == ["r-0 trained to the end (its results say so): not trained again"]
+    again.tick()
+    assert [(run.run_id, run.command[-1]) for run in again.launcher.started] == [("r-1", "--resume"), ("r-2", "--base-port=6001")]
+
+
+def test_combinations_are_grouped_by_the_identity_of_their_values_never_by_their_cut_text(tmp_path):
+    # Two values alike in their first 40 characters: with 2 repetitions they were one "combination" of 4 runs,
+    # and the Best line was wrong. People read cut values; machines (CSV) read whole ones.
+    long = "x" * 45
+    config = f"behaviors:\n  B:\n    max_steps: 1000\nstand_in:\n  tag: {{opt_values: [{long}1, {long}2]}}\n"
+    h = Harness(tmp_path, config, concurrency=4, repetitions=2)
+    h.tick()
+    for run in h.launcher.started:
+        run.end(0)
+    h.tick(1)
+    for run_id, value in {"r-0": 1.0, "r-1": 5.0, "r-2": 2.0, "r-3": 6.0}.items():
+        h.supervisor.by_id[run_id].metrics[("B", TAG)] = value
+    _, rows, ranked = ml.combination_rows(h.outcome(), h.settings)
+    shown = f"tag={'x' * 40}..."
+    assert rows == [[shown, "2", "2", "5.5", "0.707107", "5", "6", "r-1 r-3"],
+                    [shown, "2", "2", "1.5", "0.707107", "1", "2", "r-0 r-2"]]
+    h.summary()
+    folder = tmp_path / "results" / "r-sweep"
+    assert [line.split(",")[0] for line in (folder / "summary_by_combination.csv").read_text().splitlines()] == [
+        "values", f"tag={long}2", f"tag={long}1"]
+    assert (folder / "summary.csv").read_text().splitlines()[1].startswith(f"r-3,tag={long}2,finished,")
+    assert (folder / "summary.md").read_text().splitlines()[-1] == (
+        f"Best settings: {shown}, mean {TAG} = 5.5 over 2 of its 2 runs (r-1 r-3)")
+
+
+def test_a_state_file_that_cannot_be_written_at_the_end_is_tried_again_then_said_with_what_resume_will_do(tmp_path):
+    writes = FlakyWrites(failures=10**6)
+    h = Harness(tmp_path, grid(1), write=writes, concurrency=1)
+    h.tick()
+    h.launcher.last("r-0").end(0)
+    assert h.tick(1) is True
+    before, began = writes.attempts, h.clock()
+    h.supervisor.save_at_exit()
+    assert (writes.attempts - before, h.clock() - began) == (1 + ml.STATE_RETRY, ml.STATE_RETRY)  # once a second
+    path = tmp_path / "results" / "r-sweep" / "sweep_state.json"
+    assert h.supervisor.unsaved() == (
+        f"the state file {path} could not be written (No space left on device): --resume will take up the sweep "
+        "that is there (none, if this sweep never wrote one); a run it calls running is finished if ML-Agents' own "
+        "record says it trained to the end, else it continues from its checkpoint, and runs started since then train "
+        "again. Free some space before you resume")
+    writes.failures = 0
+    h.supervisor.save_at_exit()
+    assert h.supervisor.unsaved() == ""
+
+
+def test_what_the_sweep_asks_of_a_run_is_on_disk_before_the_signal_goes(tmp_path):
+    # The sweep may die between the two: --resume must still know the run was told to stop (or pause).
+    watcher = FakeWatcher()
+    h = Harness(tmp_path, stop_config(1), watcher=watcher, concurrency=1)
+    h.tick()
+    seen = []
+    fake = h.launcher.last("r-0")
+    fake.interrupt = lambda: seen.append(h.records_json()["runs"][0]["sessions"][-1])
+    watcher.serve(1.0, {("r-0", "B", TAG): [(300, -2.0)]})
+    h.tick(1)
+    assert [(session["asked"], session["reason"]) for session in seen] == [
+        ("stop", f"opt_stop of B: {TAG} = -2 < min 0 at step 300")]
+
+
+class GoesOnChanged:
+    """A policy of the grid's proposals that tells a paused run to go on with n = 7: what population based
+    training will do, through a decision that carries a spec rather than a new kind of action."""
+
+    def __init__(self, grid) -> None:
+        self.grid = grid
+
+    def __getattr__(self, name):
+        return getattr(self.grid, name)
+
+    def decide(self, records, snapshot):
+        return [ml.Decision(record.run.run_id, ml.Action.CONTINUE, "explore: n=7",
+                            spec=ml.dataclasses.replace(record.run.spec, values=(("stand_in", "n", 7),)))
+                for record in records if record.status is ml.Status.PAUSED]
+
+
+def test_a_decision_that_carries_a_spec_continues_the_run_from_its_checkpoint_with_other_values(tmp_path):
+    h = Harness(tmp_path, grid(2), concurrency=1)
+    h.supervisor.make_run = h.plan.make_run  # values off the grid are made from the config
+    h.earlier("r-0", ml.Ending.PAUSED, saved=300)
+    h.supervisor.policy = GoesOnChanged(h.policy)
+    h.tick()
+    assert h.lines() == ["r-0 goes on: explore: n=7", "resume r-0: n=7, port 6000"]
+    assert h.launcher.last("r-0").command[-1] == "--resume"
+    written = (tmp_path / "results" / "r-sweep" / "configs" / "r-0.yaml").read_text()
+    assert "n: 7" in written
+    entry = h.records_json()["runs"][0]
+    assert (entry["values"], entry["combination"]) == ([["stand_in", "n", "7", None]], ml.combination_of([("stand_in", "n", 7)]))

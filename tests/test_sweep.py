@@ -77,7 +77,7 @@ def test_concurrent_runs_never_share_a_port_and_ports_held_by_others_are_skipped
     blocker.listen()
     try:
         config = write_config(tmp_path, "  duration: {opt_values: [1.0, 1.0, 1.0, 1.0, 1.0]}\n",
-                              "  B: {}\nenv_settings:\n  num_envs: 2\n")
+                              "  B: {max_steps: 1000}\nenv_settings:\n  num_envs: 2\n")
         assert main(sweep_args(config, "--num-envs", "3", "--env=Fake", "--base-port", str(base))) == 0
     finally:
         blocker.close()
@@ -274,13 +274,16 @@ def test_force_starts_a_sweep_anew_without_configs_of_runs_the_grid_no_longer_ha
 
 def test_resume_and_force_in_the_config_are_the_sweeps_not_every_runs(records, tmp_path):
     # Left in run configs, resume: true made every fresh run fail ("Previous data ... was not found").
+    # force: true lets the sweep start a run afresh over an older sweep's results: r-0's here.
     config = tmp_path / "sweep.yaml"
-    config.write_text("behaviors:\n  B: {}\ncheckpoint_settings:\n  resume: true\n  force: true\n"
+    config.write_text("behaviors:\n  B: {max_steps: 1000}\ncheckpoint_settings:\n  resume: true\n  force: true\n"
                       "stand_in:\n  duration: {opt_values: [0.1, 0.2]}\n")
+    (tmp_path / "results" / "r-0").mkdir(parents=True)
     assert main(sweep_args(config)) == 0
-    for rec in read_records(records):
-        assert rec["exit_code"] == 0 and rec["resumed"] is False
-        assert rec["argv"][-1] == "--force"
+    recs = {rec["run_id"]: rec for rec in read_records(records)}
+    assert all(rec["exit_code"] == 0 and rec["resumed"] is False for rec in recs.values())
+    assert [("--force" in recs[run_id]["argv"], "--resume" in recs[run_id]["argv"]) for run_id in ("r-0", "r-1")] == [
+        (True, False), (False, False)]
     written = (tmp_path / "results" / "r-sweep" / "configs" / "r-0.yaml").read_text()
     assert "checkpoint_settings" not in written
 
@@ -319,3 +322,31 @@ def test_the_command_that_continues_a_sweep_resumes_it_and_never_forces_it_afres
     command = ml.resume_command(["c.yaml", "--force", "--num-envs", "2", "--env-args", "--seed", "1"])
     assert command == "python mlagents-learn.py c.yaml --num-envs 2 --resume --env-args --seed 1"
     assert ml.resume_command(["my sweep.yaml", "--resume"]) == "python mlagents-learn.py 'my sweep.yaml' --resume"
+
+
+def test_a_sweep_whose_state_file_cannot_be_written_at_the_end_says_so_last(records, tmp_path, monkeypatch, capsys):
+    # It exited with the stale file on disk and said nothing: only ML-Agents' own records kept --resume from
+    # training finished runs again.
+    import errno
+
+    import mlagents_learn as ml
+
+    monkeypatch.setattr(ml, "STATE_RETRY", 2.0)
+    full = {"now": False}
+    write = ml.SweepStore.save
+
+    def save(self, state):
+        if full["now"]:
+            return OSError(errno.ENOSPC, "No space left on device")
+        full["now"] = any(run["status"] == "finished" for run in state["runs"])  # the disk fills once a run ends
+        return write(self, state)
+
+    monkeypatch.setattr(ml.SweepStore, "save", save)
+    config = write_config(tmp_path, "  duration: {opt_values: [0.2, 0.2]}\n")
+    assert main(sweep_args(config)) == 0
+    out, err = capsys.readouterr()
+    last = err.splitlines()[-1].split("] ", 1)[1]
+    assert last.startswith(f"warning: the state file results/r-sweep/sweep_state.json could not be written (No space left "
+                           "on device): --resume will take up the sweep as it was at ")
+    log = (tmp_path / "results" / "r-sweep" / "sweep.log").read_text().splitlines()
+    assert log[-1].split("] ", 1)[1] == last and "Summary: results/r-sweep/summary.md and summary.csv" in log[-2]

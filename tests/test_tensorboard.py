@@ -282,7 +282,7 @@ class ScriptedClient:
 
 def test_a_final_poll_that_gets_no_answer_keeps_the_last_good_points_marked_stale(tmp_path):
     # A TensorBoard hiccup at the very end blanked every metric and the Best line.
-    client = ScriptedClient([(100.0, 0.5)])
+    client = ScriptedClient([(1.0, 100.0, 0.5)])
     watcher = ml.MetricsWatcher(client, interval=60, results_dir=tmp_path)
     request = ml.MetricsRequest((TAG,), (("r-0", "B"),))
     watcher.want(request)
