@@ -181,6 +181,15 @@ class Simulation:
                 return
         raise AssertionError("the sweep did not end")
 
+    def advance(self, steps: float) -> bool:
+        """One tick of 0.2 s: each run still training gains `steps`, and the board serves every point at once."""
+        for fake in self.launcher.started:
+            if fake.code is None and not fake.asked:
+                self.step[fake.run_id] = min(self.step[fake.run_id] + steps, 2700)
+                fake.step = self.step[fake.run_id]
+        self.watcher.serve(self.h.clock(), {(r, "B", TAG): self.points(r) for r in self.score})
+        return self.h.tick(0.2)
+
     def outcome(self):
         states = self.h.supervisor.by_id
         return ({run_id: (states[run_id].status.value, passed(states[run_id])) for run_id in sorted(states)},
@@ -358,11 +367,7 @@ def test_a_resumed_sweep_takes_up_the_halving_where_it_stopped_paused_runs_inclu
     first = Simulation(tmp_path, concurrency=3)
     paused = []
     while len(paused) < 3:  # until the first three wait, paused, at rung 1
-        for fake in first.launcher.started:
-            if fake.code is None:
-                first.step[fake.run_id] = min(first.step[fake.run_id] + 100 * 0.2, 2700)
-        first.watcher.serve(first.h.clock(), {(r, "B", TAG): first.points(r) for r in first.score})
-        first.h.tick(0.2)
+        first.advance(100 * 0.2)
         paused = [run_id for run_id, state in first.h.supervisor.by_id.items() if state.status is ml.Status.PAUSED]
     assert paused == ["r-0", "r-1", "r-2"]
     first.h.supervisor.note_signal()  # Ctrl-C: running runs stop, paused ones stay paused
@@ -508,12 +513,7 @@ def test_a_run_halving_told_to_stop_is_not_trained_on_after_the_sweep_is_killed_
     # --resume must not train it on to max_steps (it did: it was "running", so it was resumed).
     first = Simulation(tmp_path, concurrency=1)
     for _ in range(10000):
-        for fake in first.launcher.started:
-            if fake.code is None and not fake.asked:
-                first.step[fake.run_id] = min(first.step[fake.run_id] + 20, 2700)
-                fake.step = first.step[fake.run_id]
-        first.watcher.serve(first.h.clock(), {(r, "B", TAG): first.points(r) for r in first.score})
-        first.h.tick(0.2)
+        first.advance(20)
         told = [record for record in first.h.supervisor.records
                 if record.status is ml.Status.RUNNING and record.session.asked == "stop"]
         if told:
@@ -539,12 +539,7 @@ def test_paused_runs_are_decided_from_their_records_when_tensorboard_never_answe
     scores = [0.9, 0.5, 0.1, 0.3]  # of 4, factor 3: two go on, so the first two wait, paused
     first = Simulation(tmp_path, scores=scores, concurrency=2)
     while len([r for r in first.h.supervisor.records if r.status is ml.Status.PAUSED]) < 2:
-        for fake in first.launcher.started:
-            if fake.code is None and not fake.asked:
-                first.step[fake.run_id] = min(first.step[fake.run_id] + 20, 2700)
-                fake.step = first.step[fake.run_id]
-        first.watcher.serve(first.h.clock(), {(r, "B", TAG): first.points(r) for r in first.score})
-        first.h.tick(0.2)
+        first.advance(20)
     first.h.supervisor.note_signal()
     while not first.h.tick(0.2):
         pass
