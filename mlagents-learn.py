@@ -5186,13 +5186,22 @@ def prepare(argv: Sequence[str], console: Console) -> Prepared:
             sweep = SweepFile(previous["sweep"], previous["overwrite"] or settings.force, origin)
             prepared = Prepared(settings, plan, runs, store, sweep, policy, [], True, launcher)
             records = read_records(previous, store.state_path, prepared.make_run, policy)
+        elif settings.resume and not settings.dry_run:
+            records = adopt(runs, Results(settings.results_dir))
         store.write_folder(runs, fresh=not settings.resume, configs=settings.dry_run)
     except BaseException:
         store.release()
         if launcher is not None:
             launcher.close()
         raise
-    return Prepared(settings, plan, runs, store, sweep, policy, records, previous is not None, launcher)
+    return Prepared(settings, plan, runs, store, sweep, policy, records, previous is not None or bool(records), launcher)
+
+
+def adopt(runs: Sequence[Run], results: Results) -> list[RunRecord]:
+    """--resume where no state file was ever written (a full disk from the start): mlagents-learn's own
+    meaning of --resume. Each run whose results are there is taken as this sweep's, its session closed by
+    what ML-Agents recorded (see RunRecord.take_up): trained to the end, or continued from its checkpoint."""
+    return [RunRecord(run, Status.RUNNING, [Session(0.0)]) for run in runs if results.exists(run)]
 
 
 def check_port_room(settings: Settings, runs: Sequence[Run]) -> None:

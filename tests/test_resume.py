@@ -458,3 +458,23 @@ def test_resume_in_a_copy_of_a_live_sweeps_folder_never_signals_the_live_sweeps_
     assert live.returncode == 0, out + err
     assert statuses(folder) == {"r-0": "finished", "r-1": "finished"}
     assert all(rec["last_step"] == 1000 for rec in read_records(folder / "records"))
+
+
+def test_without_a_state_file_resume_takes_each_runs_results_as_mlagents_recorded_them(folder, capsys, no_leftovers):
+    # The state file was never written (a full disk from the start): --resume keeps mlagents-learn's meaning.
+    config = write_config(folder, "  n: {opt_values: [0, 1, 2]}\n", gated=True)
+    sweep = start_and_wait_for_two_at_the_gate(folder, config)
+    sweep.send_signal(signal.SIGINT)  # r-0 and r-1 save at step 200; r-2 never starts
+    sweep.communicate(timeout=60)
+    (folder / "results" / "r-sweep" / "sweep_state.json").unlink()
+    (folder / "open").touch()
+    capsys.readouterr()
+    assert main(argv(config, "--resume")) == 0
+    assert "resuming sweep r: 0 runs done, 2 continue from their checkpoints" in capsys.readouterr().out
+    assert_every_run_trained_once_to_the_end(read_records(folder / "records"), ["r-0", "r-1", "r-2"],
+                                             continued=["r-0", "r-1"])
+    capsys.readouterr()
+    (folder / "results" / "r-sweep" / "sweep_state.json").unlink()
+    assert main(argv(config, "--resume")) == 0
+    assert capsys.readouterr().out.count("trained to the end (its results say so): not trained again") == 3
+    assert len(read_records(folder / "records")) == 5  # none trained again
