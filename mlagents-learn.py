@@ -630,7 +630,8 @@ def record_spec(fields: Mapping[str, Any]) -> RunSpec:
                 and isinstance(item[3], (str, type(None)))):
             raise ValueError("values is malformed")
         try:
-            value = yaml.load(item[2], Loader=_YamlLoader)  # nosec B506 - safe loading (see parse_config)
+            # Safe loading only, as in parse_config.
+            value = yaml.load(item[2], Loader=_YamlLoader)  # nosec B506
         except yaml.YAMLError:
             raise ValueError("values is malformed") from None
         values.append((item[0], item[1], value))

@@ -346,7 +346,7 @@ def test_a_sweep_whose_state_file_cannot_be_written_at_the_end_says_so_last(reco
     assert main(sweep_args(config)) == 0
     out, err = capsys.readouterr()
     last = err.splitlines()[-1].split("] ", 1)[1]
-    assert last.startswith(f"warning: the state file results/r-sweep/sweep_state.json could not be written (No space left "
+    assert last.startswith("warning: the state file results/r-sweep/sweep_state.json could not be written (No space left "
                            "on device): --resume will take up the sweep as it was at ")
     log = (tmp_path / "results" / "r-sweep" / "sweep.log").read_text().splitlines()
     assert log[-1].split("] ", 1)[1] == last and "Summary: results/r-sweep/summary.md and summary.csv" in log[-2]
