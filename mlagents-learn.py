@@ -581,9 +581,12 @@ class RunRecord:
         """A paused run is told to end: stopped early, with the model it saved when it paused."""
         self._status, self._reason = Status.STOPPED, reason
 
-    def take_up(self, trained_to_the_end: Callable[[], bool]) -> str:
+    def take_up(self, trained_to_the_end: Callable[[], bool], now: float) -> str:
         """--resume: what the sweep that died left open is closed as its record says, and a run that did not
-        end well trains again. Returns how its open session ended ("" if it had none open)."""
+        end well trains again. Returns how its open session ended ("" if it had none open).
+
+        When the open session ended is not known: by now at the latest (its leftovers were reclaimed first),
+        so every point it wrote still counts as the run's own."""
         said = ""
         if self._status is Status.RUNNING:  # the sweep died while it trained: how did it end?
             asked = self.sessions[-1].asked
@@ -596,7 +599,7 @@ class RunRecord:
             else:
                 ending = Ending.INTERRUPTED
             session = self.sessions[-1]
-            self.end_session(session.ended or session.began, ending, exit_code=session.exit_code)
+            self.end_session(session.ended or now, ending, exit_code=session.exit_code)
         if self._status in (Status.FAILED, Status.INTERRUPTED):
             self._status = Status.PENDING
         return said
@@ -4208,7 +4211,7 @@ class Supervisor:
                     saved = self.results.steps_saved(record.run, record.inherited)
                     reached = f"at step {saved:g} " if saved is not None else ""
                     self.finish(record, Ending.INTERRUPTED, 0, f"it ended {reached}short of max_steps "
-                                f"{record.run.total_steps():g} without being asked to stop")
+                                f"{record.run.total_steps():g} without being asked to stop", saved=saved)
             else:
                 self.finish(record, Ending.FAILED, ended.code)
 
@@ -4239,12 +4242,15 @@ class Supervisor:
                 self.console.warn(f"cannot write the HParams tab's data of {record.run.run_id} ({exc.strerror or exc}); "
                                   "training goes on")
 
-    def finish(self, record: RunRecord, ending: Ending, code: int | None, why: str = "", quiet: bool = False) -> None:
-        """A session of the run ended: its record says how, and what ML-Agents recorded it saved."""
+    def finish(self, record: RunRecord, ending: Ending, code: int | None, why: str = "", quiet: bool = False,
+               saved: float | None = None) -> None:
+        """A session of the run ended: its record says how, and what ML-Agents recorded it saved (read here
+        unless the caller read it already)."""
         self.last_end = self.clock()
         trained = self.last_end - record.session_began if record.session_began is not None else 0.0
         record.session_began, record.handle = None, None
-        saved = self.results.steps_saved(record.run, record.inherited)
+        if saved is None:
+            saved = self.results.steps_saved(record.run, record.inherited)
         record.end_session(self.wall(), ending, exit_code=code, reason=why, saved=saved, trained_s=trained,
                            retry=ending is Ending.LOST)
         if record.last_step is None:  # TensorBoard had no point of it (yet, or at all): ML-Agents' own record
@@ -4456,7 +4462,7 @@ class Supervisor:
         trained ended as its record says (told to stop or pause: so it stays), or as ML-Agents recorded
         (trained to the end), or it was interrupted; interrupted and failed runs train again."""
         for record in self.records:
-            said = record.take_up(lambda: self.results.trained_to_the_end(record.run, record.inherited))
+            said = record.take_up(lambda: self.results.trained_to_the_end(record.run, record.inherited), self.wall())
             if said:
                 self.console.say(f"{record.run.run_id} {said}")
         self.changed = True

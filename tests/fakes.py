@@ -244,6 +244,7 @@ class Harness:
         read back from the state file it last wrote, what was left open closed as --resume closes it."""
         again = Harness(self.settings.config_path.parent, config, previous=self.records_json(), results=self.results,
                         **{"concurrency": self.settings.concurrency, **changes})
+        again.clock.now = self.clock()  # time goes on
         again.supervisor.take_up()
         return again
 

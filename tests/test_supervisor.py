@@ -672,8 +672,12 @@ def test_a_run_the_sweep_died_while_it_trained_finished_if_mlagents_says_so_else
     h.tick()
     for n, step in enumerate((1000, 400)):
         h.results.save(h.runs[n], step)  # what each saved before the sweep was killed outright
+    began = h.clock()
+    h.clock.advance(100)  # taken up later: how long the open sessions lasted is not known
     again = h.taken_up(grid(3))  # killed: the state file still says all three run
     assert [again.status(f"r-{n}") for n in range(3)] == [ml.Status.FINISHED, ml.Status.PENDING, ml.Status.PENDING]
+    # Each closed at the take-up's time at the latest, so every point it wrote still counts as its own.
+    assert [again.supervisor.by_id[f"r-{n}"].windows() for n in range(3)] == [((began, again.clock.now),)] * 3
     assert again.lines() == ["r-0 trained to the end (its results say so): not trained again"]
     again.tick()
     assert [(run.run_id, run.command[-1]) for run in again.launcher.started] == [("r-1", "--resume"), ("r-2", "--base-port=6001")]
