@@ -5053,9 +5053,11 @@ def parse_args(argv: Sequence[str]) -> tuple[Settings, dict[str, Any], str]:
     return settings, config, text
 
 
-def resume_command(argv: Sequence[str]) -> str:
+def resume_command(argv: Sequence[str], python: str | None = None) -> str:
     """The command that continues this sweep: the same command line with --resume (without --force,
-    which would start it afresh), before --env-args, which swallows the rest."""
+    which would start it afresh), before --env-args, which swallows the rest; run by the very Python
+    this sweep runs on (a bare `python` may be another one, without the packages the sweep found),
+    quoted for the user's shell."""
     words = [word for word in argv if word not in ("--force", "--resume", "--dry-run", "--generate-only")]
     at = words.index("--env-args") if "--env-args" in words else len(words)
     script = Path(__file__).resolve()
@@ -5064,7 +5066,7 @@ def resume_command(argv: Sequence[str]) -> str:
     except ValueError:
         shown = script
     join = subprocess.list2cmdline if WINDOWS else shlex.join
-    return join(["python", str(shown), *words[:at], "--resume", *words[at:]])
+    return join([python or sys.executable or "python", str(shown), *words[:at], "--resume", *words[at:]])
 
 
 def check_cluster_flags(args: argparse.Namespace) -> None:

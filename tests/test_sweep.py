@@ -190,7 +190,7 @@ def test_ctrl_c_stops_every_run_so_it_saves_its_model_and_leaves_no_process(reco
     rows = {row[0]: row[2] for row in csv.reader((tmp_path / "results" / "r-sweep" / "summary.csv").open())}
     assert rows == {"run": "status", "r-0": "interrupted", "r-1": "interrupted", "r-2": "not started"}
     # How to go on: the same command line with --resume, said at the Ctrl-C and at the end.
-    again = shlex.join(["python", str(SCRIPT), *sweep_args(config, *flags), "--resume"])
+    again = shlex.join([sys.executable, str(SCRIPT), *sweep_args(config, *flags), "--resume"])  # the Python it ran on
     lines = [line.split("] ", 1)[-1] for line in out.splitlines()]
     assert f"to continue the sweep later: {again}" in lines
     assert lines[-1] == f"3 runs not done; to continue the sweep: {again}"
@@ -320,8 +320,10 @@ def test_help_lists_the_mlagents_learn_flags_that_are_forwarded(capsys):
 def test_the_command_that_continues_a_sweep_resumes_it_and_never_forces_it_afresh(monkeypatch):
     monkeypatch.chdir(SCRIPT.parent)  # the script in this folder: shown by its own name
     command = ml.resume_command(["c.yaml", "--force", "--num-envs", "2", "--env-args", "--seed", "1"])
-    assert command == "python mlagents-learn.py c.yaml --num-envs 2 --resume --env-args --seed 1"
-    assert ml.resume_command(["my sweep.yaml", "--resume"]) == "python mlagents-learn.py 'my sweep.yaml' --resume"
+    # The Python it runs on: a bare `python` may be another interpreter, without the HParams writer's packages.
+    assert command == f"{shlex.quote(sys.executable)} mlagents-learn.py c.yaml --num-envs 2 --resume --env-args --seed 1"
+    assert ml.resume_command(["my sweep.yaml", "--resume"], "/opt/my python/bin/python3") == (
+        "'/opt/my python/bin/python3' mlagents-learn.py 'my sweep.yaml' --resume")
 
 
 def test_a_sweep_whose_state_file_cannot_be_written_at_the_end_says_so_last(records, tmp_path, monkeypatch, capsys):
