@@ -308,10 +308,12 @@ class Run:
         return [f"{heading}.{label}" if multi else label for heading, label, _ in self.values]
 
     def value_texts(self, whole: bool = False) -> list[str]:
-        """Each value as shown: its label from the config, else its YAML (cut short unless whole)."""
+        """Each value as shown: for people its label from the config, else its YAML cut short; whole (for
+        machines, and config_info.txt) its YAML uncut, after its label if it has one ("label = value")."""
         names = self.names or [None] * len(self.values)
-        return [name if name is not None else flow(value) if whole else cut(flow(value), SHOWN_VALUE_WIDTH)
-                for (_, _, value), name in zip(self.values, names)]
+        if whole:
+            return [flow(value) if name is None else f"{name} = {flow(value)}" for (_, _, value), name in zip(self.values, names)]
+        return [cut(flow(value), SHOWN_VALUE_WIDTH) if name is None else name for (_, _, value), name in zip(self.values, names)]
 
 
 @dataclass
@@ -1216,7 +1218,7 @@ def render_config_info(runs: Sequence[Run], repetitions: int = 1) -> str:
             if value_heading != heading:
                 heading = value_heading
                 lines.append(f"- {heading}")
-            lines.append(f"  - {label}: {flow(value) if name is None else name}")
+            lines.append(f"  - {label}: {flow(value) if name is None else f'{name} = {flow(value)}'}")
         blocks.append("\n".join(lines) + "\n")
     return "\n".join(blocks)
 
@@ -4738,13 +4740,13 @@ def hparam_values(run: Run) -> dict[str, bool | float | str]:
     """A run's values for the HParams tab, by option: numbers and booleans as such, a label or anything else as text."""
     labels = run.names or [None] * len(run.values)
     found: dict[str, bool | float | str] = {}
-    for (_, _, value), label, name, text in zip(run.values, labels, run.value_names(), run.value_texts(whole=True)):
+    for (_, _, value), label, name in zip(run.values, labels, run.value_names()):
         if label is None and isinstance(value, bool):
             found[name] = value
         elif label is None and isinstance(value, (int, float)) and finite_number(value):
             found[name] = float(value)
         else:
-            found[name] = text
+            found[name] = label if label is not None else flow(value)  # whole: a table of people, but sorted by machines
     return found
 
 

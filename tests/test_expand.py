@@ -309,9 +309,12 @@ def test_labelled_values_show_their_label_and_the_run_config_gets_the_value():
     assert runs[2].config["behaviors"]["B"]["hyperparameters"] == {
         "batch_size": 1024, "buffer_size": 20480, "learning_rate": 3.0e-4, "beta": 5.0e-3}
     assert not has_opt_key(runs[2].config)
-    # config_info.txt: the label for a labelled value, the whole value otherwise.
+    # Machines read whole values: a labelled one after its label.
+    assert runs[2].describe(whole=True).startswith("hyperparameters=large = {batch_size: 1024, buffer_size: 20480,")
+    # config_info.txt: a labelled value's label and value, the whole value otherwise.
     assert render_config_info(runs).split("\n\n")[2] == (
-        "r-2\n- B\n  - hyperparameters: large\n  - gamma: 0.99\n"
+        "r-2\n- B\n  - hyperparameters: large = {batch_size: 1024, buffer_size: 20480, learning_rate: 0.0003, beta: 0.005}\n"
+        "  - gamma: 0.99\n"
         "  - network_settings: {hidden_units: 128, num_layers: 2, normalize: true, vis_encode_type: simple}")
 
 

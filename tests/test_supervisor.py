@@ -770,3 +770,18 @@ def test_a_decision_that_carries_a_spec_continues_the_run_from_its_checkpoint_wi
     assert "n: 7" in written
     entry = h.records_json()["runs"][0]
     assert (entry["values"], entry["combination"]) == ([["stand_in", "n", "7", None]], ml.combination_of([("stand_in", "n", 7)]))
+
+
+def test_files_for_machines_hold_whole_values_a_labelled_one_after_its_label(tmp_path):
+    long = "y" * 45
+    config = (f"behaviors:\n  B:\n    max_steps: 1000\nstand_in:\n  style: {{opt_values: {{calm: 1, wild: {long}}}}}\n")
+    h = Harness(tmp_path, config, concurrency=2)
+    h.tick()
+    for run in h.launcher.started:
+        run.end(0)
+    h.tick(1)
+    h.summary()
+    folder = tmp_path / "results" / "r-sweep"
+    assert [line.split(",")[1] for line in (folder / "summary.csv").read_text().splitlines()] == [
+        "values", "style=calm = 1", f"style=wild = {long}"]
+    assert "| r-1 | style=wild | finished |" in (folder / "summary.md").read_text()  # people read the label
