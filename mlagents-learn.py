@@ -4887,7 +4887,8 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("config", nargs="?", metavar="config.yaml", help="ML-Agents trainer config with opt_values")
     ours = parser.add_argument_group("sweep flags")
     parser.flag(ours, "--num-envs", type=int, metavar="N", help="how many runs train at once (default 1)")
-    parser.flag(ours, "--run-id", metavar="ID", help="base run id: runs are ID-0, ID-1, ... (default ppo)")
+    parser.flag(ours, "--run-id", metavar="ID", help="base run id: runs are ID-0, ID-1, ... (default: the config's "
+                                                    "checkpoint_settings.run_id, else ppo)")
     parser.flag(ours, "--base-port", type=int, metavar="PORT",
                       help=f"first port; concurrent runs get disjoint port ranges from here (default {DEFAULT_BASE_PORT})")
     parser.flag(ours, "--dry-run", "--generate-only", action="store_true", dest="dry_run",
