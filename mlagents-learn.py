@@ -1453,6 +1453,13 @@ class TensorBoardClient:
             raise TensorBoardDown("an answer of the wrong shape from /data/runs")
         return answer
 
+    def tags(self, deadline: float) -> dict[str, list[str]]:
+        """/data/plugin/scalars/tags: each run's scalar tags."""
+        answer = self.request("GET", "/data/plugin/scalars/tags", deadline)
+        if not isinstance(answer, dict) or not all(isinstance(tags, dict) for tags in answer.values()):
+            raise TensorBoardDown("an answer of the wrong shape from /data/plugin/scalars/tags")
+        return {run: [str(tag) for tag in tags] for run, tags in answer.items()}
+
     def scalars(self, tag: str, runs: Sequence[str], deadline: float) -> dict[str, Served]:
         """The points of one tag for many runs, in one request, each with the wall time it was written at;
         runs without data are left out."""
@@ -1467,6 +1474,26 @@ class TensorBoardClient:
                     for run, points in answer.items()}
         except (ValueError, TypeError):
             raise TensorBoardDown("an answer of the wrong shape from scalars_multirun") from None
+
+
+def missing_tag(tag: str, use: str, run: str, tags: Sequence[str]) -> str:
+    """What is said of a tag a run has no point of, while it has points of other tags."""
+    import difflib
+
+    closest = difflib.get_close_matches(tag, tags, n=1, cutoff=0.0)
+    shown = ", ".join(sorted(tags)[:12]) + (f" and {len(tags) - 12} more" if len(tags) > 12 else "")
+    return (f"TensorBoard has no point of the tag {tag!r}{f' ({use})' if use else ''} in {run}, which has points of "
+            f"{shown}: did you mean {closest[0]!r}? Tags are case-sensitive; "
+            f"{'its stop rule never fires' if use.startswith('opt_stop') else 'its column stays empty'} until it is fixed")
+
+
+def tag_uses(metric: str, rules: Sequence[StopRule]) -> dict[str, str]:
+    """What reads each tag: --metric, and the stop rules of which behaviors."""
+    uses: dict[str, list[str]] = {}
+    for rule in rules:
+        uses.setdefault(rule.tag, []).append(f"opt_stop of {rule.behavior}")
+    uses.setdefault(metric, []).append("--metric")
+    return {tag: " and ".join(dict.fromkeys(names)) for tag, names in uses.items()}
 
 
 def own_points(served: Served, windows: Windows | None) -> Points:
@@ -1668,8 +1695,10 @@ class MetricsWatcher:
 
     def __init__(self, client: TensorBoardClient, *, interval: float, results_dir: Path,
                  start_server: Callable[[], Any] | None = None, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, uses: Mapping[str, str] | None = None) -> None:
         self.client = client
+        self.uses = dict(uses or {})  # tag -> what reads it ("--metric", "opt_stop of B"), for what is said of it
+        self.tags_looked_at: set[str] = set()  # tags found in a run's tags, or said to be missing: never again
         self.interval = interval
         self.results_dir = results_dir
         self.results = Results(results_dir)
@@ -1845,6 +1874,7 @@ class MetricsWatcher:
         if self.healthy is False:
             self.note("say", "TensorBoard answers again: stop conditions are checked")
         self.healthy = True
+        self.watch_for_missing_tags(request, wanted, names, fresh, deadline)
         owned = {(run_id, behavior) for (run_id, behavior, _), points in fresh.items() if points}
         self.watch_for_unserved([pair for pair in wanted if pair not in owned and (pair not in names or pair in foreign)],
                                 request.windows, taken)
@@ -1854,6 +1884,30 @@ class MetricsWatcher:
         snapshot = Snapshot(taken, {**self.final_points, **fresh})
         self._snapshot = snapshot
         return snapshot
+
+    def watch_for_missing_tags(self, request: MetricsRequest, wanted: Sequence[tuple[str, str]],
+                               names: Mapping[tuple[str, str], str], fresh: Mapping[tuple[str, str, str], Points],
+                               deadline: float) -> None:
+        """A tag the sweep reads of which a run TensorBoard serves has no point, while it has points of other
+        tags: a typo (`Cumulative reward`) would turn its stop rule off for good. Said once per tag, with
+        the run's tags and the closest one; TensorBoard's tags are asked only while such a tag is unexplained."""
+        missing = [tag for tag in request.tags if tag not in self.tags_looked_at
+                   and any(pair in names and (*pair, tag) not in fresh for pair in wanted)]
+        if not missing:
+            return
+        try:
+            served = self.client.tags(deadline)
+        except TensorBoardDown:
+            return  # asked again at the next poll
+        for tag in missing:
+            for pair in wanted:
+                tags = served.get(names.get(pair, ""), [])
+                if not tags:
+                    continue  # no scalar of its own yet: nothing to tell from
+                self.tags_looked_at.add(tag)
+                if tag not in tags:
+                    self.note("warn", missing_tag(tag, self.uses.get(tag, ""), f"{pair[0]}/{pair[1]}", tags))
+                break
 
     def watch_for_unserved(self, unserved: Sequence[tuple[str, str]], windows: Mapping[str, Windows], now: float) -> None:
         """Runs that have written events in their current session for UNSERVED_GRACE seconds, of which TensorBoard
@@ -5263,7 +5317,8 @@ def run_sweep(argv: Sequence[str]) -> int:
             log = settings.sweep_dir / "logs" / "tensorboard.log"
             watcher = MetricsWatcher(TensorBoardClient(settings.tensorboard_url), interval=settings.poll_interval,
                                      results_dir=settings.results_dir,
-                                     start_server=tensorboard_starter(settings, platform, log))
+                                     start_server=tensorboard_starter(settings, platform, log),
+                                     uses=tag_uses(settings.metric, prepared.plan.stop_rules))
         trainer, warning = platform.trainer_command(settings.trainer)
         if warning:
             console.warn(warning)

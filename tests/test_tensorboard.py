@@ -311,3 +311,52 @@ def test_waiting_for_a_tensorboard_it_started_keeps_the_watchers_own_time(tmp_pa
     done.join(10)
     assert not done.is_alive()
     assert len(slept) == ml.TENSORBOARD_START_TIMEOUT / 0.5 and watcher.healthy is False
+
+
+def test_a_typo_in_a_tag_the_sweep_reads_is_said_once_with_the_runs_tags_and_the_closest(tmp_path):
+    # `Cumulative reward` (lower-case r): no warning, the rule never fired, the summary had an empty column.
+    ours = tmp_path / "results"
+    write_events(ours, "r-0/B", [(100, 1.0)])
+    typo = "Environment/Cumulative reward"
+    with TensorBoardServer(str(ours)) as board:
+        client = ml.TensorBoardClient(board.url)
+        asked = []
+        tags = client.tags
+        client.tags = lambda deadline: asked.append(1) or tags(deadline)
+        watcher = ml.MetricsWatcher(client, interval=60, results_dir=ours,
+                                    uses=ml.tag_uses(TAG, [ml.StopRule("B", typo, min=0.0)]))
+        watcher.connect()
+        watcher.want(ml.MetricsRequest((TAG, typo), (("r-0", "B"),)))
+        wait_until(lambda: (found := watcher.poll_once()) and found.points and found, 30)
+        watcher.poll_once()
+    assert watcher.take_notes()[1:] == [("warn", f"TensorBoard has no point of the tag '{typo}' (opt_stop of B) in r-0/B, "
+                                                 f"which has points of {TAG}: did you mean '{TAG}'? Tags are case-sensitive; "
+                                                 "its stop rule never fires until it is fixed")]
+    assert len(asked) == 1  # once said, the tags are not asked for again
+
+
+@pytest.mark.parametrize("tags, use, said", [
+    (["Losses/Value Loss", "Environment/Cumulative Reward"], "--metric",
+     "TensorBoard has no point of the tag 'Reward' (--metric) in r-0/B, which has points of Environment/Cumulative "
+     "Reward, Losses/Value Loss: did you mean 'Environment/Cumulative Reward'? Tags are case-sensitive; its column "
+     "stays empty until it is fixed"),
+    ([f"Policy/T{n:02d}" for n in range(13)] + ["Environment/Rewards"], "", "TensorBoard has no point of the tag "
+     "'Reward' in r-0/B, which has points of Environment/Rewards, Policy/T00, Policy/T01, Policy/T02, Policy/T03, "
+     "Policy/T04, Policy/T05, Policy/T06, Policy/T07, Policy/T08, Policy/T09, Policy/T10 and 2 more: did you mean "
+     "'Environment/Rewards'? Tags are case-sensitive; its column stays empty until it is fixed"),
+])
+def test_what_is_said_of_a_missing_tag(tags, use, said):
+    assert ml.missing_tag("Reward", use, "r-0/B", tags) == said
+
+
+def test_a_tag_in_the_runs_tags_is_never_said_missing_and_not_asked_for_again(tmp_path):
+    client = ScriptedClient([(1.0, 100.0, 0.5)])
+    asked = []
+    client.tags = lambda deadline: asked.append(1) or {"r-0/B": [TAG, "Later"]}
+    client.scalars = lambda tag, runs, deadline: {"r-0/B": [(1.0, 100.0, 0.5)]} if tag == TAG else {}
+    watcher = ml.MetricsWatcher(client, interval=60, results_dir=tmp_path)
+    watcher.healthy = True
+    watcher.want(ml.MetricsRequest((TAG, "Later"), (("r-0", "B"),)))  # "Later": a tag the run has not written yet
+    watcher.poll_once()
+    watcher.poll_once()
+    assert (watcher.take_notes(), len(asked)) == ([], 1)
