@@ -1957,6 +1957,17 @@ class Decision:
     spec: RunSpec | None = None
 
 
+@dataclass(frozen=True)
+class Standing:
+    """How far a policy's judging took a run, for the summary's ranking: runs further on rank first, then
+    by their value there (a run judged at a rung is compared with the others at that rung, never by a
+    last value measured further on)."""
+
+    level: float  # the highest rung it was judged at; math.inf: trained to the end
+    value: float | None  # its value there (None: its last value of --metric)
+    step: float | None = None  # the rung's step
+
+
 class Policy(Protocol):
     """Proposes runs and decides; the supervisor records and carries out. Fed the run records and what
     TensorBoard served of the runs' own points, nothing else."""
@@ -1969,6 +1980,7 @@ class Policy(Protocol):
     def due(self, records: Sequence[RunRecord], snapshot: Snapshot) -> bool: ...
     def memory_from_json(self, data: Any, status: Status) -> Any: ...  # ValueError if malformed
     def memory_to_json(self, memory: Any) -> Any: ...
+    def standing(self, record: RunRecord) -> Standing | None: ...  # None: not judged (ranked by --metric)
 
 
 class GridProposer:
@@ -2020,6 +2032,9 @@ class GridPolicy:
         return None
 
     def memory_to_json(self, memory: Any) -> Any:
+        return None
+
+    def standing(self, record: RunRecord) -> Standing | None:
         return None
 
     def decide(self, records: Sequence[RunRecord], snapshot: Snapshot) -> list[Decision]:
@@ -2196,6 +2211,18 @@ class HalvingPolicy:
 
     def memory_to_json(self, memory: Any) -> Any:
         return memory.to_json() if memory is not None else None
+
+    def standing(self, record: RunRecord) -> Standing | None:
+        """A run that trained to the end got furthest; else the highest rung it was judged at, and its value
+        there; a run never judged has no standing."""
+        if record.status is Status.FINISHED:
+            return Standing(math.inf, None)
+        kept = record.memory
+        if kept is None or not kept.values:
+            return None
+        rung = max(kept.values)
+        rungs = self.rungs(record.run)
+        return Standing(rung, kept.values[rung], rungs[rung] if rung < len(rungs) else None)
 
     def halving(self, run: Run) -> list[StopRule]:
         return [rule for rule in run.stop_rules if RULE_KINDS[rule.rule].schedules]
@@ -4596,9 +4623,16 @@ def best_first(items: Sequence[T], value_of: Callable[[T], float | None], mode: 
     return [items[index] for index in order]
 
 
-def rank(records: Sequence[RunRecord], metric: str, mode: str) -> list[RunRecord]:
-    """Best first (highest, or lowest with mode min); runs without a value last, in grid order."""
-    return best_first(records, lambda record: ranking_value(record, metric), mode)
+def rank(records: Sequence[RunRecord], metric: str, mode: str,
+         standing: Callable[[RunRecord], Standing | None] = lambda record: None) -> list[RunRecord]:
+    """Best first: by the policy's standing (how far its judging took a run, then the value there), then by
+    --metric (highest, or lowest with mode min); runs without a value last, in grid order."""
+    stands = [standing(record) for record in records]
+    values = [stand.value if stand is not None and stand.value is not None else ranking_value(record, metric)
+              for record, stand in zip(records, stands)]
+    order = sorted(range(len(records)), key=lambda index: (
+        -(stands[index].level if stands[index] is not None else -1.0), ranking_key(values[index], mode), index))
+    return [records[index] for index in order]
 
 
 @dataclass(frozen=True)
@@ -4610,6 +4644,12 @@ class Outcome:
     tags: Sequence[str]
     stale: bool = False
     now: float = 0.0  # the supervisor's clock at the end: a running run's duration is up to it
+    standing: Callable[[RunRecord], Standing | None] = lambda record: None  # the policy's (see Standing)
+
+    @property
+    def unfinished(self) -> bool:
+        """Runs are left to train (interrupted, paused, not started): what is best is best so far."""
+        return any(record.status not in (Status.FINISHED, Status.STOPPED, Status.FAILED) for record in self.records)
 
 
 def summary_rows(outcome: Outcome, settings: Settings, whole: bool = False) -> tuple[list[str], list[list[str]], list[RunRecord]]:
@@ -4623,7 +4663,7 @@ def summary_rows(outcome: Outcome, settings: Settings, whole: bool = False) -> t
         header.insert(3, "node")
     header += [tag if len(behaviors) == 1 else f"{behavior}: {tag}" for behavior, tag in columns]
     header.append("note")
-    ranked = rank(records, settings.metric, settings.metric_mode)
+    ranked = rank(records, settings.metric, settings.metric_mode, outcome.standing)
     rows = []
     for record in ranked:
         note = record.stop_reason or (str(settings.log_path_of(record.run)) if record.status is Status.FAILED else "")
@@ -4706,16 +4746,20 @@ def write_summary(outcome: Outcome, settings: Settings, console: Console) -> Non
     summary.md (values cut short: for people)."""
     header, rows, ranked = summary_rows(outcome, settings)
     by_combination = combination_rows(outcome, settings) if settings.repetitions > 1 else None
-    # A failed or interrupted run's last value is not a result, nor is a value that is not a finite
-    # number (a diverged run): neither is ever named best.
-    best = next((record for record in ranked if finite_number(ranking_value(record, settings.metric))
-                 and record.status in (Status.FINISHED, Status.STOPPED)), None)
-    best_line = (f"Best run: {best.run.run_id} ({best.run.describe()}), "
-                 f"{settings.metric} = {ranking_value(best, settings.metric):g}; "
-                 f"its config: {settings.config_path_of(best.run)}") if best else ""
+    so_far = " so far" if outcome.unfinished else ""
+    best_line = ""
+    best = next((record for record in ranked if best_candidate(record, outcome, settings.metric)), None)
+    if best is not None:
+        stand = outcome.standing(best)
+        judged = (f", the furthest its rule judged: {stand.value:g} at step {stand.step:g}"
+                  if stand is not None and stand.value is not None and stand.step is not None else "")
+        last = ranking_value(best, settings.metric)
+        best_line = (f"Best run{so_far}: {best.run.run_id} ({best.run.describe()}), "
+                     f"{settings.metric} = {'' if last is None else f'{last:g}'}{judged}; "
+                     f"its config: {settings.config_path_of(best.run)}")
     if by_combination is not None:
         top = by_combination[2][0] if by_combination[2] else None
-        best_line = (f"Best settings: {top.label}, mean {settings.metric} = {top.mean:g} over {len(top.scores)} "
+        best_line = (f"Best settings{so_far}: {top.label}, mean {settings.metric} = {top.mean:g} over {len(top.scores)} "
                      f"of its {len(top.records)} runs ({' '.join(record.run.run_id for record in top.records)})"
                      if top is not None and finite_number(top.mean) else "")
     files = {"summary.csv": csv_text(*summary_rows(outcome, settings, whole=True)[:2])}
@@ -4744,6 +4788,16 @@ def write_summary(outcome: Outcome, settings: Settings, console: Console) -> Non
     if written:
         extra = ", summary_by_combination.csv" if by_combination is not None else ""
         console.block(f"Summary: {settings.sweep_dir / 'summary.md'}{extra} and summary.csv")
+
+
+def best_candidate(record: RunRecord, outcome: Outcome, metric: str) -> bool:
+    """May the run be named best? A run judged by the policy (at a rung) by its value there; any other run only
+    if it finished or was stopped by a rule (a failed or interrupted run's last value is not a result), and
+    never by a value that is not a finite number (a diverged run)."""
+    stand = outcome.standing(record)
+    if stand is not None and stand.value is not None:
+        return finite_number(stand.value)
+    return finite_number(ranking_value(record, metric)) and record.status in (Status.FINISHED, Status.STOPPED)
 
 
 def csv_text(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -5350,7 +5404,8 @@ def run_sweep(argv: Sequence[str]) -> int:
         finally:
             restore_handlers(handlers)
         shown = supervisor.shown()
-        write_summary(Outcome(shown, supervisor.summary_tags, supervisor.metrics_stale, supervisor.clock()), settings, console)
+        write_summary(Outcome(shown, supervisor.summary_tags, supervisor.metrics_stale, supervisor.clock(),
+                              prepared.policy.standing), settings, console)
         unfinished = [record for record in shown if record.status in (Status.INTERRUPTED, Status.PENDING, Status.PAUSED)]
         if unfinished and settings.resume_hint:
             console.block(f"{len(unfinished)} run{'s' if len(unfinished) != 1 else ''} not done; "

@@ -263,7 +263,8 @@ class Harness:
 
     def outcome(self) -> "ml.Outcome":
         """What the summary is made of, as the sweep makes it at its end."""
-        return ml.Outcome(self.supervisor.shown(), self.supervisor.summary_tags, self.supervisor.metrics_stale, self.clock())
+        return ml.Outcome(self.supervisor.shown(), self.supervisor.summary_tags, self.supervisor.metrics_stale, self.clock(),
+                          self.supervisor.policy.standing)
 
     def summary(self) -> None:
         ml.write_summary(self.outcome(), self.settings, self.supervisor.console)

@@ -585,3 +585,34 @@ def test_what_halving_remembers_goes_to_the_state_file_and_back_unchanged():
     kept = ml.HalvingMemory(2, {0: 0.5, 1: float("nan")}, 1)
     again = ml.HalvingMemory.from_json(json.loads(json.dumps(kept.to_json())))
     assert (again.passed, again.ended, again.values[0], math.isnan(again.values[1])) == (2, 1, 0.5, True)
+
+
+def test_an_interrupted_halving_sweep_ranks_by_how_far_runs_got_and_says_its_best_is_best_so_far(tmp_path):
+    # r-0 went on at rung 1 (0.9 there) and was interrupted at step 150, its last value 0.6; r-1 was out at
+    # rung 1 (0.5 there) but trained on while it saved, its last value 0.95 at step 180. It was named best.
+    h = Harness(tmp_path, halving_config([0.9, 0.5, 0.1]), concurrency=3, tensorboard_url="http://board", metric=TAG)
+    values = {"r-0": (ml.Ending.INTERRUPTED, ml.HalvingMemory(1, {0: 0.9}), 0.6),
+              "r-1": (ml.Ending.STOPPED, ml.HalvingMemory(0, {0: 0.5}, 0), 0.95),
+              "r-2": (ml.Ending.STOPPED, ml.HalvingMemory(0, {0: 0.1}, 0), 0.3)}
+    for run_id, (ending, memory, last) in values.items():
+        record = h.earlier(run_id, ending, saved=150)
+        record.memory, record.metrics[("B", TAG)] = memory, last
+    _, rows, _ = ml.summary_rows(h.outcome(), h.settings)
+    assert [row[0] for row in rows] == ["r-0", "r-1", "r-2"]
+    h.summary()
+    assert (tmp_path / "results" / "r-sweep" / "summary.md").read_text().splitlines()[-1] == (
+        f"Best run so far: r-0 (score=0.9), {TAG} = 0.6, the furthest its rule judged: 0.9 at step 100; "
+        f"its config: {tmp_path / 'results' / 'r-sweep' / 'configs' / 'r-0.yaml'}")
+
+
+def test_a_run_that_trained_to_the_end_ranks_above_every_run_halving_judged_on_the_way(tmp_path):
+    h = Harness(tmp_path, halving_config([0.9, 0.5]), concurrency=2, tensorboard_url="http://board", metric=TAG)
+    winner = h.earlier("r-0", ml.Ending.FINISHED, saved=2700)
+    winner.memory, winner.metrics[("B", TAG)] = ml.HalvingMemory(3, {0: 0.9, 1: 0.9, 2: 0.9}), 0.7
+    out = h.earlier("r-1", ml.Ending.STOPPED, saved=350)
+    out.memory, out.metrics[("B", TAG)] = ml.HalvingMemory(1, {0: 0.95, 1: 0.8}, 1), 0.99
+    _, rows, _ = ml.summary_rows(h.outcome(), h.settings)
+    assert [row[0] for row in rows] == ["r-0", "r-1"]
+    h.summary()
+    assert (tmp_path / "results" / "r-sweep" / "summary.md").read_text().splitlines()[-1].startswith(
+        f"Best run: r-0 (score=0.9), {TAG} = 0.7; its config:")
