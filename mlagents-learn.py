@@ -2811,6 +2811,27 @@ def script_shebang(program: Path) -> str | None:
     return words[0] if words else None
 
 
+# Run in the trainer's Python: every distinct run config (YAML text, by number, on stdin as JSON) through
+# ML-Agents' own parser, as mlagents-learn reads it; out: what it said of each it refuses. Exit 3: no ML-Agents.
+CONFIG_CHECK = """
+import json, sys
+try:
+    import yaml
+    from mlagents.plugins.trainer_type import register_trainer_plugins
+    from mlagents.trainers.settings import RunOptions
+except ImportError as exc:
+    sys.exit(3)
+register_trainer_plugins()  # without it every trainer type is "Invalid trainer type"
+refused = {}
+for number, text in json.load(sys.stdin).items():
+    try:
+        RunOptions.from_dict(yaml.safe_load(text))
+    except Exception as exc:  # TrainerConfigError, and cattrs' own for a value of the wrong type
+        refused[number] = " ".join(str(exc).split()) or exc.__class__.__name__
+json.dump(refused, sys.stdout)
+"""
+
+
 def has_mlagents(python: str) -> bool:
     """True if that Python can import ML-Agents' entry point (found without importing it: 60 ms)."""
     probe = f"import importlib.util,sys;sys.exit(importlib.util.find_spec('{MLAGENTS_ENTRY}') is None)"
@@ -5277,6 +5298,7 @@ def prepare(argv: Sequence[str], console: Console) -> Prepared:
     store.refuse_if_live()  # first: of all that may be wrong, a live sweep in the folder matters most
     if not settings.dry_run:
         check_results(settings, runs)
+    check_with_mlagents(settings, runs, console)
     launcher = connect_cluster(settings, runs) if settings.ray and not settings.dry_run else None
     try:
         store.take()
@@ -5322,6 +5344,47 @@ def adopt(runs: Sequence[Run], results: Results) -> list[RunRecord]:
     meaning of --resume. Each run whose results are there is taken as this sweep's, its session closed by
     what ML-Agents recorded (see RunRecord.take_up): trained to the end, or continued from its checkpoint."""
     return [RunRecord(run, Status.RUNNING, [Session(0.0)]) for run in runs if results.exists(run)]
+
+
+def check_with_mlagents(settings: Settings, runs: Sequence[Run], console: Console,
+                        run: Callable[..., "subprocess.CompletedProcess[str]"] = subprocess.run) -> None:
+    """Refuse a sweep whose run configs ML-Agents would refuse (a key of SAC's crossed with trainer_type ppo,
+    a misspelt hyperparameter): each run would fail after seconds, with the reason in its log only.
+
+    Checked by ML-Agents' own parser in the trainer's Python (the sweep may run on another), where the
+    trainer is mlagents-learn; one line per kind of mistake, naming the runs. Where that Python cannot be
+    found or has no ML-Agents, one line says so and the sweep goes on."""
+    if not Path(settings.trainer[0]).name.lower().startswith(("mlagents-learn", "python")):
+        return  # a trainer of the user's own: not ML-Agents' to judge its configs
+    found = trainer_python(settings.trainer)
+    if found is None:
+        if Path(settings.trainer[0]).name.lower().startswith("mlagents-learn"):
+            console.warn(f"the Python that runs {settings.trainer[0]} was not found: the run configs are not checked "
+                         "by ML-Agents before they train")
+        return  # python running a script of its own: not mlagents-learn
+    texts: dict[str, list[Run]] = {}
+    for each in runs:
+        texts.setdefault(dump_config(each.config), []).append(each)  # repetitions share one config
+    numbered = list(texts)
+    try:
+        done = run([found[0], "-c", CONFIG_CHECK], input=json.dumps(dict(enumerate(numbered))), capture_output=True,
+                   text=True, timeout=600, check=False)
+        refused = json.loads(done.stdout) if done.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError, ValueError):
+        done, refused = None, None
+    if not isinstance(refused, dict):
+        why = "has no ML-Agents" if done is not None and done.returncode == 3 else "could not check them"
+        console.warn(f"the trainer's Python {found[0]} {why}: the run configs are not checked by ML-Agents before they train")
+        return
+    by_reason: dict[str, list[str]] = {}
+    for number, reason in refused.items():
+        by_reason.setdefault(str(reason), []).extend(each.run_id for each in texts[numbered[int(number)]])
+    if by_reason:
+        bad = sum(len(ids) for ids in by_reason.values())
+        lines = [f"  {', '.join(ids[:5])}{f' and {len(ids) - 5} more' if len(ids) > 5 else ''}: {cut(reason, 300)}"
+                 for reason, ids in sorted(by_reason.items(), key=lambda item: item[1][0])]
+        raise SweepError(f"ML-Agents refuses the configs of {bad} of {len(runs)} runs", str(settings.config_path),
+                         "fix the options that make them, or leave those runs out; what ML-Agents said:\n" + "\n".join(lines))
 
 
 def check_port_room(settings: Settings, runs: Sequence[Run]) -> None:

@@ -399,3 +399,41 @@ def test_a_ray_without_the_switch_that_stops_it_reconnecting_is_said_once(monkey
                        "away, Ray may connect again by itself, or wait for a cluster for good")
     private.auto_init_hook.enable_auto_connect = True
     assert ml.import_ray()[1] is None and private.auto_init_hook.enable_auto_connect is False
+
+
+# -- configs ML-Agents would refuse ---------------------------------------------------------------
+
+CROSSED = ("behaviors:\n  B:\n    trainer_type: {opt_values: [ppo, sac]}\n    hyperparameters:\n"
+           "      learning_rate: {opt_values: [0.001, 0.0003]}\n      buffer_init_steps: 100\n"
+           "    max_steps: 100\n")
+
+
+@pytest.mark.parametrize("extra", [[], ["--dry-run"]])
+def test_configs_ml_agents_would_refuse_are_refused_before_anything_starts(tmp_path, monkeypatch, capsys, extra):
+    # buffer_init_steps is SAC's: the two PPO runs failed after 3 s, the reason only in their logs, exit 1.
+    monkeypatch.chdir(tmp_path)
+    Path("c.yaml").write_text(CROSSED.replace("learning_rate:", "learning_rat:", 1) if extra else CROSSED)
+    trainer = shlex.join([sys.executable, "-m", "mlagents.trainers.learn"])  # ML-Agents' own parser, in its Python
+    assert main(["c.yaml", "--trainer", trainer, "--no-tensorboard", *extra]) == 2
+    if extra:  # a misspelt hyperparameter: every run, one line per kind of mistake
+        said = ("  ppo-0, ppo-1: The option learning_rat was specified in your YAML file for PPOSettings, but is invalid.\n"
+                "  ppo-2, ppo-3: The option learning_rat was specified in your YAML file for SACSettings, but is invalid.")
+        count = 4
+    else:
+        said = "  ppo-0, ppo-1: The option buffer_init_steps was specified in your YAML file for PPOSettings, but is invalid."
+        count = 2
+    assert capsys.readouterr().err == (
+        f"error: ML-Agents refuses the configs of {count} of 4 runs (c.yaml): fix the options that make them, or leave "
+        f"those runs out; what ML-Agents said:\n{said}\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml"]
+
+
+def test_a_trainer_python_without_ml_agents_is_said_once_and_the_sweep_goes_on(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    python = Path(sys.base_prefix) / "bin" / "python3"  # the Python this virtualenv was made from: no ML-Agents
+    Path("c.yaml").write_text(CROSSED)
+    assert main(["c.yaml", "--trainer", f"{python} -m mlagents.trainers.learn", "--dry-run"]) == 0
+    err = capsys.readouterr().err
+    assert [line.split("] ", 1)[1] for line in err.splitlines()] == [
+        f"warning: the trainer's Python {python} has no ML-Agents: the run configs are not checked by ML-Agents "
+        "before they train"]
