@@ -1487,6 +1487,13 @@ def missing_tag(tag: str, use: str, run: str, tags: Sequence[str]) -> str:
             f"{'its stop rule never fires' if use.startswith('opt_stop') else 'its column stays empty'} until it is fixed")
 
 
+def nearly_one_of(tag: str, tags: Sequence[str]) -> bool:
+    """True if one of tags is nearly tag: the same but for case, or a few letters apart (a typo)."""
+    import difflib
+
+    return any(other.lower() == tag.lower() or difflib.SequenceMatcher(None, tag, other).ratio() >= 0.9 for other in tags)
+
+
 def tag_uses(metric: str, rules: Sequence[StopRule]) -> dict[str, str]:
     """What reads each tag: --metric, and the stop rules of which behaviors."""
     uses: dict[str, list[str]] = {}
@@ -1890,7 +1897,9 @@ class MetricsWatcher:
                                deadline: float) -> None:
         """A tag the sweep reads of which a run TensorBoard serves has no point, while it has points of other
         tags: a typo (`Cumulative reward`) would turn its stop rule off for good. Said once per tag, with
-        the run's tags and the closest one; TensorBoard's tags are asked only while such a tag is unexplained."""
+        the run's tags and the closest one: at once if one of them is nearly the same (a typo), else once the
+        run has ended without a point of it (ML-Agents writes some tags late: Losses/* only after the first
+        policy update). TensorBoard's tags are asked only while such a tag is unexplained."""
         missing = [tag for tag in request.tags if tag not in self.tags_looked_at
                    and any(pair in names and (*pair, tag) not in fresh for pair in wanted)]
         if not missing:
@@ -1904,8 +1913,10 @@ class MetricsWatcher:
                 tags = served.get(names.get(pair, ""), [])
                 if not tags:
                     continue  # no scalar of its own yet: nothing to tell from
-                self.tags_looked_at.add(tag)
-                if tag not in tags:
+                if tag in tags:
+                    self.tags_looked_at.add(tag)  # there: its points are not the run's own, or come later
+                elif nearly_one_of(tag, tags) or pair[0] in request.final:
+                    self.tags_looked_at.add(tag)
                     self.note("warn", missing_tag(tag, self.uses.get(tag, ""), f"{pair[0]}/{pair[1]}", tags))
                 break
 

@@ -191,7 +191,7 @@ def test_tensorboard_absent_then_started_then_killed_training_goes_on(sweep_dir,
     bad = "{duration: 10, points: 100, steps: 1000, scalars: {B: {Score: -1.0}}, %s}" % gated(sweep_dir)
     path = config(sweep_dir, f"  opt_values: [{good}, {bad}, {bad}]\n", "  B:\n    max_steps: 1000\n    summary_freq: 10\n    opt_stop: {tag: Score, min: 0}\n")
     argv = [str(path), "--trainer", str(shim), "--results-dir", "results", "--run-id", "r",
-            "--tensorboard-url", f"http://127.0.0.1:{port}", "--poll-interval", "1"]
+            "--tensorboard-url", f"http://127.0.0.1:{port}", "--poll-interval", "1", "--metric", "Score"]  # its only tag
     sweep = subprocess.Popen([sys.executable, str(SCRIPT), *argv], cwd=sweep_dir, text=True,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              env={**os.environ, "PATH": "/usr/bin:/bin"})
