@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import difflib
 import enum
 import functools
 import hashlib
@@ -434,7 +435,6 @@ SESSION_FIELDS: dict[str, tuple[type, ...]] = {
     "reached": _OPTIONAL_NUMBER, "ending": (str, type(None)), "exit_code": (int, type(None)), "asked": (str, type(None)),
     "reason": (str,), "killed": (bool,), "saved": _OPTIONAL_NUMBER, "trained_s": _NUMBER, "pid": (int, type(None)),
     "identity": (dict, type(None)), "ports": (list, type(None)), "node": (str,)}
-TIME_FIELDS = ("began", "ended", "trained_s")  # must be finite numbers (steps may be NaN nowhere either)
 
 
 def expect_fields(data: Any, kinds: Mapping[str, tuple[type, ...]]) -> dict[str, Any]:
@@ -557,8 +557,8 @@ class RunRecord:
         session.asked, session.reason = what, reason
 
     def end_session(self, ended: float, ending: Ending, *, exit_code: int | None = None, reason: str = "",
-                    saved: float | None = None, trained_s: float = 0.0, retry: bool = False) -> None:
-        """The session ended: its ending decides the run's status (a lost run trains again if retry)."""
+                    saved: float | None = None, trained_s: float = 0.0) -> None:
+        """The session ended: its ending decides the run's status (a lost run waits to train again)."""
         session = self.sessions[-1]
         session.ended, session.ending, session.exit_code, session.saved = ended, ending, exit_code, saved
         session.trained_s += trained_s
@@ -568,7 +568,7 @@ class RunRecord:
             session.reached = max(session.reached or 0.0, saved)
         self._status = {Ending.FINISHED: Status.FINISHED, Ending.STOPPED: Status.STOPPED, Ending.PAUSED: Status.PAUSED,
                         Ending.INTERRUPTED: Status.INTERRUPTED, Ending.FAILED: Status.FAILED,
-                        Ending.LOST: Status.PENDING if retry else Status.FAILED}[ending]
+                        Ending.LOST: Status.PENDING}[ending]
 
     def go_on(self, run: Run | None = None) -> None:
         """A paused run is told to continue: it waits for a slot, and trains on from its checkpoint; with run,
@@ -1478,8 +1478,6 @@ class TensorBoardClient:
 
 def missing_tag(tag: str, use: str, run: str, tags: Sequence[str]) -> str:
     """What is said of a tag a run has no point of, while it has points of other tags."""
-    import difflib
-
     closest = difflib.get_close_matches(tag, tags, n=1, cutoff=0.0)
     shown = ", ".join(sorted(tags)[:12]) + (f" and {len(tags) - 12} more" if len(tags) > 12 else "")
     return (f"TensorBoard has no point of the tag {tag!r}{f' ({use})' if use else ''} in {run}, which has points of "
@@ -1489,8 +1487,6 @@ def missing_tag(tag: str, use: str, run: str, tags: Sequence[str]) -> str:
 
 def nearly_one_of(tag: str, tags: Sequence[str]) -> bool:
     """True if one of tags is nearly tag: the same but for case, or a few letters apart (a typo)."""
-    import difflib
-
     return any(other.lower() == tag.lower() or difflib.SequenceMatcher(None, tag, other).ratio() >= 0.9 for other in tags)
 
 
@@ -2580,9 +2576,7 @@ class LinuxPlatform(Platform):
         return found
 
     def end_marked(self, marker: str) -> None:
-        pids = (self.marked(marker) or {}).get(marker, [])
-        if pids:
-            self.signal_leftover(Leftover("", None, tuple(pids), marker), hard=True)
+        self.signal_leftover(Leftover("", None, (), marker), hard=True)  # a hard stop finds every process with the marker
 
     def trainer_alive(self, leftover: Leftover) -> bool:
         return leftover.trainer is not None and self.stat(leftover.trainer) is not None  # a zombie is gone
@@ -2830,7 +2824,7 @@ try:
     import yaml
     from mlagents.plugins.trainer_type import register_trainer_plugins
     from mlagents.trainers.settings import RunOptions
-except ImportError as exc:
+except ImportError:
     sys.exit(3)
 register_trainer_plugins()  # without it every trainer type is "Invalid trainer type"
 refused = {}
@@ -4366,8 +4360,7 @@ class Supervisor:
         record.session_began, record.handle = None, None
         if saved is None:
             saved = self.results.steps_saved(record.run, record.inherited)
-        record.end_session(self.wall(), ending, exit_code=code, reason=why, saved=saved, trained_s=trained,
-                           retry=ending is Ending.LOST)
+        record.end_session(self.wall(), ending, exit_code=code, reason=why, saved=saved, trained_s=trained)
         if record.last_step is None:  # TensorBoard had no point of it (yet, or at all): ML-Agents' own record
             record.last_step = saved
         self.changed = True
@@ -4647,11 +4640,12 @@ def ranking_value(record: RunRecord, metric: str) -> float | None:
 T = TypeVar("T")  # what best_first orders: runs or combinations
 
 
-def best_first(items: Sequence[T], value_of: Callable[[T], float | None], mode: str) -> list[T]:
-    """Items best first by their value (see ranking_key: NaN and infinities after every finite value, those
-    without a value last); ties in the given order."""
-    values = [value_of(item) for item in items]
-    order = sorted(range(len(items)), key=lambda index: (ranking_key(values[index], mode), index))
+def best_first(items: Sequence[T], value_of: Callable[[T], float | None], mode: str,
+               level_of: Callable[[T], float] = lambda item: 0.0) -> list[T]:
+    """Items best first: a higher level first, then by their value (see ranking_key: NaN and infinities after
+    every finite value, those without a value last); ties in the given order."""
+    levels, values = [level_of(item) for item in items], [value_of(item) for item in items]
+    order = sorted(range(len(items)), key=lambda index: (-levels[index], ranking_key(values[index], mode), index))
     return [items[index] for index in order]
 
 
@@ -4659,12 +4653,15 @@ def rank(records: Sequence[RunRecord], metric: str, mode: str,
          standing: Callable[[RunRecord], Standing | None] = lambda record: None) -> list[RunRecord]:
     """Best first: by the policy's standing (how far its judging took a run, then the value there), then by
     --metric (highest, or lowest with mode min); runs without a value last, in grid order."""
-    stands = [standing(record) for record in records]
-    values = [stand.value if stand is not None and stand.value is not None else ranking_value(record, metric)
-              for record, stand in zip(records, stands)]
-    order = sorted(range(len(records)), key=lambda index: (
-        -(stands[index].level if stands[index] is not None else -1.0), ranking_key(values[index], mode), index))
-    return [records[index] for index in order]
+    def value_of(record: RunRecord) -> float | None:
+        stand = standing(record)
+        return stand.value if stand is not None and stand.value is not None else ranking_value(record, metric)
+
+    def level_of(record: RunRecord) -> float:
+        stand = standing(record)
+        return stand.level if stand is not None else -1.0
+
+    return best_first(records, value_of, mode, level_of)
 
 
 @dataclass(frozen=True)
