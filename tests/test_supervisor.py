@@ -560,10 +560,7 @@ def test_the_summary_ranks_by_metric_mode_and_never_names_a_failed_run_best(tmp_
 
 def test_a_run_whose_metric_is_not_a_finite_number_ranks_last_and_is_never_named_best(tmp_path):
     h = Harness(tmp_path, grid(3), concurrency=3)
-    h.tick()
-    for run in h.launcher.started:
-        run.end(0)
-    h.tick(1)
+    h.train_all()
     for n, value in enumerate((math.inf, 0.5, math.nan)):
         h.supervisor.by_id[f"r-{n}"].metrics[("B", TAG)] = value
     assert [row[0] for row in ml.summary_rows(h.outcome(), h.settings)[1]] == ["r-1", "r-0", "r-2"]
@@ -615,10 +612,7 @@ def test_with_repetitions_the_summary_ranks_the_combinations_by_their_mean(tmp_p
 
 def test_without_repetitions_there_is_no_table_of_combinations(tmp_path):
     h = Harness(tmp_path, grid(2), concurrency=2)
-    h.tick()
-    for run in h.launcher.started:
-        run.end(0)
-    h.tick(1)
+    h.train_all()
     h.summary()
     assert not (tmp_path / "results" / "r-sweep" / "summary_by_combination.csv").exists()
     assert "By combination" not in (tmp_path / "results" / "r-sweep" / "summary.md").read_text()
@@ -689,10 +683,7 @@ def test_combinations_are_grouped_by_the_identity_of_their_values_never_by_their
     long = "x" * 45
     config = f"behaviors:\n  B:\n    max_steps: 1000\nstand_in:\n  tag: {{opt_values: [{long}1, {long}2]}}\n"
     h = Harness(tmp_path, config, concurrency=4, repetitions=2)
-    h.tick()
-    for run in h.launcher.started:
-        run.end(0)
-    h.tick(1)
+    h.train_all()
     for run_id, value in {"r-0": 1.0, "r-1": 5.0, "r-2": 2.0, "r-3": 6.0}.items():
         h.supervisor.by_id[run_id].metrics[("B", TAG)] = value
     _, rows, ranked = ml.combination_rows(h.outcome(), h.settings)
@@ -776,10 +767,7 @@ def test_files_for_machines_hold_whole_values_a_labelled_one_after_its_label(tmp
     long = "y" * 45
     config = (f"behaviors:\n  B:\n    max_steps: 1000\nstand_in:\n  style: {{opt_values: {{calm: 1, wild: {long}}}}}\n")
     h = Harness(tmp_path, config, concurrency=2)
-    h.tick()
-    for run in h.launcher.started:
-        run.end(0)
-    h.tick(1)
+    h.train_all()
     h.summary()
     folder = tmp_path / "results" / "r-sweep"
     assert [line.split(",")[1] for line in (folder / "summary.csv").read_text().splitlines()] == [
