@@ -572,9 +572,7 @@ def test_a_run_whose_metric_is_not_a_finite_number_ranks_last_and_is_never_named
 def test_metrics_from_a_final_poll_that_got_no_answer_are_the_last_good_ones_and_the_summary_says_so(tmp_path):
     watcher = FakeWatcher()
     h = Harness(tmp_path, grid(1), watcher=watcher, concurrency=1)
-    h.tick()
-    h.launcher.last("r-0").end(0)
-    h.tick(1)
+    h.train_all()
     watcher.final = ml.Snapshot(5.0, {("r-0", "B", TAG): [(1000.0, 0.7)]}, stale=True)
     h.supervisor.collect_metrics()
     h.summary()
