@@ -3568,6 +3568,68 @@ class TensorBoardProcess:
             time.sleep(0.05)
 
 
+def link_folder(target: Path, link: Path) -> None:
+    """A link to a folder that need not exist yet: a symlink, on Windows a junction (no privilege needed)."""
+    if WINDOWS:
+        import _winapi  # type: ignore[import-not-found]
+
+        _winapi.CreateJunction(str(target), str(link))
+    else:
+        os.symlink(target, link, target_is_directory=True)
+
+
+class SweepView:
+    """What the sweep's own TensorBoard reads: a folder of links to this sweep's runs, and its HParams experiment.
+
+    TensorBoard reads a whole folder, and a results folder holds every sweep
+    ever run there: over it, the HParams tab takes one sweep's experiment (its
+    columns) for all of them. So the sweep's own TensorBoard reads this folder
+    instead, outside the results folder (TensorBoard follows links, so one
+    over the results folder would find every run twice if it were inside):
+    a link per run, named as ML-Agents names its folder, so the runs keep
+    their names; the experiment beside them. A link may point where nothing
+    is yet: TensorBoard looks again at every reload. Where no link can be made,
+    the view is the results folder itself.
+    """
+
+    def __init__(self, results_dir: Path, folder: Path | None = None) -> None:
+        self.results_dir = results_dir
+        self.folder = folder if folder is not None else Path(tempfile.mkdtemp(prefix="mlagents-sweep-view-"))
+        self.shown: set[str] = set()
+        self.whole = False  # links cannot be made here: the TensorBoard reads the results folder
+        probe = self.folder / ".probe"
+        try:
+            link_folder(results_dir.resolve(), probe)
+            probe.rmdir() if WINDOWS else probe.unlink()
+        except (OSError, NotImplementedError, AttributeError):
+            self.whole = True
+
+    @property
+    def logdir(self) -> Path:
+        return self.results_dir if self.whole else self.folder
+
+    def show(self, run_id: str) -> None:
+        if self.whole or run_id in self.shown:
+            return
+        try:
+            link_folder(self.results_dir.resolve() / run_id, self.folder / run_id)
+        except FileExistsError:
+            pass
+        except OSError:
+            return  # it cannot show this run (a full disk?); the rest it shows
+        self.shown.add(run_id)
+
+    def close(self) -> None:
+        """Remove the links (never what they point to) and the folder."""
+        for run_id in self.shown:
+            link = self.folder / run_id
+            try:
+                link.rmdir() if WINDOWS else link.unlink()  # a junction goes as an empty folder does
+            except OSError:
+                pass
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
 # ---------------------------------------------------------------------------
 # The sweep store: the sweep folder, its lock, its state file
 # ---------------------------------------------------------------------------
@@ -4061,8 +4123,9 @@ class Supervisor:
                  trainer: Sequence[str] | None = None, hparams: "HParamsWriter | None" = None) -> None:
         self.settings = settings
         self.sweep = sweep or SweepFile.new(settings.force, {})
-        self.hparams = hparams  # writes each run's session for TensorBoard's HParams tab when one ends
+        self.hparams = hparams  # writes the HParams tab's rows as their runs are done
         self.hparams_failed = False
+        self.view: SweepView | None = None  # what the sweep's own TensorBoard reads: each run is linked there
         self.records = list(records)
         self.by_id = {record.run.run_id: record for record in self.records}
         self.launcher, self.policy, self.store, self.console, self.watcher = launcher, policy, store, console, watcher
@@ -4103,6 +4166,10 @@ class Supervisor:
     def run(self) -> int:
         """Train every run the policy proposes; return the sweep's exit code."""
         self.save()
+        if self.view is not None:
+            for record in self.records:
+                self.view.show(record.run.run_id)
+        self.write_hparams()  # rows an interrupted sweep had not written yet (their runs were done)
         if self.watcher is not None:
             self.watcher.want(self.metrics_request())
             self.watcher.start()
@@ -4268,6 +4335,8 @@ class Supervisor:
             self.finish(record, Ending.FAILED, None, why)
             return False
         record.slot, record.handle = slot, handle
+        if self.view is not None:
+            self.view.show(run.run_id)
         self.step_at_launch.pop(run.run_id, None)
         self.pace.pop(run.run_id, None)
         if not resume:
@@ -4340,16 +4409,16 @@ class Supervisor:
             self.console.say(f"lost {record.run.run_id} ({why}): it trains again{' from its checkpoint' if resume else ''} "
                              f"(retry {record.attempts} of {retries})")
 
-    def write_hparams(self, record: RunRecord) -> None:
+    def write_hparams(self) -> None:
+        """The HParams tab's rows whose runs are now all done."""
         if self.hparams is None:
             return
         try:
-            self.hparams.session(record)
+            self.hparams.write_done(self.by_id)
         except OSError as exc:
             if not self.hparams_failed:
                 self.hparams_failed = True
-                self.console.warn(f"cannot write the HParams tab's data of {record.run.run_id} ({exc.strerror or exc}); "
-                                  "training goes on")
+                self.console.warn(f"cannot write the HParams tab's data ({exc.strerror or exc}); training goes on")
 
     def finish(self, record: RunRecord, ending: Ending, code: int | None, why: str = "", quiet: bool = False,
                saved: float | None = None) -> None:
@@ -4367,7 +4436,7 @@ class Supervisor:
         self.decide_again = True  # the policy may decide more now: a rung may be complete
         if quiet:
             return
-        self.write_hparams(record)
+        self.write_hparams()
         run, took, status = record.run, format_duration(record.trained_s), record.status
         if status is Status.FINISHED:
             self.console.say(f"finished {run.run_id}: exit 0 after {took}")
@@ -4486,6 +4555,7 @@ class Supervisor:
             record.end_paused(decision.reason)
             self.console.say(f"stopped {run_id} early: {decision.reason}")
             self.changed = True
+            self.write_hparams()
 
     def metrics_request(self, everything: bool = False) -> MetricsRequest:
         """Every started run, for the ranking metric and every tag the policy reads, with the spans of its
@@ -4887,17 +4957,62 @@ def hparam_values(run: Run) -> dict[str, bool | float | str]:
     return found
 
 
-class HParamsWriter:
-    """Writes what TensorBoard's HParams plugin reads, with the protos of the tensorboard package (no TensorFlow):
-    one experiment for the sweep (its options and metrics), and per run a session (its values, status, start
-    and end) in the run's own results folder, where ML-Agents' scalars are below it (<run-id>/<Behavior>)."""
+def hparams_groups(runs: Sequence[Run]) -> dict[str, list[str]]:
+    """The HParams tab's rows: the runs of each combination (repetitions share a row, which shows their mean)."""
+    groups: dict[str, list[str]] = {}
+    for run in runs:
+        groups.setdefault(run.combination, []).append(run.run_id)
+    return groups
 
-    def __init__(self, settings: Settings, results: Results) -> None:
+
+def group_name(run_ids: Sequence[str]) -> str:
+    """A row's trial id: the run's own id, or the first repetition's with how many share the row. Short, as
+    the tab shows it (it cuts long ones), and apart from any other sweep's (run ids of two sweeps differ)."""
+    return run_ids[0] if len(run_ids) == 1 else f"{run_ids[0]} x{len(run_ids)}"
+
+
+# A row is written once its runs are done for now: TensorBoard keeps the first row it reads of a run
+# until it restarts, so a row written earlier would stay "running" in it.
+ROW_STATUSES = (Status.FINISHED, Status.STOPPED, Status.FAILED)
+
+
+def row_columns(records: Sequence[RunRecord]) -> dict[str, str]:
+    """The status, start and end a row shows, for its runs together: "stopped early", or "1 finished, 1 stopped
+    early"; the first start and the last end, in local time (as text, they sort as times do)."""
+    counts = Counter(record.status.label for record in records)
+    status = next(iter(counts)) if len(counts) == 1 else ", ".join(f"{n} {label}" for label, n in sorted(counts.items()))
+    starts = [record.start for record in records if record.start is not None]
+    ends = [record.end for record in records if record.end is not None]
+    when = lambda wall: time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(wall))  # noqa: E731
+    return {"status": status, "start": when(min(starts)) if starts else "", "end": when(max(ends)) if ends else ""}
+
+
+ROW_COLUMNS = ("status", "start", "end")
+
+
+class HParamsWriter:
+    """Writes what TensorBoard's HParams plugin reads, with the protos of the tensorboard package (no TensorFlow).
+
+    Per run a session (its values, the sweep, the row's status, start and end)
+    in the run's own results folder, where ML-Agents' scalars are below it
+    (<run-id>/<Behavior>). Any TensorBoard over the results folder lists every
+    sweep's rows apart, each with its own columns: the plugin makes its columns
+    from the sessions, and every scalar tag is a metric. The sweep's
+    experiment (its options, the row columns and the metrics that matter,
+    nothing else) goes only where the sweep's own TensorBoard reads it, the
+    SweepView: in the results folder the plugin would take the first sweep's
+    experiment it found for all of them.
+    """
+
+    def __init__(self, settings: Settings, results: Results, groups: Mapping[str, list[str]],
+                 view: SweepView | None = None) -> None:
         from google.protobuf import struct_pb2
         from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
         from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
 
-        self.settings, self.results = settings, results
+        self.settings, self.results, self.view = settings, results, view
+        self.groups = {combination: list(run_ids) for combination, run_ids in groups.items()}
+        self.written: set[str] = set()  # combinations whose row is written
         self.struct_pb2, self.event_pb2, self.summary_pb2 = struct_pb2, event_pb2, summary_pb2
         self.api_pb2, self.plugin_data_pb2 = api_pb2, plugin_data_pb2
         self.null_tensor = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=tensor_shape_pb2.TensorShapeProto(
@@ -4918,7 +5033,13 @@ class HParamsWriter:
         return f"events.out.tfevents.{int(wall)}.{socket.gethostname()}{HPARAMS_SUFFIX}", b"".join(records)
 
     def experiment(self, runs: Sequence[Run], metrics: Sequence[tuple[str, str]], wall: float) -> None:
-        """The sweep's experiment, in <sweep folder>/hparams: every option with its values, and the metrics."""
+        """The sweep's experiment, in its view (if the view has its own folder): every option with its values,
+        the row columns, and the metrics."""
+        # An older version wrote it in the sweep folder, where every TensorBoard over the results finds it.
+        for old in (self.settings.sweep_dir / "hparams").glob(f"events.out.tfevents.*{HPARAMS_SUFFIX}"):
+            old.unlink()
+        if self.view is None or self.view.whole:
+            return
         api = self.api_pb2
         infos: dict[str, list[bool | float | str]] = {}
         for run in runs:
@@ -4932,25 +5053,37 @@ class HParamsWriter:
             shown = values if kind != api.DATA_TYPE_STRING else [str(value) for value in values]
             domain = self.struct_pb2.ListValue()
             domain.extend(shown)
-            hparam_infos.append(api.HParamInfo(name=name, type=kind, domain_discrete=domain))
+            # TensorBoard shows first what differs, then by name: the options, then end, start and status.
+            hparam_infos.append(api.HParamInfo(name=name, type=kind, domain_discrete=domain, differs=len(values) > 1))
+        hparam_infos += [api.HParamInfo(name=name, type=api.DATA_TYPE_STRING) for name in ROW_COLUMNS]
         metric_infos = [api.MetricInfo(name=api.MetricName(group=behavior, tag=tag),
                                        display_name=tag if len({b for b, _ in metrics}) == 1 else f"{behavior}: {tag}")
                         for behavior, tag in metrics]
         experiment = api.Experiment(description=f"sweep {self.settings.run_id}", time_created_secs=wall,
                                     hparam_infos=hparam_infos, metric_infos=metric_infos)
-        folder = self.settings.sweep_dir / "hparams"
+        folder = self.view.folder / self.settings.sweep_dir.name
         folder.mkdir(parents=True, exist_ok=True)
         name, data = self.events(wall, self.summary("_hparams_/experiment", self.plugin_data_pb2.HParamsPluginData(experiment=experiment)))
-        for old in folder.glob(f"events.out.tfevents.*{HPARAMS_SUFFIX}"):
-            old.unlink()
         write_atomically_bytes(folder / name, data)
 
-    def session(self, state: RunRecord) -> None:
-        """A run's session, once a session of it has ended, in its results folder (through the results seam)."""
+    def write_done(self, records: Mapping[str, RunRecord]) -> None:
+        """Write each row whose runs are all done for now and that is not written yet."""
+        for combination, run_ids in self.groups.items():
+            members = [records.get(run_id) for run_id in run_ids]
+            if combination in self.written or not all(member is not None and member.status in ROW_STATUSES
+                                                      for member in members):
+                continue
+            done = [member for member in members if member is not None]
+            columns = row_columns(done)
+            for member in done:
+                self.session(member, group_name(run_ids), columns)
+            self.written.add(combination)
+
+    def session(self, state: RunRecord, group: str, columns: Mapping[str, str]) -> None:
+        """A run's session, in its results folder (through the results seam)."""
         plugin = self.plugin_data_pb2
-        # Grouped by the whole values: repetitions of a combination form one group, and no two combinations do.
-        start = plugin.SessionStartInfo(group_name=state.run.describe(whole=True), start_time_secs=state.start or 0.0)
-        for name, value in hparam_values(state.run).items():
+        start = plugin.SessionStartInfo(group_name=group, start_time_secs=state.start or 0.0)
+        for name, value in {**hparam_values(state.run), "sweep": self.settings.run_id, **columns}.items():
             if isinstance(value, bool):
                 start.hparams[name].bool_value = value
             elif isinstance(value, float):
@@ -4967,11 +5100,11 @@ class HParamsWriter:
 
 
 def start_hparams(settings: Settings, runs: Sequence[Run], tags: Sequence[str], results: Results,
-                  console: Console) -> HParamsWriter | None:
+                  console: Console, view: SweepView | None = None) -> HParamsWriter | None:
     """The HParams tab's writer, with the sweep's experiment written, if the tensorboard package can be
     imported (it can wherever ML-Agents is installed); else one line says so."""
     try:
-        writer = HParamsWriter(settings, results)
+        writer = HParamsWriter(settings, results, hparams_groups(runs), view)
     except ImportError:
         console.say("TensorBoard's HParams tab stays empty: the tensorboard package cannot be imported by "
                     "this Python (pip install tensorboard, or run the sweep with ML-Agents' Python)")
@@ -5427,6 +5560,7 @@ def run_sweep(argv: Sequence[str]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     settings, runs, store, cluster = prepared.settings, prepared.runs, prepared.store, prepared.cluster
+    view: SweepView | None = None
     try:
         if settings.dry_run:
             print_plan(settings, runs, console)
@@ -5440,9 +5574,10 @@ def run_sweep(argv: Sequence[str]) -> int:
         watcher = None
         if settings.tensorboard_url:
             log = settings.sweep_dir / "logs" / "tensorboard.log"
+            view = SweepView(settings.results_dir)
             watcher = MetricsWatcher(TensorBoardClient(settings.tensorboard_url), interval=settings.poll_interval,
                                      results_dir=settings.results_dir,
-                                     start_server=tensorboard_starter(settings, platform, log),
+                                     start_server=tensorboard_starter(settings, platform, log, view),
                                      uses=tag_uses(settings.metric, prepared.plan.stop_rules))
         trainer, warning = platform.trainer_command(settings.trainer)
         if warning:
@@ -5451,7 +5586,8 @@ def run_sweep(argv: Sequence[str]) -> int:
                                 console=console, results=results, make_run=prepared.make_run, sweep=prepared.sweep,
                                 watcher=watcher, trainer=trainer)
         if settings.tensorboard_url:
-            supervisor.hparams = start_hparams(settings, runs, supervisor.summary_tags, results, console)
+            supervisor.view = view
+            supervisor.hparams = start_hparams(settings, runs, supervisor.summary_tags, results, console, view)
         handlers = install_interrupt_handlers(supervisor)
         try:
             if prepared.resumed:
@@ -5485,21 +5621,22 @@ def run_sweep(argv: Sequence[str]) -> int:
             console.warn(supervisor.unsaved())  # last: what matters most once the sweep is over
         return code
     finally:
+        if view is not None:
+            view.close()  # its TensorBoard has been stopped
         if cluster is not None:
             cluster.close()
         console.close()
         store.release()
 
 
-def tensorboard_starter(settings: Settings, platform: Platform, log: Path) -> Callable[[], Any] | None:
-    """How the watcher starts a TensorBoard of its own, or None if no tensorboard can be found."""
+def tensorboard_starter(settings: Settings, platform: Platform, log: Path, view: SweepView) -> Callable[[], Any] | None:
+    """How the watcher starts a TensorBoard of its own, over the sweep's view, or None if no tensorboard can be found."""
     executable = find_tensorboard(settings.trainer)
     if executable is None or settings.tensorboard_url is None:
         return None
     parts = urllib.parse.urlsplit(settings.tensorboard_url)
-    command = [executable, "--logdir", str(settings.results_dir), "--host", parts.hostname or "localhost",
-               "--port", str(parts.port or 80)]
-    return lambda: TensorBoardProcess(command, log, platform)
+    return lambda: TensorBoardProcess([executable, "--logdir", str(view.logdir), "--host", parts.hostname or "localhost",
+                                       "--port", str(parts.port or 80)], log, platform)
 
 
 def install_interrupt_handlers(supervisor: Supervisor) -> dict[int, Any]:

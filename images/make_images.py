@@ -13,7 +13,8 @@ It runs examples/MoveToTarget/sweep.yaml with --num-repetitions 2 (4 combination
 at a time, the slow learners stopped early by opt_stop) into a temporary results folder, starts a
 TensorBoard of its own on the results and writes, in this folder:
   tensorboard_rewards.png  TensorBoard's scalars dashboard with the Environment/Cumulative Reward curves
-  hparams_table.png        TensorBoard's HParams tab: every run with its values, status and reward
+  hparams_table.png        TensorBoard's HParams tab, as the sweep's own TensorBoard shows it: a row per
+                           combination (its two repetitions), its values, status, start, end and mean reward
   summary_table.png        the sweep's summary.md (runs best first, combinations by their mean, and
                            its "Best settings:" line)
   console.png              the sweep's timestamped console lines (only when the sweep ran here, or
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import importlib.util
 import http.server
 import json
 import os
@@ -62,7 +64,7 @@ TAG = "Environment/Cumulative Reward"
 CONSOLE_FILE = "make_images_console.txt"  # saved in the sweep folder, for a later --skip-sweep
 SCALE = 1.5  # device pixels per CSS pixel: sharp text on high-density screens, still small files
 REPETITIONS = 2  # each combination trains twice: the summary ranks the combinations by their mean
-HPARAMS_WINDOW = (1300, 640)  # the HParams tab's table view of 8 runs, at this window size
+HPARAMS_WINDOW = (1600, 560)  # the HParams tab's table view of 4 rows (8 runs), at this window size
 
 # TensorBoard 2.20's legacy scalars dashboard at a 1200x760 window: the left column (settings and
 # runs) is 310 CSS pixels wide and ends about 650 pixels down; the tag filter's chart card starts
@@ -353,6 +355,54 @@ def shoot_tensorboard(chromium: str, url: str, out: Path, work: Path) -> None:
     save_png(image, out / "tensorboard_rewards.png")
 
 
+def sweep_view(results_dir: Path, sweep_dir: Path, run_id: str, work: Path) -> Path:
+    """What the sweep's own TensorBoard read while it ran (it is gone with the sweep): a folder of links to
+    the sweep's runs and its HParams experiment, made again with the sweep's own code."""
+    spec = importlib.util.spec_from_file_location("mlagents_sweep", REPO / "mlagents-learn.py")
+    sweep = importlib.util.module_from_spec(spec)
+    sys.modules["mlagents_sweep"] = sweep  # its dataclasses look their module up
+    spec.loader.exec_module(sweep)
+    (work / "view").mkdir()
+    view = sweep.SweepView(results_dir, work / "view")
+    for run in started_runs(sweep_dir):
+        view.show(run)
+    plan = sweep.SweepPlan(sweep.parse_config((REPO / "examples/MoveToTarget/sweep.yaml").read_text()), run_id)
+    runs = [plan.make_run(spec) for spec in plan.grid(REPETITIONS)]
+    settings = argparse.Namespace(run_id=run_id, sweep_dir=sweep_dir)
+    writer = sweep.HParamsWriter(settings, sweep.Results(results_dir), sweep.hparams_groups(runs), view)
+    writer.experiment(runs, [(behavior, TAG) for behavior in runs[0].behaviors], time.time())
+    return view.folder
+
+
+def start_view_tensorboard(view: Path, work: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    with open(work / "tensorboard-view.log", "wb") as log:
+        process = subprocess.Popen([str(VENV_BIN / "tensorboard"), "--logdir", str(view), "--host", "127.0.0.1",
+                                    "--port", str(port)], stdout=log, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
+    return process, f"http://127.0.0.1:{port}"
+
+
+def wait_for_rows(url: str, count: int, timeout: float = 90.0) -> None:
+    """Wait until the HParams tab has every row with its reward."""
+    request = {"experimentName": "", "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE",
+                                                         "STATUS_RUNNING"], "colParams": [], "startIndex": 0, "sliceSize": 100}
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            post = urllib.request.Request(f"{url}/data/plugin/hparams/session_groups", data=json.dumps(request).encode(),
+                                          headers={"Content-Type": "application/json"})
+            with opener.open(post, timeout=5) as reply:
+                groups = json.load(reply).get("sessionGroups", [])
+            if len(groups) == count and all(group.get("metricValues") for group in groups):
+                return
+        except (OSError, ValueError):
+            pass
+        time.sleep(2)
+    raise SystemExit(f"make_images: the HParams tab at {url} did not show {count} rows")
+
+
 def shoot_hparams(chromium: str, url: str, out: Path, work: Path) -> None:
     """TensorBoard's HParams tab, its table view: every run with its values, status and reward."""
     page = f"{url}/?darkMode=false#hparams"
@@ -581,6 +631,9 @@ def main() -> int:
         tensorboard, url = start_tensorboard(results_dir, work)
         wait_for_tensorboard(tensorboard, url, started_runs(sweep_dir), work)
         shoot_tensorboard(args.chromium, url, args.out, work)
+        stop_group(tensorboard)
+        tensorboard, url = start_view_tensorboard(sweep_view(results_dir, sweep_dir, args.run_id, work), work)
+        wait_for_rows(url, len(started_runs(sweep_dir)) // REPETITIONS)
         shoot_hparams(args.chromium, url, args.out, work)
         stop_group(tensorboard)
         tensorboard = None

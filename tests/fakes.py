@@ -38,6 +38,7 @@ class FakeResults:
         self.checkpoints: set = set()
         self.folders: set = set()
         self.cleared: List[str] = []  # runs whose old event files were deleted before a fresh start
+        self.own_events: Dict[str, bytes] = {}  # the sweep's own event file (HParams) of each run
 
     def save(self, run: "ml.Run", step: float) -> None:
         self.final[run.run_id] = step
@@ -63,6 +64,9 @@ class FakeResults:
 
     def clear_events(self, run) -> None:
         self.cleared.append(run.run_id)
+
+    def write_own_events(self, run_id: str, suffix: str, name: str, data: bytes) -> None:
+        self.own_events[run_id] = data  # the sweep's file replaces the one before
 
 
 class FakeRun:

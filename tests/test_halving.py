@@ -616,3 +616,16 @@ def test_a_run_that_trained_to_the_end_ranks_above_every_run_halving_judged_on_t
     h.summary()
     assert (tmp_path / "results" / "r-sweep" / "summary.md").read_text().splitlines()[-1].startswith(
         f"Best run: r-0 (score=0.9), {TAG} = 0.7; its config:")
+
+
+def test_every_run_of_a_halving_sweep_gets_its_hparams_row_finished_or_stopped_early(tmp_path):
+    # A paused run halving ended kept the row written when it paused: "running" in TensorBoard.
+    sim = Simulation(tmp_path)
+    sim.h.supervisor.hparams = ml.HParamsWriter(sim.h.settings, sim.h.results, ml.hparams_groups(sim.h.runs))
+    sim.run()
+    from test_supervisor import hparams_rows
+
+    rows = hparams_rows(sim.h.results)
+    assert {run_id: values["status"] for run_id, (_, values) in rows.items()} == {
+        "r-0": "stopped early", "r-1": "finished", "r-2": "stopped early", "r-3": "stopped early", "r-4": "stopped early",
+        "r-5": "stopped early", "r-6": "stopped early", "r-7": "stopped early", "r-8": "stopped early"}

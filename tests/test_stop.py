@@ -273,29 +273,82 @@ def hparams_api(url: str, route: str, request: dict) -> dict:
         return json.loads(reply.read())
 
 
-def test_the_hparams_tab_lists_every_run_with_its_values_status_and_last_metric(sweep_dir, board):
-    path = config(sweep_dir, "  duration: 1\n  points: 5\n  steps: 1000\n  style: {opt_values: {calm: 1, wild: 2}}\n",
-                  "  B:\n    max_steps: 1000\n    lr: {opt_values: [0.001, 0.002]}\n")
-    assert main(args(path, board.url, "--num-envs", "2", "--env=Fake", "--base-port", str(free_port()))) == 0
-    experiment = hparams_api(board.url, "experiment", {"experimentName": ""})
-    assert [(info["name"], info["type"]) for info in experiment["hparamInfos"]] == [
-        ("B.lr", "DATA_TYPE_FLOAT64"), ("stand_in.style", "DATA_TYPE_STRING")]
-    assert experiment["hparamInfos"][1]["domainDiscrete"] == ["calm", "wild"]
-    assert [info["name"] for info in experiment["metricInfos"]] == [{"group": "B", "tag": "Environment/Cumulative Reward"}]
-    metric = {"group": "B", "tag": "Environment/Cumulative Reward"}
-    request = {"experimentName": "", "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"],
-               "colParams": [{"hparam": "B.lr"}, {"hparam": "stand_in.style"}, {"metric": metric}],
-               "startIndex": 0, "sliceSize": 100}
+ALL_STATUSES = ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"]
 
-    def groups() -> list:
-        found = hparams_api(board.url, "session_groups", request).get("sessionGroups", [])
+
+def session_groups(url: str, columns: list[dict]) -> list[dict]:
+    request = {"experimentName": "", "allowedStatuses": ALL_STATUSES, "colParams": columns, "startIndex": 0, "sliceSize": 100}
+    return hparams_api(url, "session_groups", request).get("sessionGroups", [])
+
+
+def good_and_bad(folder: Path) -> str:
+    """A run that finishes and one that a rule on Score stops early: it holds at step 200 until its stop."""
+    return ("  opt_values:\n"
+            "    good: {duration: 1, points: 5, steps: 1000, scalars: {B: {Score: 1.0}}}\n"
+            f"    bad: {{points: 5, steps: 1000, gate: {{step: 200, file: {folder / 'never'}}}, scalars: {{B: {{Score: -5.0}}}}}}\n")
+
+
+def test_a_tensorboard_over_several_sweeps_lists_each_sweeps_rows_apart_with_status_start_and_end(sweep_dir, board):
+    # Two sweeps of the same combinations in one results folder: each row stays its sweep's (it was one row,
+    # a mean over both sweeps), the columns are every sweep's own (they were the first sweep's only).
+    path = config(sweep_dir, good_and_bad(sweep_dir),
+                  "  B:\n    max_steps: 1000\n    summary_freq: 200\n    opt_stop: {tag: Score, min: 0}\n")
+    for run_id in ("r", "q"):
+        assert main(args(path, board.url, "--run-id", run_id, "--metric", "Score", "--num-envs", "2", "--env=Fake",
+                         "--base-port", str(free_port()),
+                         "--poll-interval", "0.5")) == 0
+    columns = [{"hparam": name} for name in ("stand_in", "sweep", "status")] + [{"metric": {"group": "B", "tag": "Score"}}]
+
+    def rows() -> list:
+        found = session_groups(board.url, columns)
         return found if len(found) == 4 and all(group.get("metricValues") for group in found) else []
 
-    found = wait_until(groups, 60)  # TensorBoard reloads every second
-    seen = sorted((group["sessions"][0]["name"], group["hparams"]["B.lr"], group["hparams"]["stand_in.style"],
-                   group["sessions"][0]["status"], group["metricValues"][0]["value"]) for group in found)
-    assert seen == [("r-0", 0.001, "calm", "STATUS_SUCCESS", 1.0), ("r-1", 0.001, "wild", "STATUS_SUCCESS", 1.0),
-                    ("r-2", 0.002, "calm", "STATUS_SUCCESS", 1.0), ("r-3", 0.002, "wild", "STATUS_SUCCESS", 1.0)]
+    found = wait_until(rows, 60)
+    seen = sorted((group["name"], group["hparams"]["sweep"], group["hparams"]["stand_in"], group["hparams"]["status"],
+                   [session["name"] for session in group["sessions"]], group["metricValues"][0]["value"]) for group in found)
+    assert seen == [("q-0", "q", "good", "finished", ["q-0"], 1.0), ("q-1", "q", "bad", "stopped early", ["q-1"], -5.0),
+                    ("r-0", "r", "good", "finished", ["r-0"], 1.0), ("r-1", "r", "bad", "stopped early", ["r-1"], -5.0)]
+    for group in found:
+        start, end = group["hparams"]["start"], group["hparams"]["end"]
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", start) and start <= end
+    experiment = hparams_api(board.url, "experiment", {"experimentName": ""})
+    assert sorted(info["name"] for info in experiment["hparamInfos"]) == ["end", "stand_in", "start", "status", "sweep"]
+    assert {"group": "B", "tag": "Score"} in [info["name"] for info in experiment["metricInfos"]]
+
+
+def test_the_sweeps_own_tensorboard_shows_its_runs_and_its_experiment_only(sweep_dir):
+    # An older sweep's runs in the same results folder, and no TensorBoard at the URL: the sweep starts its own.
+    older = config(sweep_dir, "  duration: 0.5\n  points: 2\n  steps: 1000\n  style: {opt_values: [a, b]}\n",
+                   "  B:\n    max_steps: 1000\n")
+    assert main(args(older, "http://127.0.0.1:1", "--run-id", "q", "--no-tensorboard")) == 0
+    path = config(sweep_dir, "  opt_values:\n"
+                             "    quick: {duration: 1, points: 5, steps: 1000, scalars: {B: {Score: 1.0}}}\n"
+                             f"    held: {{points: 5, steps: 1000, gate: {{step: 200, file: {sweep_dir / 'open'}}}, scalars: {{B: {{Score: 1.0}}}}}}\n",
+                  "  B:\n    max_steps: 1000\n    summary_freq: 200\n")
+    url = f"http://127.0.0.1:{free_port()}"
+    sweep = subprocess.Popen([sys.executable, str(SCRIPT), *args(path, url, "--metric", "Score", "--poll-interval", "0.5")],
+                             cwd=sweep_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        def answered() -> list:
+            try:
+                return session_groups(url, [])
+            except OSError:
+                return []  # not started yet
+
+        wait_until(answered, 120)  # r-0 ended; r-1 waits at its gate
+        runs = json.loads(urllib.request.urlopen(f"{url}/data/runs", timeout=30).read())  # nosec B310: a local test server
+        experiment = hparams_api(url, "experiment", {"experimentName": ""})
+        rows = session_groups(url, [])
+    finally:
+        (sweep_dir / "open").touch()
+        out, err = sweep.communicate(timeout=120)
+    assert sweep.returncode == 0, out + err
+    assert "TensorBoard started: " + url in out
+    assert set(runs) <= {"r-0/B", "r-1/B", "r-sweep", "r-0", "r-1"} and "r-0/B" in runs  # none of q's
+    assert [info["name"] for info in experiment["hparamInfos"]] == ["stand_in", "end", "start", "status"]
+    assert [info["name"] for info in experiment["metricInfos"]] == [{"group": "B", "tag": "Score"}]
+    assert experiment["description"] == "sweep r"
+    assert [(row["name"], row["hparams"]["status"]) for row in rows] == [("r-0", "finished")]
 
 
 # -- only a run's own points count ----------------------------------------------------------

@@ -771,3 +771,50 @@ def test_files_for_machines_hold_whole_values_a_labelled_one_after_its_label(tmp
     assert [line.split(",")[1] for line in (folder / "summary.csv").read_text().splitlines()] == [
         "values", "style=calm = 1", f"style=wild = {long}"]
     assert "| r-1 | style=wild | finished |" in (folder / "summary.md").read_text()  # people read the label
+
+
+# -- the HParams tab's rows --------------------------------------------------------------------
+
+def hparams_rows(results) -> dict:
+    """run id -> (trial id, the row's values) of the session the sweep wrote in the run's folder."""
+    from tensorboard.compat.proto import event_pb2
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    rows = {}
+    for run_id, data in results.own_events.items():
+        events, at = [], 0
+        while at < len(data):
+            length = int.from_bytes(data[at:at + 8], "little")
+            events.append(event_pb2.Event.FromString(data[at + 12:at + 12 + length]))
+            at += 12 + length + 4
+        [start] = [plugin_data_pb2.HParamsPluginData.FromString(value.metadata.plugin_data.content).session_start_info
+                   for event in events for value in event.summary.value if value.tag == "_hparams_/session_start_info"]
+        values = {name: value.WhichOneof("kind") and getattr(value, value.WhichOneof("kind")) for name, value in start.hparams.items()}
+        rows[run_id] = (start.group_name, values)
+    return rows
+
+
+def test_a_row_of_the_hparams_tab_is_written_once_every_repetition_of_it_is_done(tmp_path):
+    # TensorBoard keeps the first row it reads of a run: a row written before all its runs were done stayed
+    # "running" (or one repetition's) in it. A row is its repetitions together, written when the last is done.
+    h = Harness(tmp_path, grid(2), concurrency=2, repetitions=2)
+    h.supervisor.hparams = ml.HParamsWriter(h.settings, h.results, ml.hparams_groups(h.runs))
+    h.tick()
+    h.launcher.started[0].end(0)  # r-0 finished; its repetition r-2 is still to come
+    h.tick(1)
+    assert h.results.own_events == {}
+    h.launcher.started[1].end(0)
+    h.tick(1)  # r-1 finished; r-2 and r-3 start
+    h.launcher.started[2].end(1)  # r-2 failed: r-0's row is complete
+    h.tick(1)
+    rows = hparams_rows(h.results)
+    assert sorted(rows) == ["r-0", "r-2"]
+    assert rows["r-0"][0] == rows["r-2"][0] == "r-0 x2"
+    assert rows["r-0"][1] == rows["r-2"][1]
+    values = rows["r-0"][1]
+    assert (values["n"], values["sweep"], values["status"]) == (0.0, "r", "1 failed, 1 finished")
+    assert values["start"] <= values["end"] and len(values["start"]) == len("2026-12-05 14:00:00")
+
+
+def test_a_row_is_said_in_words_everyone_reads():
+    assert ml.group_name(["r-4"]) == "r-4" and ml.group_name(["r-1", "r-5", "r-9"]) == "r-1 x3"
