@@ -18,6 +18,7 @@ import difflib
 import enum
 import functools
 import hashlib
+import heapq
 import http.client
 import io
 import itertools
@@ -56,7 +57,10 @@ DEFAULT_RUN_ID = "ppo"  # mlagents-learn's own default
 DEFAULT_RESULTS_DIR = "results"
 DEFAULT_BASE_PORT = 5005
 DEFAULT_STOP_TIMEOUT = 60.0
-DEFAULT_POLL_INTERVAL = 60.0
+# A poll reads only the runs training or just ended (about 2 ms a run), so it is cheap enough to read
+# TensorBoard often: a threshold stop lands within one summary period or so of its point, and the
+# status line's steps and time left are at most this much older than what TensorBoard has.
+DEFAULT_POLL_INTERVAL = 10.0
 DEFAULT_TENSORBOARD_URL = "http://localhost:6006"
 DEFAULT_METRIC = "Environment/Cumulative Reward"
 DEFAULT_MAX_RUNS = 10_000
@@ -66,6 +70,7 @@ MLAGENTS_MAX_STEPS, MLAGENTS_SUMMARY_FREQ = 500_000, 50_000  # mlagents-learn's 
 MAX_STEPS_LIMIT = 1e15  # more steps than any run trains; past it a number is a typo (or 400 digits)
 TICK = 0.2  # supervisor period: a freed slot is refilled within this
 STATUS_INTERVAL = 60.0
+FIRST_STATUS = 30.0  # the first status line: every run started has shown its first points by then, or is slow
 # A state file that cannot be written when the sweep ends (a full disk) is tried again this long.
 STATE_RETRY = 30.0
 # One poll of TensorBoard, all its requests together, must end within this: a
@@ -74,14 +79,18 @@ STATE_RETRY = 30.0
 POLL_DEADLINE = 15.0
 # While a run's next point is the one at its halving rung, TensorBoard is
 # polled this often (if --poll-interval is longer): a run trains on until its
-# pause is asked, and at the default 60 s that is up to a minute of training
-# past the rung, thrown away. A poll reads only the runs training or just ended.
+# pause is asked, and at a poll interval of 10 s that is up to 10 s of
+# training past the rung, thrown away.
 DUE_POLL_INTERVAL = 1.0
 MAX_ANSWER_BYTES = 256 << 20
 TENSORBOARD_START_TIMEOUT = 60.0
 # TensorBoard reads new event data every --reload_interval seconds (default 5):
 # the summary waits this long after the last run ends so its last points are in.
 TENSORBOARD_SETTLE = 6.0
+# The TensorBoard the sweep starts reloads every second, not every 5: a point
+# TensorBoard has not read yet is a halving pause or a stop not asked yet, and
+# over this sweep's runs alone a reload costs little (see README, Performance).
+OWN_TENSORBOARD_RELOAD = 1.0
 # A run's event file has been on disk this long and TensorBoard still does not
 # serve the run: that TensorBoard reads another folder.
 UNSERVED_GRACE = 30.0
@@ -1510,9 +1519,14 @@ def own_points(served: Served, windows: Windows | None) -> Points:
     Ray node writes with that node's clock: its first point comes seconds after
     its launch, far more than clocks kept by NTP differ.
     """
+    return [(step, value) for _, step, value in own_served(served, windows)]
+
+
+def own_served(served: Served, windows: Windows | None) -> Served:
+    """The served points (wall, step, value) of the run's own sessions; see own_points."""
     if windows is None:
-        return [(step, value) for _, step, value in served]
-    return [(step, value) for wall, step, value in served
+        return list(served)
+    return [(wall, step, value) for wall, step, value in served
             if any(began <= wall and (ended is None or wall <= ended) for began, ended in windows)]
 
 
@@ -1592,18 +1606,21 @@ def _validate_threshold(rule: StopRule, where: str) -> None:
 
 @register_rule("threshold", fields=("min", "max"), validate=_validate_threshold)
 def check_threshold(rule: StopRule, points: Points, others: Sequence[Points] = ()) -> str | None:
-    """Why a run breaks a min/max rule (its latest value, once past step), or None."""
-    if not points:
-        return None
-    step, value = points[-1]
-    if step < rule.step:
-        return None
-    if not math.isfinite(value):
-        return f"{rule.tag} = {value:g} at step {step:g}: not a finite number"
-    if rule.min is not None and value < rule.min:
-        return f"{rule.tag} = {value:g} < min {rule.min:g} at step {step:g}"
-    if rule.max is not None and value > rule.max:
-        return f"{rule.tag} = {value:g} > max {rule.max:g} at step {step:g}"
+    """Why a run breaks a min/max rule: its first point at or past step that breaks it, or None.
+
+    Every such point counts, not only the latest: whether a run is stopped must
+    not depend on when TensorBoard was read. Read after every summary, the
+    sweep would have stopped it at that point; read a minute later, a run whose
+    next point was back above min escaped."""
+    for step, value in points:
+        if step < rule.step:
+            continue
+        if not math.isfinite(value):
+            return f"{rule.tag} = {value:g} at step {step:g}: not a finite number"
+        if rule.min is not None and value < rule.min:
+            return f"{rule.tag} = {value:g} < min {rule.min:g} at step {step:g}"
+        if rule.max is not None and value > rule.max:
+            return f"{rule.tag} = {value:g} > max {rule.max:g} at step {step:g}"
     return None
 
 
@@ -1674,6 +1691,8 @@ class Snapshot:
     taken: float  # the watcher's clock when the poll began
     points: Mapping[tuple[str, str, str], Points]  # (run id, behavior, tag) -> points
     stale: bool = False  # the last poll did not answer: these are the points of the one before
+    # (run id, behavior, tag) -> (wall, step) of its latest point: when the trainer wrote it, whenever it was read
+    newest: Mapping[tuple[str, str, str], tuple[float, float]] = field(default_factory=dict)
 
     def of(self, run_id: str, behavior: str, tag: str) -> Points:
         return self.points.get((run_id, behavior, tag), [])
@@ -1681,6 +1700,11 @@ class Snapshot:
     def last_step(self, run_id: str, behaviors: Sequence[str], tag: str) -> float | None:
         steps = [points[-1][0] for behavior in behaviors if (points := self.of(run_id, behavior, tag))]
         return max(steps) if steps else None
+
+    def progress(self, run_id: str) -> tuple[float, float] | None:
+        """(wall, step) of the run's furthest point in any tag read: how far it was, and when."""
+        found = [newest for (run, _, _), newest in self.newest.items() if run == run_id]
+        return max(found, key=lambda newest: newest[1]) if found else None
 
     def latest_step(self, run_id: str) -> float | None:
         """The run's latest step in any tag read: how far it has trained, whatever the rules watch."""
@@ -1863,13 +1887,17 @@ class MetricsWatcher:
             # /data/runs is asked even with nothing to read: it is how the watcher knows TensorBoard answers.
             names = tensorboard_names(self.client.runs(deadline), wanted)
             fresh: dict[tuple[str, str, str], Points] = {}
+            newest: dict[tuple[str, str, str], tuple[float, float]] = {}
             foreign: set[tuple[str, str]] = set()  # served with points, none of them the run's own
             for tag in request.tags:
                 by_name = self.client.scalars(tag, sorted(names.values()), deadline)
                 for (run_id, behavior), name in names.items():
                     if name in by_name:
-                        fresh[(run_id, behavior, tag)] = own_points(by_name[name], request.windows.get(run_id))
-                        if by_name[name] and not fresh[(run_id, behavior, tag)]:
+                        mine = own_served(by_name[name], request.windows.get(run_id))
+                        fresh[(run_id, behavior, tag)] = [(step, value) for _, step, value in mine]
+                        if mine:
+                            newest[(run_id, behavior, tag)] = (mine[-1][0], mine[-1][1])
+                        elif by_name[name]:
                             foreign.add((run_id, behavior))
         except TensorBoardDown as exc:
             self.down(str(exc))
@@ -1884,7 +1912,7 @@ class MetricsWatcher:
         for key, points in fresh.items():
             if key[0] in request.final:
                 self.final_points[key] = points
-        snapshot = Snapshot(taken, {**self.final_points, **fresh})
+        snapshot = Snapshot(taken, {**self.final_points, **fresh}, newest=newest)  # a final run's pace is not asked
         self._snapshot = snapshot
         return snapshot
 
@@ -4106,6 +4134,24 @@ def new_marker(settings: Settings, sweep_id: str, run: Run) -> str:
     return f"{marker_prefix(settings, sweep_id)}{run.run_id}|{os.urandom(8).hex()}"
 
 
+def schedule_left(running: Sequence[tuple[float, float | None, float]], waiting: Sequence[float],
+                  slots: int) -> float | None:
+    """Seconds until the last run ends. Each running run (steps left at its latest point, its pace, seconds
+    since that point) ends at its own pace, or at the others' mean pace while it has none of its own; each
+    waiting run (its steps) starts in the first slot free and trains at the mean pace. None until a running
+    run has a pace. Runs side by side share the machine, so one run's pace is what a slot trains at."""
+    paces = [pace for _, pace, _ in running if pace]
+    if not paces:
+        return None
+    mean = statistics.fmean(paces)
+    free = [max(0.0, left / (pace or mean) - since) for left, pace, since in running]
+    free += [0.0] * max(0, slots - len(running))
+    heapq.heapify(free)
+    for steps in waiting:
+        heapq.heappush(free, heapq.heappop(free) + steps / mean)
+    return max(free)
+
+
 class Supervisor:
     """Trains the runs the policy proposes, at most `concurrency` at once, and carries out what it decides.
 
@@ -4142,7 +4188,7 @@ class Supervisor:
         self.saved_at: float | None = None  # the wall clock of the state file's last write
         self.empty = Snapshot(0.0, {})  # what is decided on while TensorBoard has served nothing
         self.snapshot: Snapshot | None = None  # the newest one decisions were made on
-        self.next_status = clock() + STATUS_INTERVAL
+        self.next_status = clock() + FIRST_STATUS
         self.summary_tags = list(dict.fromkeys([settings.metric, *policy.tags()]))
         self.last_end: float | None = None  # the clock when a run last ended
         self.decide_again = True  # a run ended since the policy last decided (or nothing was decided yet)
@@ -4152,8 +4198,10 @@ class Supervisor:
         # checkpoint was, and a SIGINT before the trainer is in its loop kills it
         # unsaved (see trains_now).
         self.step_at_launch: dict[str, float | None] = {}
-        # Each running run's first step seen this session, and when: its pace, for the time left.
+        # Each running run's first and latest point of this session, (wall, step) as the trainer wrote them:
+        # its pace, for the time left, however late TensorBoard was read.
         self.pace: dict[str, tuple[float, float]] = {}
+        self.moved: dict[str, tuple[float, float]] = {}
         self.due = False  # the policy waits for a running run's point at a rung: the watcher polls often
         self.metrics_stale = False  # TensorBoard did not answer the last poll: the summary's metrics are older
 
@@ -4241,23 +4289,32 @@ class Supervisor:
         left = self.time_left()
         if left is not None:
             line += f"; about {format_duration(left)} left"
-        rows = [f"  {record.run.run_id} step {record.last_step:g} of {record.run.total_steps():g} "
-                f"({100 * record.last_step / record.run.total_steps():.0f}%)"
-                for record in self.running() if record.last_step is not None]
+        rows = []
+        for record in self.running():
+            if record.last_step is None:
+                continue
+            row = (f"  {record.run.run_id} step {record.last_step:g} of {record.run.total_steps():g} "
+                   f"({100 * record.last_step / record.run.total_steps():.0f}%)")
+            steps, pace, since = self.run_left(record)
+            rows.append(row + (f", about {format_duration(max(0.0, steps / pace - since))} left" if pace else ""))
         return "\n".join([line, *rows])
 
+    def run_left(self, record: RunRecord) -> tuple[float, float | None, float]:
+        """A running run's steps still to train as of its latest point, its pace (steps/s; None until it has
+        shown two points of this session), and the seconds since that point was written (it trained on)."""
+        total = record.run.total_steps()
+        first, last = self.pace.get(record.run.run_id), self.moved.get(record.run.run_id)
+        since = max(0.0, self.wall() - last[0]) if last is not None else 0.0
+        if first is None or last is None or last[0] <= first[0] or last[1] <= first[1]:
+            return max(0.0, total - (record.last_step or 0.0)), None, since
+        return max(0.0, total - last[1]), (last[1] - first[1]) / (last[0] - first[0]), since
+
     def time_left(self) -> float | None:
-        """Seconds until every run is done at the pace the running runs train at now (all steps/s together),
-        if none is stopped early; None until a run has shown two steps."""
-        now = self.clock()
-        rates = [(record.last_step - self.pace[record.run.run_id][1]) / (now - self.pace[record.run.run_id][0])
-                 for record in self.running() if record.last_step is not None and record.run.run_id in self.pace
-                 and now > self.pace[record.run.run_id][0]]
-        pace = sum(rates)
-        if pace <= 0:
-            return None
-        undone = [record for record in self.shown() if record.status in (Status.PENDING, Status.RUNNING, Status.PAUSED)]
-        return sum(max(0.0, record.run.total_steps() - (record.last_step or 0.0)) for record in undone) / pace
+        """Seconds until every run is done, if none is stopped early: see schedule_left."""
+        running = [self.run_left(record) for record in self.running()]
+        waiting = [max(0.0, record.run.total_steps() - (record.last_step or 0.0))
+                   for record in self.shown() if record.status in (Status.PENDING, Status.PAUSED)]
+        return schedule_left(running, waiting, self.settings.concurrency)
 
     def take_signals(self) -> None:
         """Ctrl-C on the sweep: the first stops every run gracefully, the second kills them."""
@@ -4339,6 +4396,7 @@ class Supervisor:
             self.view.show(run.run_id)
         self.step_at_launch.pop(run.run_id, None)
         self.pace.pop(run.run_id, None)
+        self.moved.pop(run.run_id, None)
         if not resume:
             self.step_at_launch[run.run_id] = None  # a fresh run has no old points: its first is of this session
         self.announce(record)
@@ -4517,7 +4575,10 @@ class Supervisor:
             if step is not None and record.session is not None:
                 record.last_step = step
                 record.session.reached = max(record.session.reached or 0.0, step)
-                self.pace.setdefault(record.run.run_id, (self.clock(), step))
+            progress = snapshot.progress(record.run.run_id)
+            if progress is not None and record.session is not None and progress[0] >= record.session.began:
+                self.pace.setdefault(record.run.run_id, progress)
+                self.moved[record.run.run_id] = progress
         for decision in self.policy.decide(self.records, snapshot):
             record = self.by_id[decision.run_id]
             if decision.action in (Action.STOP, Action.PAUSE) and record.status is Status.RUNNING and not self.trains_now(record):
@@ -4978,12 +5039,13 @@ ROW_STATUSES = (Status.FINISHED, Status.STOPPED, Status.FAILED)
 
 def row_columns(records: Sequence[RunRecord]) -> dict[str, str]:
     """The status, start and end a row shows, for its runs together: "stopped early", or "1 finished, 1 stopped
-    early"; the first start and the last end, in local time (as text, they sort as times do)."""
+    early"; the first start and the last end, in local time, to the minute and without the year (the
+    tab cuts longer text; as text, they sort as times do)."""
     counts = Counter(record.status.label for record in records)
     status = next(iter(counts)) if len(counts) == 1 else ", ".join(f"{n} {label}" for label, n in sorted(counts.items()))
     starts = [record.start for record in records if record.start is not None]
     ends = [record.end for record in records if record.end is not None]
-    when = lambda wall: time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(wall))  # noqa: E731
+    when = lambda wall: time.strftime("%m-%d %H:%M", time.localtime(wall))  # noqa: E731
     return {"status": status, "start": when(min(starts)) if starts else "", "end": when(max(ends)) if ends else ""}
 
 
@@ -5170,7 +5232,7 @@ def build_parser() -> ArgumentParser:
     parser.flag(ours, "--stop-timeout", type=float, default=DEFAULT_STOP_TIMEOUT, metavar="SECONDS",
                       help="how long a stopped run may take to save its model before it is killed (default 60)")
     parser.flag(ours, "--poll-interval", type=float, default=DEFAULT_POLL_INTERVAL, metavar="SECONDS",
-                      help="how often stop conditions are checked in TensorBoard (default 60; every second while "
+                      help="how often stop conditions are checked in TensorBoard (default 10; every second while "
                            "a run nears a halving rung)")
     parser.flag(ours, "--tensorboard-url", default=DEFAULT_TENSORBOARD_URL, metavar="URL",
                       help=f"TensorBoard to read metrics from; one is started there if none answers (default {DEFAULT_TENSORBOARD_URL})")
@@ -5636,7 +5698,8 @@ def tensorboard_starter(settings: Settings, platform: Platform, log: Path, view:
         return None
     parts = urllib.parse.urlsplit(settings.tensorboard_url)
     return lambda: TensorBoardProcess([executable, "--logdir", str(view.logdir), "--host", parts.hostname or "localhost",
-                                       "--port", str(parts.port or 80)], log, platform)
+                                       "--port", str(parts.port or 80), "--reload_interval", f"{OWN_TENSORBOARD_RELOAD:g}"],
+                                      log, platform)
 
 
 def install_interrupt_handlers(supervisor: Supervisor) -> dict[int, Any]:

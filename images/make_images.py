@@ -150,7 +150,10 @@ def run_sweep(results_dir: Path, run_id: str) -> str:
 
 def started_runs(sweep_dir: Path) -> list[str]:
     state = json.loads((sweep_dir / "sweep_state.json").read_text(encoding="utf-8"))
-    return [run["run_id"] for run in state["runs"] if run.get("start") is not None]
+    runs = [run["run_id"] for run in state["runs"] if run.get("sessions")]
+    if not runs:
+        raise SystemExit(f"make_images: no run of {sweep_dir} was started")
+    return runs
 
 
 # ---------------------------------------------------------------------------

@@ -8,7 +8,7 @@ It installs ML-Agents 1.1.0 and the demo environment into the virtualenv
 that virtualenv's Python and mlagents-learn:
 
     mlagents-learn.py examples/MoveToTarget/sweep.yaml --env=<venv>/<bin>/MoveToTarget
-        --num-envs 2 --run-id demo --trainer <venv>/<bin>/mlagents-learn --poll-interval 10 --force
+        --num-envs 2 --run-id demo --trainer <venv>/<bin>/mlagents-learn --force
 
 Its exit status is the sweep's. `make demo` runs this.
 """
@@ -31,7 +31,7 @@ def sweep_command(venv_root: Path, run_id: str, extra: Sequence[str]) -> List[st
     """The demo sweep's command line, with the virtualenv's own programs."""
     venv = venv_layout(venv_root)
     return [str(venv.python), str(SCRIPT), str(CONFIG), f"--env={venv.demo_env}", "--num-envs", "2",
-            "--run-id", run_id, "--trainer", str(venv.mlagents_learn), "--poll-interval", "10", "--force", *extra]
+            "--run-id", run_id, "--trainer", str(venv.mlagents_learn), "--force", *extra]
 
 
 def wait(proc: "subprocess.Popen[bytes]") -> int:

@@ -150,8 +150,9 @@ class FakeWatcher:
         self.requests: List["ml.MetricsRequest"] = []
         self.notes: List[tuple] = []
 
-    def serve(self, taken: float, points: Dict[tuple, list]) -> None:
-        self.snapshot = ml.Snapshot(taken, dict(points))
+    def serve(self, taken: float, points: Dict[tuple, list], newest: Optional[Dict[tuple, tuple]] = None) -> None:
+        """Points by (run id, behavior, tag); newest: (wall, step) of a key's latest point, when it was written."""
+        self.snapshot = ml.Snapshot(taken, dict(points), newest=dict(newest or {}))
 
     def want(self, request: "ml.MetricsRequest") -> None:
         self.requests.append(request)

@@ -40,10 +40,11 @@ def test_runs_start_in_grid_order_and_a_freed_slot_is_refilled_in_the_same_tick(
     assert h.lines() == [
         "start r-0: n=0, port 6000", "start r-1: n=1, port 6001",
         "finished r-1: exit 0 after 30s", "start r-2: n=2, port 6001",
+        "status: 2 running, 1 finished, 0 stopped early, 0 failed, 2 pending",  # the first after FIRST_STATUS
         "finished r-0: exit 0 after 1m00s", "finished r-2: exit 0 after 30s",
         "start r-3: n=3, port 6000", "start r-4: n=4, port 6001",
-        "status: 2 running, 3 finished, 0 stopped early, 0 failed, 0 pending",  # due every STATUS_INTERVAL
         "finished r-3: exit 0 after 30s", "finished r-4: exit 0 after 30s",
+        "status: 0 running, 5 finished, 0 stopped early, 0 failed, 0 pending",  # then every STATUS_INTERVAL
     ]
     assert h.supervisor.exit_code() == ml.EXIT_OK
 
@@ -119,9 +120,9 @@ def test_ctrl_c_stops_every_run_gracefully_and_one_that_ignores_it_is_killed_aft
     assert [h.status(f"r-{n}") for n in range(3)] == [ml.Status.INTERRUPTED, ml.Status.INTERRUPTED, ml.Status.PENDING]
     assert h.lines() == [
         "interrupted: stopping every run so it saves its model (Ctrl-C again kills them)",
+        "status: 2 running, 0 finished, 0 stopped early, 0 failed, 1 pending",
         "interrupted r-1: exit 0 after 1m00s",
         "killing r-0: it did not stop within 60s",
-        "status: 1 running, 0 finished, 0 stopped early, 0 failed, 1 pending, 1 interrupted",
         "interrupted r-0: exit -9 after 1m00s, killed after --stop-timeout",
     ]
     assert h.supervisor.exit_code() == ml.EXIT_INTERRUPTED
@@ -171,16 +172,33 @@ def test_the_status_line_counts_every_kind_of_run(tmp_path):
 def test_the_status_line_shows_each_running_runs_step_and_the_time_left_at_the_pace_seen(tmp_path):
     watcher = FakeWatcher()
     h = Harness(tmp_path, grid(3), watcher=watcher, concurrency=2)
-    h.tick()
-    watcher.serve(1.0, {("r-0", "B", TAG): [(100, 0.0)], ("r-1", "B", TAG): [(100, 0.0)]})
+    h.tick()  # r-0 and r-1 start
+    r0, r1, t = ("r-0", "B", TAG), ("r-1", "B", TAG), h.clock()
+    watcher.serve(1.0, {r0: [(100, 0.0)], r1: [(100, 0.0)]}, {r0: (t + 1, 100), r1: (t + 1, 100)})
     h.tick(1)
     assert h.supervisor.status_line() == ("status: 2 running, 0 finished, 0 stopped early, 0 failed, 1 pending\n"
                                           "  r-0 step 100 of 1000 (10%)\n  r-1 step 100 of 1000 (10%)")  # no pace yet
-    watcher.serve(2.0, {("r-0", "B", TAG): [(100, 0.0), (200, 0.0)], ("r-1", "B", TAG): [(100, 0.0), (300, 0.0)]})
+    # Their pace is from when the trainer wrote each point: 10 and 20 steps/s.
+    watcher.serve(11.0, {r0: [(100, 0.0), (200, 0.0)], r1: [(100, 0.0), (300, 0.0)]}, {r0: (t + 11, 200), r1: (t + 11, 300)})
     h.tick(10)
-    # 10 + 20 steps/s together; 800 + 700 + 1000 steps to go: 83 s.
+    # r-0: 800 steps, 80 s; r-1: 700 steps, 35 s; r-2 then starts in r-1's slot: 1000 steps at 15 steps/s, 67 s.
     assert h.supervisor.status_line() == ("status: 2 running, 0 finished, 0 stopped early, 0 failed, 1 pending; "
-                                          "about 1m23s left\n  r-0 step 200 of 1000 (20%)\n  r-1 step 300 of 1000 (30%)")
+                                          "about 1m42s left\n  r-0 step 200 of 1000 (20%), about 1m20s left\n"
+                                          "  r-1 step 300 of 1000 (30%), about 35s left")
+    h.tick(10)  # 10 s on, TensorBoard has nothing newer: the runs trained on meanwhile, at their pace
+    assert h.supervisor.status_line() == ("status: 2 running, 0 finished, 0 stopped early, 0 failed, 1 pending; "
+                                          "about 1m32s left\n  r-0 step 200 of 1000 (20%), about 1m10s left\n"
+                                          "  r-1 step 300 of 1000 (30%), about 25s left")
+
+
+def test_the_time_left_fills_each_slot_as_it_frees_with_the_runs_still_to_come():
+    assert ml.schedule_left([], [1000.0], 2) is None  # no pace seen yet
+    # A run without a pace trains at the others' mean, from its latest point on: 300 steps, 10 s ago, at 10/s.
+    assert ml.schedule_left([(100.0, 10.0, 0.0), (300.0, None, 10.0)], [], 2) == 20.0
+    # Slots free at 10 s and 40 s; the waiting runs of 200 steps (at 10 steps/s: 20 s) go to the first free one.
+    assert ml.schedule_left([(100.0, 10.0, 0.0), (400.0, 10.0, 0.0)], [200.0, 200.0], 2) == 50.0
+    assert ml.schedule_left([(100.0, 10.0, 0.0)], [200.0, 200.0], 3) == 20.0  # an idle slot takes one at once
+    assert ml.schedule_left([(100.0, 10.0, 30.0)], [], 1) == 0.0  # overdue: about to end
 
 
 # -- what the policy decides -------------------------------------------------------------
@@ -813,7 +831,7 @@ def test_a_row_of_the_hparams_tab_is_written_once_every_repetition_of_it_is_done
     assert rows["r-0"][1] == rows["r-2"][1]
     values = rows["r-0"][1]
     assert (values["n"], values["sweep"], values["status"]) == (0.0, "r", "1 failed, 1 finished")
-    assert values["start"] <= values["end"] and len(values["start"]) == len("2026-12-05 14:00:00")
+    assert values["start"] <= values["end"] and len(values["start"]) == len("12-05 14:00")
 
 
 def test_a_row_is_said_in_words_everyone_reads():
