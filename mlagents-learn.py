@@ -3623,6 +3623,7 @@ class SweepView:
     def __init__(self, results_dir: Path, folder: Path | None = None) -> None:
         self.results_dir = results_dir
         self.folder = folder if folder is not None else Path(tempfile.mkdtemp(prefix="mlagents-sweep-view-"))
+        self.folder.mkdir(parents=True, exist_ok=True)
         self.shown: set[str] = set()
         self.whole = False  # links cannot be made here: the TensorBoard reads the results folder
         probe = self.folder / ".probe"

@@ -365,7 +365,6 @@ def sweep_view(results_dir: Path, sweep_dir: Path, run_id: str, work: Path) -> P
     sweep = importlib.util.module_from_spec(spec)
     sys.modules["mlagents_sweep"] = sweep  # its dataclasses look their module up
     spec.loader.exec_module(sweep)
-    (work / "view").mkdir()
     view = sweep.SweepView(results_dir, work / "view")
     for run in started_runs(sweep_dir):
         view.show(run)

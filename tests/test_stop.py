@@ -431,3 +431,23 @@ def test_a_tensorboard_reading_another_folders_runs_of_the_same_names_stops_noth
     assert (f"warning: TensorBoard at {board.url} does not serve r-0/B, whose events are in {events}: it reads another "
             f"folder than this sweep's results {(sweep_dir / 'results').resolve()}; stop conditions cannot see the runs") in err
     assert (summary(sweep_dir)["r-0"]["status"], summary(sweep_dir)["r-0"][TAG]) == ("finished", "")  # none of its own
+
+
+def test_the_sweeps_view_links_its_runs_and_reads_the_results_folder_where_no_link_can_be_made(tmp_path, monkeypatch):
+    results = tmp_path / "results"
+    (results / "r-0").mkdir(parents=True)
+    view = mlagents_learn.SweepView(results, tmp_path / "view")
+    view.show("r-0")
+    view.show("r-1")  # its folder comes later: TensorBoard looks again at every reload
+    assert (view.logdir, sorted(path.name for path in view.folder.iterdir())) == (tmp_path / "view", ["r-0", "r-1"])
+    assert (view.folder / "r-0").resolve() == (results / "r-0").resolve()
+    view.close()
+    assert not (tmp_path / "view").exists() and (results / "r-0").is_dir()  # the links go, never what they point to
+
+    def refused(target, link):
+        raise OSError(1, "Operation not permitted")
+
+    monkeypatch.setattr(mlagents_learn, "link_folder", refused)
+    view = mlagents_learn.SweepView(results, tmp_path / "view2")
+    view.show("r-0")
+    assert view.whole and view.logdir == results
