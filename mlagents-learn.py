@@ -3649,13 +3649,8 @@ class SweepView:
         self.shown.add(run_id)
 
     def close(self) -> None:
-        """Remove the links (never what they point to) and the folder."""
-        for run_id in self.shown:
-            link = self.folder / run_id
-            try:
-                link.rmdir() if WINDOWS else link.unlink()  # a junction goes as an empty folder does
-            except OSError:
-                pass
+        """Remove the folder: rmtree removes a link itself, never what it points to (a symlink; on Windows
+        a junction too, since Python 3.8)."""
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
@@ -4199,10 +4194,9 @@ class Supervisor:
         # checkpoint was, and a SIGINT before the trainer is in its loop kills it
         # unsaved (see trains_now).
         self.step_at_launch: dict[str, float | None] = {}
-        # Each running run's first and latest point of this session, (wall, step) as the trainer wrote them:
-        # its pace, for the time left, however late TensorBoard was read.
-        self.pace: dict[str, tuple[float, float]] = {}
-        self.moved: dict[str, tuple[float, float]] = {}
+        # Each running run's first point of this session, (wall, step) as the trainer wrote it: with its
+        # latest (session_progress), its pace for the time left, however late TensorBoard was read.
+        self.first_point: dict[str, tuple[float, float]] = {}
         self.due = False  # the policy waits for a running run's point at a rung: the watcher polls often
         self.metrics_stale = False  # TensorBoard did not answer the last poll: the summary's metrics are older
 
@@ -4304,11 +4298,18 @@ class Supervisor:
         """A running run's steps still to train as of its latest point, its pace (steps/s; None until it has
         shown two points of this session), and the seconds since that point was written (it trained on)."""
         total = record.run.total_steps()
-        first, last = self.pace.get(record.run.run_id), self.moved.get(record.run.run_id)
+        first, last = self.first_point.get(record.run.run_id), self.session_progress(record)
         since = max(0.0, self.wall() - last[0]) if last is not None else 0.0
         if first is None or last is None or last[0] <= first[0] or last[1] <= first[1]:
             return max(0.0, total - (record.last_step or 0.0)), None, since
         return max(0.0, total - last[1]), (last[1] - first[1]) / (last[0] - first[0]), since
+
+    def session_progress(self, record: RunRecord) -> tuple[float, float] | None:
+        """(wall, step) of the run's latest point in the newest snapshot, if written in its current session."""
+        progress = self.snapshot.progress(record.run.run_id) if self.snapshot is not None else None
+        if progress is None or record.session is None or progress[0] < record.session.began:
+            return None
+        return progress
 
     def time_left(self) -> float | None:
         """Seconds until every run is done, if none is stopped early: see schedule_left."""
@@ -4396,8 +4397,7 @@ class Supervisor:
         if self.view is not None:
             self.view.show(run.run_id)
         self.step_at_launch.pop(run.run_id, None)
-        self.pace.pop(run.run_id, None)
-        self.moved.pop(run.run_id, None)
+        self.first_point.pop(run.run_id, None)
         if not resume:
             self.step_at_launch[run.run_id] = None  # a fresh run has no old points: its first is of this session
         self.announce(record)
@@ -4576,10 +4576,9 @@ class Supervisor:
             if step is not None and record.session is not None:
                 record.last_step = step
                 record.session.reached = max(record.session.reached or 0.0, step)
-            progress = snapshot.progress(record.run.run_id)
-            if progress is not None and record.session is not None and progress[0] >= record.session.began:
-                self.pace.setdefault(record.run.run_id, progress)
-                self.moved[record.run.run_id] = progress
+            progress = self.session_progress(record)
+            if progress is not None:
+                self.first_point.setdefault(record.run.run_id, progress)
         for decision in self.policy.decide(self.records, snapshot):
             record = self.by_id[decision.run_id]
             if decision.action in (Action.STOP, Action.PAUSE) and record.status is Status.RUNNING and not self.trains_now(record):

@@ -128,7 +128,8 @@ def overshoots(state: dict, stamped: Stamped, results: Path) -> list[tuple[float
             events = EventAccumulator(str(results / run["run_id"] / "MoveToTarget"))
             events.Reload()
             written = [event.wall_time for event in events.Scalars("Environment/Cumulative Reward") if event.step == step]
-            asked = [wall for line, wall in stamped.walls.items() if f"pausing {run['run_id']}: " in line]
+            # This pause's own line: a run paused at two rungs has two.
+            asked = [wall for line, wall in stamped.walls.items() if f"pausing {run['run_id']}: {session['reason']}" in line]
             delay = asked[0] - written[0] if written and asked else float("nan")
             found.append((session["saved"] - step, delay))
     return found
