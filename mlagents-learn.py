@@ -146,6 +146,8 @@ MLAGENTS_FLAGS: dict[str, bool] = {
 SWEEP_OWNED_FLAGS = ("--run-id", "--num-envs", "--base-port")
 
 OPTION_KEY = "opt_values"
+RANGE_KEY = "opt_range"  # {opt_range: [low, high], log: true, step: q}: a range a search samples from
+RANGE_FIELDS = ("log", "step")  # what may stand beside opt_range
 LABELS_KEY = "opt_labels"  # beside opt_values once parsed, when the config gave them as a mapping of label to value
 SHOWN_VALUE_WIDTH = 40  # a value without a label is cut to this in the console and the tables
 STOP_KEY = "opt_stop"
@@ -205,15 +207,33 @@ class Status(enum.Enum):
 
 
 @dataclass(frozen=True)
+class Range:
+    """An `opt_range`: numbers from low to high, of integers when both bounds are, on a log scale or in
+    steps of `step` (the words Optuna and Ray Tune use)."""
+
+    low: float
+    high: float
+    integer: bool = False
+    log: bool = False
+    step: float | None = None
+
+    def describe(self) -> str:
+        kind = "integers" if self.integer else "numbers"
+        scale = ", log scale" if self.log else f", step {self.step:g}" if self.step is not None else ""
+        return f"{kind} {self.low:g} to {self.high:g}{scale}"
+
+
+@dataclass(frozen=True)
 class Option:
-    """One `opt_values` key: where it lives and the values it takes."""
+    """One `opt_values` or `opt_range` key: where it lives and the values it takes."""
 
     heading: str  # behavior name, or the top-level section it sits in
     path: tuple[str | int, ...]  # keys below the heading
-    values: tuple[Any, ...]
+    values: tuple[Any, ...]  # an opt_range has none: a search samples them from its range
     in_behavior: bool
     names: tuple[str | None, ...] = ()  # each value's label (opt_values given as a mapping), or None
     key: Any = None  # the heading's key as the config has it (YAML may make it a number): where values go
+    range: Range | None = None
 
 
 @dataclass(frozen=True)
@@ -354,6 +374,9 @@ class Settings:
     cpus_per_run: float = 1.0
     gpus_per_run: float = 0.0
     max_retries: int = 2  # a run whose node goes away trains again, from its checkpoint, this many times
+    search: str = "grid"  # how runs are proposed: every combination, or trials sampled (see SEARCHES)
+    num_trials: int | None = None  # a sampled search's budget of trials
+    search_seed: int | None = None  # its sampler's seed (SHUFFLE_ANY: pick one, or on --resume the recorded one)
     resume_hint: str = ""  # the command that continues this sweep
     run_id_source: str = "--run-id"  # where the run id came from, for messages about it
 
@@ -477,7 +500,7 @@ class RunRecord:
 
     def __init__(self, run: Run, status: Status = Status.PENDING, sessions: Sequence[Session] = (),
                  memory: Any = None, attempts: int = 0, reason: str = "",
-                 inherited: Mapping[str, Sequence[int]] | None = None) -> None:
+                 inherited: Mapping[str, Sequence[int]] | None = None, score: tuple[float, float] | None = None) -> None:
         self.run = run
         self._status = status
         self.sessions: list[Session] = list(sessions)
@@ -487,6 +510,9 @@ class RunRecord:
         # What ML-Agents' results folder held for it before this sweep first launched it (see Results.fingerprint):
         # what an older sweep left there is never taken for this sweep's.
         self.inherited: dict[str, list[int]] = {key: list(value) for key, value in (inherited or {}).items()}
+        # (step, value) of --metric at its latest own point, the mean over its behaviors: what a search is told
+        # of it, kept so that a resumed search knows it before TensorBoard has served anything.
+        self.score = score
         # Not kept: the supervisor's at-hand view while the run trains.
         self.handle: RunHandle | None = None
         self.slot: int | None = None
@@ -626,6 +652,7 @@ class RunRecord:
                 "origin": [run.origin.parent, run.origin.step] if run.origin else None,
                 "status": self._status.value, "reason": self._reason, "attempts": self.attempts,
                 "inherited": self.inherited, "memory": memory_json(self.memory),
+                "score": list(self.score) if self.score is not None else None,
                 "sessions": [session.to_json() for session in self.sessions]}
 
 
@@ -633,7 +660,7 @@ class RunRecord:
 RECORD_FIELDS: dict[str, tuple[type, ...]] = {
     "run_id": (str,), "index": (int,), "values": (list,), "combination": (str,), "repetition": (int,),
     "seed": (int, type(None)), "origin": (list, type(None)), "status": (str,), "reason": (str,), "attempts": (int,),
-    "inherited": (dict,), "memory": (dict, type(None)), "sessions": (list,)}
+    "inherited": (dict,), "memory": (dict, type(None)), "sessions": (list,), "score": (list, type(None))}
 
 
 def record_spec(fields: Mapping[str, Any]) -> RunSpec:
@@ -757,6 +784,9 @@ def parse_config(text: str, where: str = "config") -> dict[str, Any]:
     for name, body in behaviors.items():
         if not isinstance(body, dict):
             raise SweepError(f"behavior {name!r} is not a mapping", where, "give each behavior its settings as a mapping")
+        if is_range(body):
+            raise SweepError(f"behavior {name!r} is a range of numbers", f"{where}: behaviors.{name}.{RANGE_KEY}",
+                             "put opt_range on a number inside the behavior, e.g. learning_rate")
         if is_option(body) and not all(isinstance(value, dict) for value in body[OPTION_KEY]):
             raise SweepError(f"behavior {name!r} is an option whose values are not all mappings",
                              f"{where}: behaviors.{name}.{OPTION_KEY}", "list the behavior's settings as a mapping per option")
@@ -803,7 +833,7 @@ def check_sweep_sections(config: Mapping[str, Any], where: str) -> None:
         raise SweepError(f"env_settings.base_port is not a port: {cut(flow(base_port))}", f"{where}: env_settings.base_port",
                          "write a whole number from 1 to 65535, e.g. base_port: 5005")
     env_path = env_settings.get("env_path")
-    for value in (env_path[OPTION_KEY] if isinstance(env_path, dict) and OPTION_KEY in env_path else [env_path]):
+    for value in (env_path[OPTION_KEY] if is_option(env_path) and not is_range(env_path) else [env_path]):
         if value is not None and not isinstance(value, str):
             raise SweepError(f"env_settings.env_path is not a path: {cut(flow(value))}", f"{where}: env_settings.env_path",
                              "write the path of the Unity build, e.g. env_path: Builds/3DBall")
@@ -812,7 +842,7 @@ def check_sweep_sections(config: Mapping[str, Any], where: str) -> None:
 def name_options(node: Any) -> None:
     """opt_values given as a mapping of label to value become a list, their labels kept beside it."""
     if is_option(node):
-        if isinstance(node[OPTION_KEY], dict):
+        if isinstance(node.get(OPTION_KEY), dict):
             node[LABELS_KEY] = [str(label) for label in node[OPTION_KEY]]
             node[OPTION_KEY] = list(node[OPTION_KEY].values())
     elif isinstance(node, dict):
@@ -824,8 +854,12 @@ def name_options(node: Any) -> None:
 
 
 def is_option(node: Any) -> bool:
-    """True for a mapping that holds opt_values: an option, not a value."""
-    return isinstance(node, dict) and OPTION_KEY in node
+    """True for a mapping that holds opt_values or opt_range: an option, not a value."""
+    return isinstance(node, dict) and (OPTION_KEY in node or RANGE_KEY in node)
+
+
+def is_range(node: Any) -> bool:
+    return isinstance(node, dict) and RANGE_KEY in node
 
 
 def dotted(path: Sequence[str | int]) -> str:
@@ -840,6 +874,9 @@ def check_options(node: Any, path: tuple[str | int, ...], where: str) -> None:
             check_options(item, path + (index,), where)
         return
     if not isinstance(node, dict):
+        return
+    if RANGE_KEY in node:
+        parse_range(node, f"{where}: {dotted(path + (RANGE_KEY,))}")
         return
     if OPTION_KEY in node:
         place = f"{where}: {dotted(path + (OPTION_KEY,))}"
@@ -871,9 +908,43 @@ def check_options(node: Any, path: tuple[str | int, ...], where: str) -> None:
                 if key == STOP_KEY:
                     raise SweepError("opt_stop is not directly under a behavior or default_settings",
                                      f"{where}: {dotted(path + (key,))}", "move it under behaviors.<Behavior> or default_settings")
-                raise SweepError(f"unknown key {key}", f"{where}: {dotted(path + (key,))}", "use opt_values or opt_stop")
+                raise SweepError(f"unknown key {key}", f"{where}: {dotted(path + (key,))}", "use opt_values, opt_range or opt_stop")
             continue
         check_options(value, path + (key,), where)
+
+
+def parse_range(node: Mapping[Any, Any], place: str) -> Range:
+    """An opt_range mapping, checked: two numbers, low below high, log only above 0, a step that fits."""
+    example = "e.g. learning_rate: {opt_range: [1.0e-5, 1.0e-2], log: true}"
+    extra = sorted(str(key) for key in node if key != RANGE_KEY and key not in RANGE_FIELDS)
+    if OPTION_KEY in node:
+        raise SweepError("opt_values and opt_range in one mapping", place, "give either a list of values or a range")
+    if extra:
+        raise SweepError(f"opt_range has other keys beside it: {', '.join(extra)}", place, f"only log and step may stand beside it, {example}")
+    bounds = node[RANGE_KEY]
+    if not (isinstance(bounds, list) and len(bounds) == 2 and all(finite_number(bound) for bound in bounds)):
+        raise SweepError(f"opt_range is not two numbers: {cut(flow(bounds))}", place, f"give [low, high], {example}")
+    low, high = bounds
+    integer = all(isinstance(bound, int) for bound in bounds)
+    if low >= high:
+        raise SweepError(f"opt_range's low {low!r} is not below its high {high!r}", place, "give [low, high] with low < high")
+    log, step = node.get("log", False), node.get("step")
+    if not isinstance(log, bool):
+        raise SweepError(f"opt_range's log is not true or false: {cut(flow(log))}", place, "write log: true for a log scale")
+    if log and low <= 0:
+        raise SweepError(f"opt_range on a log scale must be above 0, not from {low!r}", place, f"raise low above 0, or drop log: true")
+    if step is not None:
+        if log:
+            raise SweepError("opt_range takes log or step, not both", place,
+                             "drop one: a log scale has no steps of one size (Optuna refuses the pair too)")
+        if not finite_number(step) or step <= 0 or (integer and not isinstance(step, int)):
+            kind = "a whole number" if integer else "a number"
+            raise SweepError(f"opt_range's step is not {kind} above 0: {cut(flow(step))}", place, "e.g. step: 32")
+        steps = (high - low) / step
+        if abs(steps - round(steps)) > 1e-9 * max(1.0, steps) or round(steps) < 1:
+            raise SweepError(f"opt_range's step {step!r} does not fit from {low!r} to {high!r}", place,
+                             "give a step that divides high - low, e.g. opt_range: [32, 512], step: 32")
+    return Range(float(low), float(high), integer, log, None if step is None else float(step))
 
 
 def contains_option(node: Any) -> bool:
@@ -897,10 +968,12 @@ def contains_opt_key(node: Any) -> bool:
 
 
 def find_options(node: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int, ...], tuple[Any, ...],
-                                                                               tuple[str | None, ...]]]:
-    """Yield (path, values, labels) of every option below node, in document order."""
-    if is_option(node):
-        yield path, tuple(node[OPTION_KEY]), tuple(node.get(LABELS_KEY, ()))
+                                                                               tuple[str | None, ...], Range | None]]:
+    """Yield (path, values, labels, range) of every option below node, in document order."""
+    if is_range(node):
+        yield path, (), (), parse_range(node, dotted(path))
+    elif is_option(node):
+        yield path, tuple(node[OPTION_KEY]), tuple(node.get(LABELS_KEY, ())), None
     elif isinstance(node, dict):
         for key, value in node.items():
             if key != STOP_KEY:
@@ -930,11 +1003,13 @@ def plan_options(config: Mapping[str, Any]) -> list[Option]:
     options: list[Option] = []
     for name, own in config["behaviors"].items():
         effective = merge_settings(defaults, own)
-        options += [Option(str(name), path, values, True, names, name) for path, values, names in find_options(effective)]
+        options += [Option(str(name), path, values, True, names, name, domain)
+                    for path, values, names, domain in find_options(effective)]
     for section, body in config.items():
         if section in ("behaviors", "default_settings"):
             continue
-        options += [Option(str(section), path, values, False, names, section) for path, values, names in find_options(body, ())]
+        options += [Option(str(section), path, values, False, names, section, domain)
+                    for path, values, names, domain in find_options(body, ())]
     return options
 
 
@@ -1120,8 +1195,39 @@ class SweepPlan:
         self.template = config_template(config)
         self.behaviors = [str(name) for name in config["behaviors"]]
 
+    @property
+    def sampled(self) -> bool:
+        """True if an option is a range: only a search that samples can take it."""
+        return any(option.range is not None for option in self.options)
+
+    def param_names(self) -> list[str]:
+        """Each option's name as a search and its results know it (as Run.value_names gives it)."""
+        multi = len({option.heading for option in self.options}) > 1
+        return [f"{option.heading}.{label}" if multi else label for option, label in zip(self.options, self.labels)]
+
+    def spec(self, values: Sequence[Any], index: int) -> RunSpec:
+        """The spec of a trial with one value per option (a list option's value is one of its values)."""
+        names = []
+        for option, value in zip(self.options, values):
+            names.append(option.names[option.values.index(value)] if option.names else None)
+        return RunSpec(tuple((option.heading, label, value) for option, label, value in zip(self.options, self.labels, values)),
+                       tuple(names), 1, index)
+
+    def probes(self) -> list[RunSpec]:
+        """Trials that take every value of every list and both ends of every range at least once: what a search's
+        runs are checked by before any is proposed (ML-Agents' parser, ports, ids)."""
+        ends = [option.values if option.range is None else (range_value(option.range, option.range.low),
+                                                            range_value(option.range, option.range.high))
+                for option in self.options]
+        count = max((len(each) for each in ends), default=1)
+        return [self.spec([each[k % len(each)] for each in ends], k) for k in range(count)]
+
     def grid(self, repetitions: int = 1, max_runs: int = DEFAULT_MAX_RUNS) -> list[RunSpec]:
         """The cartesian product of the options, in laps of repetitions; run n is <run-id>-n."""
+        ranged = next((label for option, label in zip(self.options, self.labels) if option.range is not None), None)
+        if ranged is not None:
+            raise SweepError(f"{ranged} is a range, and a grid takes lists only", self.where,
+                             "pass --search random or --search tpe (with --num-trials N) to sample it, or give opt_values")
         total = count_runs(self.options, repetitions)
         if total > max_runs:
             raise SweepError(f"the sweep has {total} runs, more than --max-runs {max_runs}", self.where,
@@ -1238,10 +1344,11 @@ def dump_config(config: Mapping[str, Any]) -> str:
 
 
 def made_by(config_text: str, settings: Settings, runs: Sequence[Run]) -> dict[str, Any]:
-    """What made the sweep: a resumed sweep must come from the same config, grid and flags."""
+    """What made the sweep: a resumed sweep must come from the same config, grid or search, and flags."""
     return {"config_sha256": hashlib.sha256(config_text.encode()).hexdigest(),
             "repetitions": settings.repetitions, "flags": list(settings.forwarded),
             "env_args": settings.env_args, "shuffle": settings.shuffle,
+            "search": None if settings.search == "grid" else [settings.search, settings.num_trials, settings.search_seed],
             "runs": [[run.run_id, run.describe(whole=True)] for run in runs]}
 
 
@@ -1276,6 +1383,12 @@ def sweep_changes(before: Mapping[str, Any], now: Mapping[str, Any]) -> str | No
     """What differs between the sweep on disk and the one asked for now, or None."""
     if before.get("repetitions") != now["repetitions"]:
         return f"--num-repetitions was {before.get('repetitions')}, now {now['repetitions']}"
+    old_search, new_search = before.get("search"), now["search"]
+    # --num-trials may change: a resumed search's budget counts the trials proposed already.
+    if (old_search or [None] * 3)[::2] != (new_search or [None] * 3)[::2]:
+        def told(search: Any) -> str:
+            return "a grid" if not search else f"--search {search[0]} --search-seed {search[2]}"
+        return f"it was {told(old_search)}, now {told(new_search)}"
     if before.get("shuffle") != now["shuffle"]:
         return f"it was trained with {shuffle_flag(before.get('shuffle'))}, now {shuffle_flag(now['shuffle'])}"
     if before.get("flags") != now["flags"] or before.get("env_args") != now["env_args"]:
@@ -1335,6 +1448,211 @@ def read_config_text(path: Path) -> str:
     except UnicodeDecodeError as exc:
         raise SweepError(f"the config is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})", str(path),
                          "save it as UTF-8") from None
+
+
+# ---------------------------------------------------------------------------
+# The search: which values a sampled trial takes (random, TPE)
+# ---------------------------------------------------------------------------
+
+SEARCHES = ("grid", "random", "tpe")
+# A sampled number keeps this many significant digits: a config reads 0.0003162, not 0.00031622776601683794,
+# and no run's result could tell the two apart.
+SAMPLED_DIGITS = 4
+# Of a TPE search's trials, the first ones are drawn at random (Optuna's n_startup_trials, 10 by default):
+# a third of the budget, from 2 to 10, so a small budget still has trials TPE chose.
+TPE_STARTUP_SHARE, TPE_STARTUP_MIN, TPE_STARTUP_MAX = 1 / 3, 2, 10
+DRAWS_BEFORE_SCAN = 64  # a list-only space draws this many times for an untried point before it lists the rest
+
+
+def range_value(domain: Range, value: float) -> int | float:
+    """A value of a range as a run's config takes it: inside the range, on its step, an int for an integer
+    range, a float kept to SAMPLED_DIGITS significant digits otherwise."""
+    value = min(max(value, domain.low), domain.high)
+    if domain.step is not None:
+        value = domain.low + round((value - domain.low) / domain.step) * domain.step
+        value = min(value, domain.high)
+    if domain.integer:
+        return int(round(value))
+    if domain.step is not None:
+        return float(f"{value:.12g}")  # 0.30000000000000004 is 0.3
+    return min(max(float(f"{value:.{SAMPLED_DIGITS}g}"), domain.low), domain.high)
+
+
+def draw(domain: Range, chooser: Any) -> int | float:
+    """A value drawn uniformly from a range (on its log scale if it has one), with `chooser` a random.Random."""
+    if domain.step is not None:
+        return range_value(domain, domain.low + chooser.randint(0, round((domain.high - domain.low) / domain.step)) * domain.step)
+    if domain.log:
+        return range_value(domain, math.exp(chooser.uniform(math.log(domain.low), math.log(domain.high))))
+    if domain.integer:
+        return chooser.randint(int(domain.low), int(domain.high))
+    return range_value(domain, chooser.uniform(domain.low, domain.high))
+
+
+@dataclass(frozen=True)
+class Trial:
+    """What a sampler is told of a trial already proposed: its values (one per option) and how it fared."""
+
+    values: tuple[Any, ...]
+    state: str  # "complete" (trained to the end), "pruned" (ended or paused early), "running", "failed"
+    value: float | None = None  # complete: its score
+    reached: tuple[tuple[float, float], ...] = ()  # (step, its score there), by step
+
+
+class Sampler(Protocol):
+    """Draws the values of trial `number`, given every trial proposed before it; the same draw for the same
+    number and trials (a resumed search proposes what the interrupted one would have)."""
+
+    def sample(self, number: int, trials: Sequence[Trial]) -> tuple[Any, ...]: ...
+
+
+def seeded(seed: int, number: int) -> Any:
+    """The random source of trial `number`: from the search seed and the trial, never from what came before."""
+    import random
+
+    return random.Random(f"{seed}:{number}")  # nosec B311  # a search, not a secret
+
+
+def point_of(options: Sequence[Option], values: Sequence[Any]) -> tuple[int, ...] | None:
+    """Which value of each list option a trial took (None if a value is not one of them)."""
+    found = []
+    for option, value in zip(options, values):
+        texts = [flow(candidate) for candidate in option.values]
+        if flow(value) not in texts:
+            return None
+        found.append(texts.index(flow(value)))
+    return tuple(found)
+
+
+class RandomSampler:
+    """Every value drawn at random: from a range uniformly (on its log scale if it has one), from a list as
+    one of its values. A space of lists only is a grid, and its points are drawn without repeating one."""
+
+    def __init__(self, options: Sequence[Option], seed: int) -> None:
+        self.options, self.seed = list(options), seed
+
+    @property
+    def grid_only(self) -> bool:
+        return all(option.range is None for option in self.options)
+
+    def sample(self, number: int, trials: Sequence[Trial]) -> tuple[Any, ...]:
+        chooser = seeded(self.seed, number)
+        if not self.grid_only:
+            return tuple(draw(option.range, chooser) if option.range is not None else chooser.choice(option.values)
+                         for option in self.options)
+        return self.untried(chooser, trials)
+
+    def untried(self, chooser: Any, trials: Sequence[Trial]) -> tuple[Any, ...]:
+        """A point of the grid no trial has taken: drawn, and once draws keep hitting taken points, one of the
+        untaken ones listed (the grid is then mostly taken, so small enough to list)."""
+        taken = {point_of(self.options, trial.values) for trial in trials}
+        for _ in range(DRAWS_BEFORE_SCAN):
+            point = tuple(chooser.randrange(len(option.values)) for option in self.options)
+            if point not in taken:
+                break
+        else:
+            left = [point for point in itertools.product(*(range(len(option.values)) for option in self.options))
+                    if point not in taken]
+            if not left:
+                raise ValueError("every point of the grid is taken")
+            point = chooser.choice(left)
+        return tuple(option.values[which] for option, which in zip(self.options, point))
+
+
+def import_optuna() -> Any:
+    """Optuna, imported only for a search that needs it; one line says how to install it if it is missing."""
+    try:
+        import optuna
+    except ImportError:
+        raise SweepError("--search tpe needs Optuna, which this Python cannot import", "command line",
+                         f"{Path(sys.executable).name} -m pip install optuna, or pass --search random") from None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna
+
+
+class OptunaSpace:
+    """The sweep's options as Optuna's distributions, and values both ways. A list becomes a categorical of its
+    values' texts (Optuna's choices are plain scalars; ours may be mappings), a range a float or int distribution."""
+
+    def __init__(self, optuna: Any, options: Sequence[Option], names: Sequence[str]) -> None:
+        self.optuna, self.options, self.names = optuna, list(options), list(names)
+        distributions = optuna.distributions
+        self.choices: list[list[str]] = []
+        self.distributions: dict[str, Any] = {}
+        for option, name in zip(self.options, self.names):
+            if option.range is None:
+                texts = [cut(flow(value), SHOWN_VALUE_WIDTH) if label is None else label
+                         for value, label in zip(option.values, option.names or [None] * len(option.values))]
+                if len(set(texts)) < len(texts):
+                    texts = [flow(value) for value in option.values]
+                self.choices.append(texts)
+                self.distributions[name] = distributions.CategoricalDistribution(texts)
+            else:
+                self.choices.append([])
+                domain = option.range
+                kind = distributions.IntDistribution if domain.integer else distributions.FloatDistribution
+                bounds = (int(domain.low), int(domain.high)) if domain.integer else (domain.low, domain.high)
+                step = None if domain.step is None else int(domain.step) if domain.integer else domain.step
+                self.distributions[name] = (kind(*bounds, log=domain.log, step=step) if step is not None
+                                            else kind(*bounds, log=domain.log))
+
+    def params(self, values: Sequence[Any]) -> dict[str, Any]:
+        params: dict[str, Any] = {}
+        for option, name, texts, value in zip(self.options, self.names, self.choices, values):
+            if option.range is None:
+                params[name] = texts[[flow(candidate) for candidate in option.values].index(flow(value))]
+            else:
+                params[name] = value
+        return params
+
+    def values(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
+        found = []
+        for option, name, texts in zip(self.options, self.names, self.choices):
+            found.append(option.values[texts.index(params[name])] if option.range is None else range_value(option.range, params[name]))
+        return tuple(found)
+
+    def study(self, direction: str, sampler: Any = None, storage: Any = None, name: str | None = None) -> Any:
+        return self.optuna.create_study(direction=direction, sampler=sampler, storage=storage, study_name=name)
+
+    def add(self, study: Any, trials: Sequence[Trial]) -> None:
+        """The trials into an Optuna study as their states: complete with its score, pruned with how far it got,
+        running (the constant liar tells TPE not to propose near them again), failed."""
+        states = self.optuna.trial.TrialState
+        for trial in trials:
+            state = {"complete": states.COMPLETE, "pruned": states.PRUNED, "running": states.RUNNING}.get(trial.state, states.FAIL)
+            study.add_trial(self.optuna.trial.create_trial(
+                params=self.params(trial.values), distributions=self.distributions, state=state,
+                value=trial.value if state == states.COMPLETE else None,
+                intermediate_values={int(step): value for step, value in trial.reached if math.isfinite(value)}))
+
+
+class TpeSampler:
+    """Optuna's TPE, told every trial so far (see OptunaSpace.add) and seeded per trial: the study is made
+    again from the trials for each proposal, so a resumed search needs nothing but the run records. Trials
+    proposed while others train use TPE's constant liar. A space of lists only never repeats a point: a
+    repeated proposal is replaced by an untried point drawn at random."""
+
+    def __init__(self, options: Sequence[Option], names: Sequence[str], seed: int, mode: str, budget: int) -> None:
+        self.optuna = import_optuna()
+        self.space = OptunaSpace(self.optuna, options, names)
+        self.random = RandomSampler(options, seed)
+        self.seed, self.direction = seed, "maximize" if mode == "max" else "minimize"
+        self.startup = max(TPE_STARTUP_MIN, min(TPE_STARTUP_MAX, round(budget * TPE_STARTUP_SHARE)))
+
+    def sample(self, number: int, trials: Sequence[Trial]) -> tuple[Any, ...]:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Optuna's ExperimentalWarning for constant_liar, once per study
+            sampler = self.optuna.samplers.TPESampler(seed=seeded(self.seed, number).randrange(2**31),
+                                                      n_startup_trials=self.startup, constant_liar=True)
+            study = self.space.study(self.direction, sampler)
+            self.space.add(study, trials)
+            values = self.space.values(study.ask(self.space.distributions).params)
+        if self.random.grid_only and point_of(self.space.options, values) in {
+                point_of(self.space.options, trial.values) for trial in trials}:
+            return self.random.untried(seeded(self.seed, number), trials)
+        return values
 
 
 # ---------------------------------------------------------------------------
@@ -2009,6 +2327,7 @@ class Policy(Protocol):
 
     def propose(self, recorded: Mapping[str, RunRecord]) -> RunSpec | None: ...  # a new run, or None for now
     def upcoming(self, recorded: Mapping[str, RunRecord]) -> list[Run]: ...  # runs it will still propose, if known
+    def unproposed(self, recorded: Mapping[str, RunRecord]) -> int: ...  # how many runs it will still propose
     def decide(self, records: Sequence[RunRecord], snapshot: Snapshot) -> list[Decision]: ...
     def tags(self) -> list[str]: ...
     def waits(self, records: Sequence[RunRecord]) -> bool: ...
@@ -2034,11 +2353,63 @@ class GridProposer:
     def upcoming(self, recorded: Mapping[str, RunRecord]) -> list[Run]:
         return [run for run in (self.runs[index] for index in self.order[self.cursor:]) if run.run_id not in recorded]
 
+    def unproposed(self, recorded: Mapping[str, RunRecord]) -> int:
+        return len(self.upcoming(recorded))
+
+
+def trial_of(record: RunRecord, reached: Mapping[float, float]) -> Trial:
+    """What a sampler is told of a recorded trial: trained to the end with its score; ended or paused early with
+    how far it got (`reached`: step -> score); running, or waiting to train (again); failed (no score to tell)."""
+    values = tuple(value for _, _, value in record.run.values)
+    score = record.score[1] if record.score is not None else None
+    told = tuple(sorted(reached.items()))
+    if record.status is Status.FINISHED:
+        return Trial(values, "complete", score, told) if finite_number(score) else Trial(values, "failed")
+    if record.status in (Status.STOPPED, Status.PAUSED):
+        return Trial(values, "pruned", None, told)
+    if record.status is Status.FAILED:
+        return Trial(values, "failed")
+    return Trial(values, "running", None, told)
+
+
+class SampledProposer:
+    """Proposes a search's trials, each drawn by its sampler from the trials recorded before it, while the
+    budget (--num-trials) lasts. The records are its only memory: trial n is <run-id>-n, whatever was
+    proposed, trained or interrupted before, so a resumed search goes on with the next number."""
+
+    def __init__(self, plan: SweepPlan, sampler: Sampler, budget: int) -> None:
+        self.plan, self.sampler, self.budget = plan, sampler, budget
+        # What a trial reached, as its policy judged it: by default its latest score (halving says its rungs).
+        self.reached_of: Callable[[RunRecord], Mapping[float, float]] = (
+            lambda record: {record.score[0]: record.score[1]} if record.score is not None else {})
+        self._last: tuple[str, RunSpec] | None = None  # the last proposal: asked again every tick until recorded
+
+    def trials(self, recorded: Mapping[str, RunRecord]) -> list[RunRecord]:
+        """The search's own trials, in the order they were proposed (a run that continues another is not one)."""
+        return sorted((record for record in recorded.values() if record.run.origin is None), key=lambda record: record.run.index)
+
+    def unproposed(self, recorded: Mapping[str, RunRecord]) -> int:
+        return max(0, self.budget - len(self.trials(recorded)))
+
+    def upcoming(self, recorded: Mapping[str, RunRecord]) -> list[Run]:
+        return []  # drawn only when proposed
+
+    def propose(self, recorded: Mapping[str, RunRecord]) -> RunSpec | None:
+        trials = self.trials(recorded)
+        if len(trials) >= self.budget:
+            return None
+        number = max((record.run.index for record in recorded.values()), default=-1) + 1
+        told = [trial_of(record, self.reached_of(record)) for record in trials]
+        key = json.dumps([number, [[trial.state, trial.value, trial.reached, [flow(v) for v in trial.values]] for trial in told]])
+        if self._last is None or self._last[0] != key:
+            self._last = (key, self.plan.spec(self.sampler.sample(number, told), number))
+        return self._last[1]
+
 
 class GridPolicy:
     """Runs start in the proposer's order; a running run that breaks one of its behavior's stop rules stops."""
 
-    def __init__(self, proposer: GridProposer, rules: Sequence[StopRule]) -> None:
+    def __init__(self, proposer: GridProposer | SampledProposer, rules: Sequence[StopRule]) -> None:
         self.proposer = proposer
         self.rules = list(rules)
 
@@ -2047,6 +2418,9 @@ class GridPolicy:
 
     def upcoming(self, recorded: Mapping[str, RunRecord]) -> list[Run]:
         return self.proposer.upcoming(recorded)
+
+    def unproposed(self, recorded: Mapping[str, RunRecord]) -> int:
+        return self.proposer.unproposed(recorded)
 
     def waits(self, records: Sequence[RunRecord]) -> bool:
         """True while a run waits for a decision (a paused run): the sweep is not over."""
@@ -2235,6 +2609,9 @@ class HalvingPolicy:
     def upcoming(self, recorded: Mapping[str, RunRecord]) -> list[Run]:
         return self.grid.upcoming(recorded)
 
+    def unproposed(self, recorded: Mapping[str, RunRecord]) -> int:
+        return self.grid.unproposed(recorded)
+
     def waits(self, records: Sequence[RunRecord]) -> bool:
         return self.grid.waits(records)
 
@@ -2391,11 +2768,134 @@ class HalvingPolicy:
         return HalvingMemory(mind["passed"], dict(mind["values"]), mind["ended"])
 
 
+class AshaPolicy(HalvingPolicy):
+    """Asynchronous successive halving (Li et al., MLSys 2020) for a sampled search, with pause and promotion.
+
+    Rungs are halving's. A run that reaches its next rung pauses (it saves a
+    checkpoint) and joins the rung. Whenever a slot is free, a paused run that
+    ranks in the best floor(n / factor) of the n runs that reached its rung so
+    far goes on (--resume), from the highest rung down; the first runs to reach
+    a rung wait for company. If none can, the slot goes to a new trial, while
+    the budget lasts. Once it is spent, paused runs go on by the same rule; the
+    best run of the highest rung reached goes on in any case (the search ends
+    with a model trained to the end); and when nothing trains any more the rest
+    end with the model they saved. A run's place at its rung depends only on the
+    values there (ties: its values, then its number), never on when it came.
+    """
+
+    def __init__(self, grid: GridPolicy, concurrency: int) -> None:
+        super().__init__(grid)
+        self.concurrency = concurrency
+        if isinstance(grid.proposer, SampledProposer):
+            grid.proposer.reached_of = self.reached
+
+    def reached(self, record: RunRecord) -> dict[float, float]:
+        """A trial's values at the rungs it reached, by the rungs' steps: what the sampler is told."""
+        kept, rungs = record.memory or HalvingMemory(), self.rungs(record.run)
+        return {rungs[k]: value for k, value in kept.values.items() if k < len(rungs)}
+
+    def placed(self, members: Sequence[tuple[RunRecord, float]]) -> list[RunRecord]:
+        """A rung's runs, best first."""
+        ordered = sorted(members, key=lambda member: (ranking_key(member[1], self.mode), member[0].run.describe(whole=True),
+                                                      member[0].run.index))
+        return [record for record, _ in ordered]
+
+    def decide(self, records: Sequence[RunRecord], snapshot: Snapshot) -> list[Decision]:
+        decisions = self.grid.decide(records, snapshot)
+        stopping = {decision.run_id for decision in decisions}
+        recorded = {record.run.run_id: record for record in records}
+        minds = {record.run.run_id: record.memory or HalvingMemory() for record in records}
+        said: dict[str, Decision] = {}
+
+        def tell(record: RunRecord, action: Action, reason: str, mind: HalvingMemory) -> None:
+            minds[record.run.run_id] = mind
+            said[record.run.run_id] = Decision(record.run.run_id, action, reason, mind)
+
+        # What each run reached: its value at its next rung, once TensorBoard serves it.
+        for record in records:
+            mind, rungs = minds[record.run.run_id], self.rungs(record.run)
+            if (mind.ended is None and mind.passed < len(rungs) and mind.passed not in mind.values
+                    and record.status in (Status.RUNNING, Status.PAUSED, Status.FINISHED)):
+                value = self.value(record, rungs[mind.passed], snapshot)
+                if value is not None:
+                    tell(record, Action.NOTE, "", HalvingMemory(mind.passed, {**mind.values, mind.passed: value}))
+        # A run at its next rung pauses there, unless it is about to export its final model.
+        for record in records:
+            mind = minds[record.run.run_id]
+            if (record.status is Status.RUNNING and record.stop_asked is None and record.run.run_id not in stopping
+                    and mind.ended is None and mind.passed in mind.values and not self.finishing(record, snapshot)):
+                rung = self.rungs(record.run)[mind.passed]
+                tell(record, Action.PAUSE, f"asha: at rung {mind.passed + 1}, step {rung:g}", mind)
+        # Each rung: its runs best first, and how many of them it sends on.
+        rungs: dict[int, list[RunRecord]] = {}
+        for record in records:
+            for k in minds[record.run.run_id].values:
+                rungs.setdefault(k, []).append(record)
+        places = {k: self.placed([(record, minds[record.run.run_id].values[k]) for record in members])
+                  for k, members in rungs.items()}
+
+        def waiting_at(k: int) -> list[RunRecord]:
+            """Rung k's paused runs, best first, that have not gone on from it."""
+            return [record for record in places.get(k, []) if record.status is Status.PAUSED
+                    and minds[record.run.run_id].passed == k and minds[record.run.run_id].ended is None]
+
+        def promotable(k: int) -> list[RunRecord]:
+            best = places.get(k, [])[:math.floor(len(places.get(k, [])) / self.factor)]
+            return [record for record in waiting_at(k) if record in best]
+
+        def go_on(record: RunRecord, reason: str) -> None:
+            mind = minds[record.run.run_id]
+            tell(record, Action.CONTINUE, reason, HalvingMemory(mind.passed + 1, dict(mind.values)))
+
+        busy = sum(record.status in (Status.RUNNING, Status.PENDING) for record in records)
+        free = max(0, self.concurrency - busy)
+        while free:
+            k = next((k for k in sorted(places, reverse=True) if promotable(k)), None)
+            if k is None:
+                break
+            record = promotable(k)[0]
+            n = len(places[k])
+            go_on(record, f"asha: {ordinal(places[k].index(record) + 1)} of {n} at step {self.rungs(record.run)[k]:g}, "
+                          f"in the best {math.floor(n / self.factor)}")
+            free -= 1
+        if free and self.grid.unproposed(recorded) == 0:
+            # The budget is spent: the best run of the highest rung reached goes on in any case.
+            top = max(places, default=None)
+            finished = any(record.status is Status.FINISHED for record in records)
+            ahead = any(record.status in (Status.RUNNING, Status.PENDING) and top is not None
+                        and minds[record.run.run_id].passed > top for record in records)
+            continued = any(decision.action is Action.CONTINUE for decision in said.values())
+            if top is not None and not finished and not ahead and not continued:
+                best = places[top][0]
+                if best in waiting_at(top):
+                    go_on(best, f"asha: the best of the highest rung reached (step {self.rungs(best.run)[top]:g}) "
+                                "goes on to the end")
+                    continued = True
+            if not continued and not any(record.status in (Status.RUNNING, Status.PENDING) for record in records):
+                for record in records:
+                    mind = minds[record.run.run_id]
+                    if record.status is Status.PAUSED and mind.ended is None:
+                        k = mind.passed
+                        n = len(places.get(k, []))
+                        place = places[k].index(record) + 1 if record in places.get(k, []) else n
+                        tell(record, Action.END, f"asha: {ordinal(place)} of {n} at step {self.rungs(record.run)[k]:g}, "
+                                                 "not promoted before the search ended", HalvingMemory(k, dict(mind.values), k))
+        return decisions + [decision for run_id, decision in said.items() if run_id not in stopping]
+
+
 def make_policy(runs: Sequence[Run], order: Sequence[int] | None = None) -> GridPolicy | HalvingPolicy:
     """The policy the runs' stop rules ask for: the grid's, with halving if a rule asks for it."""
     grid = GridPolicy(GridProposer(runs, order), runs[0].stop_rules if runs else [])
     if any(RULE_KINDS[rule.rule].schedules for rule in grid.rules):
         return HalvingPolicy(grid)
+    return grid
+
+
+def make_search_policy(plan: SweepPlan, sampler: Sampler, budget: int, concurrency: int) -> GridPolicy | AshaPolicy:
+    """A sampled search's policy: its trials with the config's stop rules, and asynchronous halving if a rule asks for it."""
+    grid = GridPolicy(SampledProposer(plan, sampler, budget), plan.stop_rules)
+    if any(RULE_KINDS[rule.rule].schedules for rule in grid.rules):
+        return AshaPolicy(grid, concurrency)
     return grid
 
 
@@ -3747,6 +4247,7 @@ class SweepStore:
         self.folder = settings.sweep_dir
         self.write = write
         self.lock = SweepLock(self.folder / LOCK_FILE)
+        self.listed: list[Run] = []  # the runs config_info.txt lists
 
     @property
     def state_path(self) -> Path:
@@ -3792,9 +4293,17 @@ class SweepStore:
                 # Plain writes: no run has started yet, and a temp file and a rename each would double the file work.
                 self.settings.config_path_of(run).write_text(dump_config(run.config), encoding="utf-8")
             write_atomically(self.folder / "config_info.txt", render_config_info(runs, self.settings.repetitions))
+            self.listed = list(runs)
         except OSError as exc:
             raise SweepError(f"cannot write the sweep folder ({exc.strerror or exc})", str(self.folder),
                              "check that the results folder is writable and not full, or pass --results-dir") from None
+
+    def list_run(self, run: Run) -> None:
+        """A search's trial in config_info.txt, once it is drawn (OSError if it cannot be written)."""
+        if any(listed.run_id == run.run_id for listed in self.listed):
+            return
+        self.write(self.folder / "config_info.txt", render_config_info([*self.listed, run], self.settings.repetitions))
+        self.listed.append(run)
 
     def write_config(self, run: Run) -> None:
         """A run's complete config, when the run is recorded (OSError if it cannot be written)."""
@@ -3851,8 +4360,13 @@ def read_records(data: Mapping[str, Any], path: Path, make_run: Callable[[RunSpe
     records, seen = [], set()
     for number, entry in enumerate(data["runs"]):
         try:
-            fields = expect_fields(entry, RECORD_FIELDS)
+            # A state file of a sweep before scores were kept has none: its runs' scores come with the first poll.
+            fields = expect_fields({"score": None, **entry} if isinstance(entry, dict) else entry, RECORD_FIELDS)
             spec = record_spec(fields)
+            score = fields["score"]
+            if score is not None and not (len(score) == 2 and finite_number(score[0]) and isinstance(score[1], (int, float))
+                                          and not isinstance(score[1], bool)):
+                raise ValueError("score is not a step and a value")
             try:
                 status = Status(fields["status"])
             except ValueError:
@@ -3873,7 +4387,8 @@ def read_records(data: Mapping[str, Any], path: Path, make_run: Callable[[RunSpe
         except ValueError as exc:
             raise state_error(path, f"is malformed: runs[{number}].{exc}") from None
         seen.add(run.run_id)
-        records.append(RunRecord(run, status, sessions, memory, fields["attempts"], fields["reason"], fields["inherited"]))
+        records.append(RunRecord(run, status, sessions, memory, fields["attempts"], fields["reason"], fields["inherited"],
+                                 (float(score[0]), float(score[1])) if score is not None else None))
     return records
 
 
@@ -3895,8 +4410,11 @@ class Results:
         return self.folder / run_id
 
     def exists(self, run: Run) -> bool:
+        return self.run_folder_exists(run.run_id)
+
+    def run_folder_exists(self, run_id: str) -> bool:
         try:
-            return self.run_folder(run.run_id).exists()
+            return self.run_folder(run_id).exists()
         except OSError:
             return False
 
@@ -4277,7 +4795,7 @@ class Supervisor:
         """The counts of runs by status, the time left, and a row per running run with its step."""
         shown = (Status.RUNNING, Status.FINISHED, Status.STOPPED, Status.FAILED, Status.PENDING)
         counts = Counter(record.status for record in self.records)
-        counts[Status.PENDING] += len(self.policy.upcoming(self.by_id))
+        counts[Status.PENDING] += self.policy.unproposed(self.by_id)
         extra = [status for status in Status if status not in shown and counts[status]]
         names = {Status.PENDING: "pending"}
         line = "status: " + ", ".join(f"{counts[status]} {names.get(status, status.label)}" for status in (*shown, *extra))
@@ -4314,8 +4832,13 @@ class Supervisor:
     def time_left(self) -> float | None:
         """Seconds until every run is done, if none is stopped early: see schedule_left."""
         running = [self.run_left(record) for record in self.running()]
+        shown = self.shown()
         waiting = [max(0.0, record.run.total_steps() - (record.last_step or 0.0))
-                   for record in self.shown() if record.status in (Status.PENDING, Status.PAUSED)]
+                   for record in shown if record.status in (Status.PENDING, Status.PAUSED)]
+        # Trials a search has not drawn yet train as long as those it drew.
+        undrawn = self.policy.unproposed(self.by_id) - (len(shown) - len(self.records))
+        if undrawn > 0 and self.records:
+            waiting += [statistics.fmean(record.run.total_steps() for record in self.records)] * undrawn
         return schedule_left(running, waiting, self.settings.concurrency)
 
     def take_signals(self) -> None:
@@ -4361,6 +4884,10 @@ class Supervisor:
         self.records.append(record)
         self.by_id[record.run.run_id] = record
         self.changed = True
+        try:
+            self.store.list_run(record.run)
+        except OSError as exc:
+            self.console.warn(f"cannot add {record.run.run_id} to config_info.txt ({exc.strerror or exc}); training goes on")
         return record
 
     def start(self, record: RunRecord, slot: int) -> bool:
@@ -4579,6 +5106,8 @@ class Supervisor:
             progress = self.session_progress(record)
             if progress is not None:
                 self.first_point.setdefault(record.run.run_id, progress)
+        for record in self.records:
+            self.note_score(record, snapshot)
         for decision in self.policy.decide(self.records, snapshot):
             record = self.by_id[decision.run_id]
             if decision.action in (Action.STOP, Action.PAUSE) and record.status is Status.RUNNING and not self.trains_now(record):
@@ -4588,6 +5117,18 @@ class Supervisor:
         if due != self.due and self.watcher is not None:
             self.due = due
             self.watcher.want(self.metrics_request())
+
+    def note_score(self, record: RunRecord, snapshot: Snapshot) -> None:
+        """The run's score from its own latest points of --metric, once every behavior has one (see RunRecord.score)."""
+        if record.start is None:
+            return
+        latest = [points[-1] for points in (snapshot.of(record.run.run_id, behavior, self.settings.metric)
+                                            for behavior in record.run.behaviors) if points]
+        if not latest or len(latest) < len(record.run.behaviors):
+            return
+        score = (max(step for step, _ in latest), statistics.fmean(value for _, value in latest))
+        if score != record.score and (record.score is None or score[0] >= record.score[0]):
+            record.score, self.changed = score, True
 
     def trains_now(self, record: RunRecord) -> bool:
         """True once a running run has shown a point of its current session.
@@ -4649,6 +5190,7 @@ class Supervisor:
             return
         self.metrics_stale = snapshot.stale
         for record in started:
+            self.note_score(record, snapshot)
             for tag in self.summary_tags:
                 for behavior in record.run.behaviors:
                     points = snapshot.of(record.run.run_id, behavior, tag)
@@ -5094,9 +5636,10 @@ class HParamsWriter:
                     for summary in summaries]
         return f"events.out.tfevents.{int(wall)}.{socket.gethostname()}{HPARAMS_SUFFIX}", b"".join(records)
 
-    def experiment(self, runs: Sequence[Run], metrics: Sequence[tuple[str, str]], wall: float) -> None:
-        """The sweep's experiment, in its view (if the view has its own folder): every option with its values,
-        the row columns, and the metrics."""
+    def experiment(self, runs: Sequence[Run], metrics: Sequence[tuple[str, str]], wall: float,
+                   intervals: Mapping[str, tuple[float, float]] | None = None) -> None:
+        """The sweep's experiment, in its view (if the view has its own folder): every option with its values
+        (a range as its interval), the row columns, and the metrics."""
         # An older version wrote it in the sweep folder, where every TensorBoard over the results finds it.
         for old in (self.settings.sweep_dir / "hparams").glob(f"events.out.tfevents.*{HPARAMS_SUFFIX}"):
             old.unlink()
@@ -5110,6 +5653,11 @@ class HParamsWriter:
                     infos[name].append(value)
         hparam_infos = []
         for name, values in infos.items():
+            if name in (intervals or {}):
+                low, high = (intervals or {})[name]
+                hparam_infos.append(api.HParamInfo(name=name, type=api.DATA_TYPE_FLOAT64, differs=True,
+                                                   domain_interval=api.Interval(min_value=low, max_value=high)))
+                continue
             kind = (api.DATA_TYPE_BOOL if all(isinstance(value, bool) for value in values) else
                     api.DATA_TYPE_FLOAT64 if all(isinstance(value, float) for value in values) else api.DATA_TYPE_STRING)
             shown = values if kind != api.DATA_TYPE_STRING else [str(value) for value in values]
@@ -5129,7 +5677,13 @@ class HParamsWriter:
         write_atomically_bytes(folder / name, data)
 
     def write_done(self, records: Mapping[str, RunRecord]) -> None:
-        """Write each row whose runs are all done for now and that is not written yet."""
+        """Write each row whose runs are all done for now and that is not written yet (a search's trials, drawn
+        as it goes, are rows of their own)."""
+        grouped = {run_id for run_ids in self.groups.values() for run_id in run_ids}
+        for record in records.values():
+            if record.run.run_id not in grouped:  # a trial that drew another's values still has its own row
+                key = record.run.combination if record.run.combination not in self.groups else record.run.run_id
+                self.groups[key] = [record.run.run_id]
         for combination, run_ids in self.groups.items():
             members = [records.get(run_id) for run_id in run_ids]
             if combination in self.written or not all(member is not None and member.status in ROW_STATUSES
@@ -5161,8 +5715,15 @@ class HParamsWriter:
         self.results.write_own_events(state.run.run_id, HPARAMS_SUFFIX, name, data)
 
 
+def search_intervals(plan: SweepPlan) -> dict[str, tuple[float, float]]:
+    """Each range's bounds by its name: the HParams tab declares a range as an interval."""
+    return {name: (option.range.low, option.range.high)
+            for option, name in zip(plan.options, plan.param_names()) if option.range is not None}
+
+
 def start_hparams(settings: Settings, runs: Sequence[Run], tags: Sequence[str], results: Results,
-                  console: Console, view: SweepView | None = None) -> HParamsWriter | None:
+                  console: Console, view: SweepView | None = None,
+                  intervals: Mapping[str, tuple[float, float]] | None = None) -> HParamsWriter | None:
     """The HParams tab's writer, with the sweep's experiment written, if the tensorboard package can be
     imported (it can wherever ML-Agents is installed); else one line says so."""
     try:
@@ -5173,7 +5734,7 @@ def start_hparams(settings: Settings, runs: Sequence[Run], tags: Sequence[str], 
         return None
     behaviors = runs[0].behaviors
     try:
-        writer.experiment(runs, [(behavior, tag) for tag in tags for behavior in behaviors], time.time())
+        writer.experiment(runs, [(behavior, tag) for tag in tags for behavior in behaviors], time.time(), intervals or {})
     except OSError as exc:
         console.warn(f"cannot write the HParams tab's data ({exc.strerror or exc}); training goes on")
         return None
@@ -5247,6 +5808,13 @@ def build_parser() -> ArgumentParser:
                            "or on --resume the sweep's own")
     parser.flag(ours, "--max-runs", type=int, default=DEFAULT_MAX_RUNS, metavar="N",
                       help=f"refuse a grid of more runs than this (default {DEFAULT_MAX_RUNS})")
+    search = parser.add_argument_group("search flags (see README, Searching a space)")
+    parser.flag(search, "--search", choices=SEARCHES, default=None,
+                        help="grid: every combination (default); random or tpe (Optuna's TPE): --num-trials trials drawn "
+                             "from the opt_values lists and opt_range ranges")
+    parser.flag(search, "--num-trials", type=int, metavar="N", help="how many trials a random or tpe search proposes")
+    parser.flag(search, "--search-seed", metavar="SEED",
+                        help="the seed of a random or tpe search (default: a new one, or on --resume the sweep's own)")
     cluster = parser.add_argument_group("Ray cluster flags (see README, Many machines)")
     parser.flag(cluster, "--ray", metavar="ADDRESS",
                          help="train the runs on the Ray cluster at ADDRESS (auto, HOST:PORT or ray://HOST:10001)")
@@ -5350,6 +5918,7 @@ def parse_args(argv: Sequence[str]) -> tuple[Settings, dict[str, Any], str]:
             raise SweepError(f"{flag} must be a positive number of seconds, not {value:g}", "command line", f"e.g. {flag} 60")
     url = check_url(args.tensorboard_url)
     check_cluster_flags(args)
+    search, search_seed = check_search_flags(args)
 
     config_path = Path(args.config)
     text = read_config_text(config_path)
@@ -5383,8 +5952,8 @@ def parse_args(argv: Sequence[str]) -> tuple[Settings, dict[str, Any], str]:
         tensorboard_url=None if args.no_tensorboard else url, metric=args.metric, metric_mode=args.metric_mode,
         force=bool(args.force or checkpoint.get("force")), resume=bool(args.resume or checkpoint.get("resume")),
         max_runs=args.max_runs, shuffle=shuffle, ray=args.ray, cpus_per_run=args.cpus_per_run,
-        gpus_per_run=args.gpus_per_run, max_retries=args.max_retries, resume_hint=resume_command(argv),
-        run_id_source=run_id_source)
+        gpus_per_run=args.gpus_per_run, max_retries=args.max_retries, search=search, num_trials=args.num_trials,
+        search_seed=search_seed, resume_hint=resume_command(argv), run_id_source=run_id_source)
     return settings, config, text
 
 
@@ -5424,12 +5993,39 @@ def check_cluster_flags(args: argparse.Namespace) -> None:
         raise SweepError("--ray is empty", "command line", "pass the cluster's address: auto, HOST:PORT or ray://HOST:10001")
 
 
-def check_results(settings: Settings, runs: Sequence[Run]) -> None:
+def check_search_flags(args: argparse.Namespace) -> tuple[str, int | None]:
+    """The search flags, checked together: a sampled search has a budget, repeats no trial and has no order
+    to shuffle; the grid takes none of them. Returns the search and its seed."""
+    search = args.search or "grid"
+    if args.num_trials is not None and args.num_trials < 1:
+        raise SweepError(f"--num-trials must be at least 1, not {args.num_trials}", "command line", "e.g. --num-trials 20")
+    if search == "grid":
+        given = next((flag for flag, value in (("--num-trials", args.num_trials), ("--search-seed", args.search_seed))
+                      if value is not None), None)
+        if given:
+            raise SweepError(f"{given} is for a sampled search, and this one is a grid", "command line",
+                             "add --search random or --search tpe, or drop the flag")
+        return search, None
+    if args.num_trials is None:
+        raise SweepError(f"--search {search} needs a budget", "command line", "pass --num-trials N, e.g. --num-trials 20")
+    if args.num_repetitions != 1:
+        raise SweepError(f"--num-repetitions with --search {search}: a search trains each trial once", "command line",
+                         "spend the runs on more trials (--num-trials), or drop --num-repetitions")
+    if args.shuffle is not None:
+        raise SweepError(f"--shuffle with --search {search}: trials are drawn in the order they train", "command line",
+                         "drop --shuffle (--search-seed picks the draws)")
+    seed = args.search_seed
+    if seed is not None and (not seed.isdigit() or int(seed) >= 2**31):
+        raise SweepError(f"--search-seed {seed!r} is not a seed", "command line", "give a whole number, e.g. --search-seed 7")
+    return search, SHUFFLE_ANY if seed is None else int(seed)
+
+
+def check_results(settings: Settings, run_ids: Sequence[str]) -> None:
     """Refuse to overwrite earlier runs' results unless --force or --resume says so."""
     if settings.force or settings.resume:
         return
     results = Results(settings.results_dir)
-    clashing = [run.run_id for run in runs if results.exists(run)]
+    clashing = [run_id for run_id in run_ids if results.run_folder_exists(run_id)]
     if clashing:
         shown = ", ".join(clashing[:5]) + (f" and {len(clashing) - 5} more" if len(clashing) > 5 else "")
         raise SweepError(f"results of {shown} already exist", str(settings.results_dir),
@@ -5456,6 +6052,30 @@ def print_plan(settings: Settings, runs: Sequence[Run], console: Console) -> Non
         console.block("(each run's --base-port is picked when it starts: its slot's range, past ports in use)")
 
 
+def print_search(settings: Settings, plan: SweepPlan, probes: Sequence[Run], console: Console) -> None:
+    """--dry-run of a sampled search: its space and budget (its trials are drawn as it trains), and one
+    trial's command line."""
+    asha = " with asynchronous halving (rule: halving)" if any(RULE_KINDS[rule.rule].schedules for rule in plan.stop_rules) else ""
+    console.block(f"{settings.search} search{asha}: {settings.num_trials} trials, at most {settings.concurrency} at once, "
+                  f"--search-seed {settings.search_seed}; configs and config_info.txt in {settings.sweep_dir} as trials are drawn")
+    lines = []
+    for option, name in zip(plan.options, plan.param_names()):
+        if option.range is not None:
+            lines.append(f"  {name}: {option.range.describe()}")
+        else:
+            texts = [cut(flow(value), SHOWN_VALUE_WIDTH) if label is None else label
+                     for value, label in zip(option.values, option.names or [None] * len(option.values))]
+            lines.append(f"  {name}: one of {', '.join(texts)}")
+    console.block("the space:\n" + "\n".join(lines))
+    steps = max(run.total_steps() for run in probes)
+    console.block(f"at most {settings.num_trials} x {steps:g} = {(settings.num_trials or 0) * steps:g} steps"
+                  + (" (halving stops most trials far earlier)" if asha else ""))
+    run = probes[0]
+    command = run_command(settings, run, None, False, settings.force)
+    command[len(settings.trainer)] = str(settings.config_path_of(run).resolve())
+    console.block(f"each trial trains as, e.g. for {run.run_id}:\n  {shlex.join(command)}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the sweep the command line describes; return the exit code."""
     try:
@@ -5471,10 +6091,11 @@ class Prepared:
 
     settings: Settings
     plan: SweepPlan
-    runs: list[Run]  # the grid
+    runs: list[Run]  # the grid (a sampled search's trials are drawn as it goes: none here)
+    checked: list[Run]  # the runs checked before the sweep: the grid, or a search's probes (see SweepPlan.probes)
     store: SweepStore
     sweep: SweepFile
-    policy: GridPolicy | HalvingPolicy
+    policy: GridPolicy | HalvingPolicy | AshaPolicy
     records: list[RunRecord]  # what an earlier sweep in this folder recorded (--resume), else none
     resumed: bool  # --resume found a sweep to take up
     cluster: RayLauncher | None
@@ -5491,18 +6112,30 @@ def prepare(argv: Sequence[str], console: Console) -> Prepared:
     and with --ray the cluster is connected and checked."""
     settings, config, text = parse_args(argv)
     plan = SweepPlan(config, settings.run_id, str(settings.config_path))
-    runs = [plan.make_run(spec) for spec in plan.grid(settings.repetitions, settings.max_runs)]
-    check_run_id_length(settings.run_id, len(runs), settings.run_id_source)
+    sampled = settings.search != "grid"
+    if sampled:
+        check_search_space(settings, plan)
+        runs, checked = [], [plan.make_run(spec) for spec in plan.probes()]
+        run_ids = [f"{settings.run_id}-{index}" for index in range(settings.num_trials or 0)]
+    else:
+        runs = [plan.make_run(spec) for spec in plan.grid(settings.repetitions, settings.max_runs)]
+        checked, run_ids = runs, [run.run_id for run in runs]
+    check_run_id_length(settings.run_id, len(run_ids), settings.run_id_source)
     if settings.tensorboard_url is None and any(RULE_KINDS[rule.rule].schedules for rule in plan.stop_rules):
         raise SweepError("rule: halving decides from TensorBoard, and --no-tensorboard leaves it out", "command line",
                          "drop --no-tensorboard, or the halving rule")
-    check_port_room(settings, runs)
+    if settings.tensorboard_url is None and sampled:
+        raise SweepError(f"--search {settings.search} learns from the trials' scores in TensorBoard, and --no-tensorboard "
+                         "leaves it out", "command line", "drop --no-tensorboard")
+    if settings.search == "tpe":
+        import_optuna()  # before anything is written: without Optuna, one line says how to get it
+    check_port_room(settings, checked)
     store = SweepStore(settings)
     store.refuse_if_live()  # first: of all that may be wrong, a live sweep in the folder matters most
     if not settings.dry_run:
-        check_results(settings, runs)
-    check_with_mlagents(settings, runs, console)
-    launcher = connect_cluster(settings, runs) if settings.ray and not settings.dry_run else None
+        check_results(settings, run_ids)
+    check_with_mlagents(settings, checked, console)
+    launcher = connect_cluster(settings, checked) if settings.ray and not settings.dry_run else None
     try:
         store.take()
     except BaseException:
@@ -5517,8 +6150,15 @@ def prepare(argv: Sequence[str], console: Console) -> Prepared:
         if settings.shuffle == SHUFFLE_ANY:
             recorded = (previous or {}).get("made_by", {}).get("shuffle")
             settings.shuffle = recorded if recorded is not None else int.from_bytes(os.urandom(3), "big")
+        if settings.search_seed == SHUFFLE_ANY:
+            recorded = ((previous or {}).get("made_by", {}).get("search") or [None, None, None])[2]
+            settings.search_seed = recorded if isinstance(recorded, int) else int.from_bytes(os.urandom(3), "big")
         origin = made_by(text, settings, runs)
-        policy = make_policy(runs, training_order(runs, settings.shuffle))
+        policy: GridPolicy | HalvingPolicy | AshaPolicy
+        if sampled:
+            policy = make_search_policy(plan, make_sampler(settings, plan), settings.num_trials or 0, settings.concurrency)
+        else:
+            policy = make_policy(runs, training_order(runs, settings.shuffle))
         records: list[RunRecord] = []
         sweep = SweepFile.new(settings.force, origin)
         if previous is not None:
@@ -5529,17 +6169,38 @@ def prepare(argv: Sequence[str], console: Console) -> Prepared:
                                  "resume with the original config and flags, or start a new sweep with another --run-id")
             # The run list is the records': the config is checked against them, never derived again.
             sweep = SweepFile(previous["sweep"], previous["overwrite"] or settings.force, origin)
-            prepared = Prepared(settings, plan, runs, store, sweep, policy, [], True, launcher)
+            prepared = Prepared(settings, plan, runs, checked, store, sweep, policy, [], True, launcher)
             records = read_records(previous, store.state_path, prepared.make_run, policy)
         elif settings.resume and not settings.dry_run:
             records = adopt(runs, Results(settings.results_dir))
-        store.write_folder(runs, fresh=not settings.resume, configs=settings.dry_run)
+        # A search's config_info.txt lists the trials drawn so far, and grows as they are (see SweepStore.list_run).
+        store.write_folder(runs if not sampled else [record.run for record in records], fresh=not settings.resume,
+                           configs=settings.dry_run)
     except BaseException:
         store.release()
         if launcher is not None:
             launcher.close()
         raise
-    return Prepared(settings, plan, runs, store, sweep, policy, records, previous is not None or bool(records), launcher)
+    return Prepared(settings, plan, runs, checked, store, sweep, policy, records, previous is not None or bool(records), launcher)
+
+
+def check_search_space(settings: Settings, plan: SweepPlan) -> None:
+    """A sampled search needs options to draw from; a space of lists only has at most its grid's points."""
+    if not plan.options:
+        raise SweepError(f"--search {settings.search} has nothing to search: the config has no opt_values or opt_range",
+                         str(settings.config_path), "mark a value, e.g. learning_rate: {opt_range: [1.0e-5, 1.0e-2], log: true}")
+    points = None if plan.sampled else count_runs(plan.options)
+    if points is not None and (settings.num_trials or 0) > points:
+        raise SweepError(f"--num-trials {settings.num_trials} is more than the {points} combinations of the lists",
+                         "command line", f"pass --num-trials {points} or fewer, --search grid to train them all, "
+                         "or give a range (opt_range)")
+
+
+def make_sampler(settings: Settings, plan: SweepPlan) -> Sampler:
+    seed = settings.search_seed or 0
+    if settings.search == "tpe":
+        return TpeSampler(plan.options, plan.param_names(), seed, settings.metric_mode, settings.num_trials or 0)
+    return RandomSampler(plan.options, seed)
 
 
 def adopt(runs: Sequence[Run], results: Results) -> list[RunRecord]:
@@ -5625,14 +6286,17 @@ def run_sweep(argv: Sequence[str]) -> int:
     view: SweepView | None = None
     try:
         if settings.dry_run:
-            print_plan(settings, runs, console)
+            if settings.search == "grid":
+                print_plan(settings, runs, console)
+            else:
+                print_search(settings, prepared.plan, prepared.checked, console)
             return EXIT_OK
         console.keep_log(settings.sweep_dir / SWEEP_LOG)
         platform = this_platform()
         results = Results(settings.results_dir)
         launcher: Launcher = cluster if cluster is not None else LocalLauncher(
             platform, base_port=settings.base_port, concurrency=settings.concurrency,
-            stride=max(run.instances for run in runs), say=console.say)
+            stride=max(run.instances for run in prepared.checked), say=console.say)
         watcher = None
         if settings.tensorboard_url:
             log = settings.sweep_dir / "logs" / "tensorboard.log"
@@ -5649,7 +6313,8 @@ def run_sweep(argv: Sequence[str]) -> int:
                                 watcher=watcher, trainer=trainer)
         if settings.tensorboard_url:
             supervisor.view = view
-            supervisor.hparams = start_hparams(settings, runs, supervisor.summary_tags, results, console, view)
+            supervisor.hparams = start_hparams(settings, prepared.checked, supervisor.summary_tags, results, console, view,
+                                               intervals=search_intervals(prepared.plan))
         handlers = install_interrupt_handlers(supervisor)
         try:
             if prepared.resumed:
@@ -5665,7 +6330,9 @@ def run_sweep(argv: Sequence[str]) -> int:
             where = "" if cluster is None else f" on the Ray cluster at {settings.ray} ({cluster.describe()})"
             if cluster is not None and cluster.warning:
                 console.warn(cluster.warning)
-            console.say(f"sweep {settings.run_id}: {len(runs)} runs, at most {settings.concurrency} at once{where}{shuffled}; "
+            what = (f"{len(runs)} runs" if settings.search == "grid" else
+                    f"{settings.search} search of {settings.num_trials} trials (--search-seed {settings.search_seed})")
+            console.say(f"sweep {settings.run_id}: {what}, at most {settings.concurrency} at once{where}{shuffled}; "
                         f"folder {settings.sweep_dir}")
             with Waker() as waker:
                 supervisor.sleep = waker.sleep

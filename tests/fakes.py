@@ -205,10 +205,13 @@ class Harness:
 
     def __init__(self, folder: Path, config: str, *, launcher: Optional[FakeLauncher] = None,
                  watcher: Optional[FakeWatcher] = None, write: Any = None, order: Optional[List[int]] = None,
-                 previous: Optional[dict] = None, results: Optional[FakeResults] = None, **changes: Any) -> None:
+                 previous: Optional[dict] = None, results: Optional[FakeResults] = None, sampler: Any = None,
+                 budget: int = 0, **changes: Any) -> None:
+        """sampler: a search's (with its budget of trials), in place of the grid."""
         self.settings = settings(folder, **changes)
         self.plan = ml.SweepPlan(ml.parse_config(config), "r")
-        self.runs = [self.plan.make_run(spec) for spec in self.plan.grid(self.settings.repetitions)]
+        searched = sampler is not None
+        self.runs = [] if searched else [self.plan.make_run(spec) for spec in self.plan.grid(self.settings.repetitions)]
         self.clock = FakeClock()
         self.out, self.err = io.StringIO(), io.StringIO()
         self.results = results or FakeResults()
@@ -218,8 +221,13 @@ class Harness:
         self.store = ml.SweepStore(self.settings, write or ml.write_atomically)
         self.store.folder.mkdir(parents=True, exist_ok=True)
         (self.store.folder / "configs").mkdir(exist_ok=True)
-        self.policy = ml.make_policy(self.runs, order)
-        make_run = lambda spec: self.runs[spec.index]  # noqa: E731
+        self.sampler, self.budget = sampler, budget
+        if searched:
+            self.policy = ml.make_search_policy(self.plan, sampler, budget, self.settings.concurrency)
+            make_run = self.plan.make_run
+        else:
+            self.policy = ml.make_policy(self.runs, order)
+            make_run = lambda spec: self.runs[spec.index]  # noqa: E731
         records, sweep = [], ml.SweepFile("0123456789ab", self.settings.force, {})
         if previous is not None:  # as --resume reads an earlier sweep's state file back
             records = ml.read_records(previous, self.store.state_path, make_run, self.policy)
@@ -248,7 +256,7 @@ class Harness:
         """This sweep taken up by --resume after it died: a new supervisor over the same folders, its records
         read back from the state file it last wrote, what was left open closed as --resume closes it."""
         again = Harness(self.settings.config_path.parent, config, previous=self.records_json(), results=self.results,
-                        **{"concurrency": self.settings.concurrency, **changes})
+                        sampler=self.sampler, budget=self.budget, **{"concurrency": self.settings.concurrency, **changes})
         again.clock.now = self.clock()  # time goes on
         again.supervisor.take_up()
         return again

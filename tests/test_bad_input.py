@@ -120,7 +120,7 @@ CASES = [
      "(c.yaml: default_settings.x.opt_values): put opt_values alone in its mapping, e.g. beta: {opt_values: [0.001, 0.002]}"),
     ([], "behaviors:\n  B:\n    x: {opt_values: [[{opt_values: [1]}]]}\n", "opt_values inside opt_values "
      "(c.yaml: behaviors.B.x.opt_values): options cannot be nested; list plain values"),
-    ([], "behaviors:\n  B:\n    x: {opt_valeus: [1]}\n", "unknown key opt_valeus (c.yaml: behaviors.B.x.opt_valeus): use opt_values or opt_stop"),
+    ([], "behaviors:\n  B:\n    x: {opt_valeus: [1]}\n", "unknown key opt_valeus (c.yaml: behaviors.B.x.opt_valeus): use opt_values, opt_range or opt_stop"),
     ([], "behaviors:\n  B: {}\nopt_stop: {tag: t, min: 0}\n", "opt_stop is not directly under a behavior or default_settings "
      "(c.yaml: opt_stop): move it under behaviors.<Behavior> or default_settings"),
     ([], "behaviors:\n  B:\n    opt_stop: {step: 5, min: 0}\n", "opt_stop has no tag (c.yaml: behaviors.B.opt_stop): "

@@ -212,7 +212,7 @@ def test_no_run_config_keeps_an_opt_key():
     ("behaviors:\n  B:\n    x: {opt_values: [{opt_values: [1]}]}\n",
      "opt_values inside opt_values (c.yaml: behaviors.B.x.opt_values): options cannot be nested; list plain values"),
     ("behaviors:\n  B:\n    x: {opt_value: [1]}\n",
-     "unknown key opt_value (c.yaml: behaviors.B.x.opt_value): use opt_values or opt_stop"),
+     "unknown key opt_value (c.yaml: behaviors.B.x.opt_value): use opt_values, opt_range or opt_stop"),
     ("behaviors:\n  B:\n    hyperparameters: {opt_stop: {tag: t, min: 1}}\n",
      "opt_stop is not directly under a behavior or default_settings (c.yaml: behaviors.B.hyperparameters.opt_stop): "
      "move it under behaviors.<Behavior> or default_settings"),

@@ -1,0 +1,389 @@
+"""Search beyond the grid: ranges in the config, random and TPE sampling, and asynchronous successive halving.
+
+The pure parts from tables (a range's checks, its values, the samplers' draws);
+then whole searches over the supervisor's seams on the fake clock, with a
+scripted sampler where a test needs to know what each trial scores; then one
+sweep of real processes (the stand-in trainer, a real TensorBoard).
+"""
+
+import csv
+import json
+import math
+import os
+import shlex
+import sys
+
+import pytest
+
+import mlagents_learn as ml
+from conftest import SCRIPT  # noqa: F401  (the script's path, as other process tests use it)
+from fakes import FakeLauncher, FakeWatcher, Harness
+from helpers import STAND_IN, TensorBoardServer, free_port, read_records
+
+TAG = "Score"
+
+
+def parse(text):
+    return ml.SweepPlan(ml.parse_config(text), "r")
+
+
+# -- ranges in the config ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("spec, expected", [
+    ("{opt_range: [32, 512]}", ml.Range(32.0, 512.0, integer=True)),
+    ("{opt_range: [32, 512], step: 32}", ml.Range(32.0, 512.0, integer=True, step=32.0)),
+    ("{opt_range: [1.0e-5, 1.0e-2], log: true}", ml.Range(1e-5, 1e-2, log=True)),
+    ("{opt_range: [0.1, 0.3], step: 0.05}", ml.Range(0.1, 0.3, step=0.05)),
+    ("{opt_range: [1, 2.5]}", ml.Range(1.0, 2.5)),  # one float bound: a range of floats
+    ("{opt_range: [1, 10], log: true}", ml.Range(1.0, 10.0, integer=True, log=True)),
+    ("{opt_range: [0.1, 0.3], log: false}", ml.Range(0.1, 0.3)),
+])
+def test_a_range_is_of_integers_when_both_bounds_are_and_takes_log_or_step(spec, expected):
+    plan = parse(f"behaviors:\n  B:\n    hyperparameters:\n      x: {spec}\n")
+    assert [option.range for option in plan.options] == [expected] and plan.sampled
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("{opt_range: [5, 5]}", "opt_range's low 5 is not below its high 5"),
+    ("{opt_range: [0.3, 0.1]}", "opt_range's low 0.3 is not below its high 0.1"),
+    ("{opt_range: [0, 1], log: true}", "opt_range on a log scale must be above 0, not from 0"),
+    ("{opt_range: [-1.0, 1.0], log: true}", "opt_range on a log scale must be above 0, not from -1.0"),
+    ("{opt_range: [a, b]}", "opt_range is not two numbers: [a, b]"),
+    ("{opt_range: [1, 2, 3]}", "opt_range is not two numbers: [1, 2, 3]"),
+    ("{opt_range: 3}", "opt_range is not two numbers: 3"),
+    ("{opt_range: [true, 2]}", "opt_range is not two numbers: [true, 2]"),
+    ("{opt_range: [32, 512], step: 100}", "opt_range's step 100 does not fit from 32 to 512"),
+    ("{opt_range: [32, 512], step: 1.5}", "opt_range's step is not a whole number above 0: 1.5"),
+    ("{opt_range: [0.1, 0.3], step: 0}", "opt_range's step is not a number above 0: 0"),
+    ("{opt_range: [0.1, 0.3], step: 0.5}", "opt_range's step 0.5 does not fit from 0.1 to 0.3"),
+    ("{opt_range: [0.1, 0.3], log: yes please}", "opt_range's log is not true or false: yes please"),
+    ("{opt_range: [1.0e-5, 1.0], log: true, step: 0.1}", "opt_range takes log or step, not both"),
+    ("{opt_range: [1, 2], low: 1}", "opt_range has other keys beside it: low"),
+    ("{opt_range: [1, 2], opt_values: [1]}", "opt_values and opt_range in one mapping"),
+])
+def test_a_bad_range_is_one_line_naming_where_it_is(spec, message):
+    with pytest.raises(ml.SweepError) as caught:
+        ml.parse_config(f"behaviors:\n  B:\n    hyperparameters:\n      x: {spec}\n", "c.yaml")
+    assert str(caught.value).startswith(f"{message} (c.yaml: behaviors.B.hyperparameters.x.opt_range): ")
+    assert "\n" not in str(caught.value)
+
+
+def test_a_whole_behavior_cannot_be_a_range():
+    with pytest.raises(ml.SweepError, match=r"^behavior 'B' is a range of numbers \(c.yaml: behaviors.B.opt_range\)"):
+        ml.parse_config("behaviors:\n  B: {opt_range: [1, 2]}\n", "c.yaml")
+
+
+@pytest.mark.parametrize("domain, raw, value", [
+    (ml.Range(32, 512, integer=True, step=32), 100.0, 96),
+    (ml.Range(32, 512, integer=True, step=32), 1000.0, 512),      # clamped to the range
+    (ml.Range(32, 512, integer=True), 77.6, 78),
+    (ml.Range(1e-5, 1e-2, log=True), 0.000316227766, 0.0003162),  # kept to 4 significant digits
+    (ml.Range(1e-5, 1e-2, log=True), 1.00004e-5, 1.0e-5),
+    (ml.Range(0.1, 0.3, step=0.05), 0.24, 0.25),
+    (ml.Range(0.1, 0.3, step=0.1), 0.2, 0.2),                     # 0.30000000000000004 is 0.3
+    (ml.Range(0.1, 0.3), 0.099999, 0.1),
+])
+def test_a_value_of_a_range_is_inside_it_on_its_step_and_of_its_kind(domain, raw, value):
+    got = ml.range_value(domain, raw)
+    assert got == value and type(got) is type(value)
+
+
+@pytest.mark.parametrize("domain", [
+    ml.Range(32, 512, integer=True, step=32), ml.Range(1, 1000, integer=True, log=True), ml.Range(1e-5, 1e-2, log=True),
+    ml.Range(0.1, 0.3, step=0.05), ml.Range(-1.0, 1.0), ml.Range(0, 3, integer=True)])
+def test_drawn_values_stay_in_the_range_on_its_grid_and_spread_over_it(domain):
+    chooser = ml.seeded(7, 0)
+    drawn = [ml.draw(domain, chooser) for _ in range(400)]
+    assert all(domain.low <= value <= domain.high for value in drawn)
+    assert all(isinstance(value, int) for value in drawn) == domain.integer
+    if domain.step is not None:
+        assert all(abs((value - domain.low) / domain.step - round((value - domain.low) / domain.step)) < 1e-9 for value in drawn)
+    # Spread: on its own scale, the lowest and highest quarter of the range are both drawn.
+    scale = (lambda v: math.log(v)) if domain.log else (lambda v: v)
+    low, high = scale(domain.low), scale(domain.high)
+    assert min(scale(v) for v in drawn) < low + (high - low) / 4 and max(scale(v) for v in drawn) > high - (high - low) / 4
+
+
+# -- the samplers ------------------------------------------------------------------------------
+
+SPACE = ("behaviors:\n  B:\n    hyperparameters:\n"
+         "      learning_rate: {opt_range: [1.0e-5, 1.0e-2], log: true}\n"
+         "      batch_size: {opt_values: [64, 128]}\n"
+         "    network_settings:\n      hidden_units: {opt_range: [32, 256], step: 32}\n")
+LISTS = ("behaviors:\n  B:\n    hyperparameters:\n      beta: {opt_values: [0.001, 0.005, 0.01]}\n"
+         "      epsilon: {opt_values: {narrow: 0.1, wide: 0.3}}\n")
+
+
+def test_a_random_draw_depends_on_the_seed_and_the_trial_number_only():
+    plan = parse(SPACE)
+    sampler = ml.RandomSampler(plan.options, seed=3)
+    first = [sampler.sample(number, []) for number in range(5)]
+    assert [sampler.sample(number, [ml.Trial(first[0], "complete", 1.0)]) for number in range(5)] == first
+    assert ml.RandomSampler(plan.options, seed=3).sample(4, []) == first[4]
+    assert ml.RandomSampler(plan.options, seed=4).sample(4, []) != first[4]
+    assert len(set(first)) == 5
+
+
+def test_a_random_search_over_lists_draws_every_point_once_before_any_twice():
+    plan = parse(LISTS)
+    sampler = ml.RandomSampler(plan.options, seed=11)
+    trials = []
+    for number in range(6):
+        trials.append(ml.Trial(sampler.sample(number, trials), "running"))
+    assert sorted(trial.values for trial in trials) == sorted(
+        (beta, epsilon) for beta in (0.001, 0.005, 0.01) for epsilon in (0.1, 0.3))
+    with pytest.raises(ValueError):
+        sampler.sample(6, trials)
+
+
+def test_a_trial_drawn_from_a_labelled_list_keeps_its_label():
+    plan = parse(LISTS)
+    spec = plan.spec((0.005, 0.3), 4)
+    assert spec.names == (None, "wide") and spec.index == 4
+    assert plan.make_run(spec).describe() == "beta=0.005 epsilon=wide"
+
+
+optuna = pytest.importorskip("optuna")
+
+
+def test_tpe_is_told_every_trial_as_optuna_keeps_it_and_proposes_the_same_for_the_same_records():
+    plan = parse(SPACE)
+    sampler = ml.TpeSampler(plan.options, plan.param_names(), seed=5, mode="max", budget=12)
+    assert sampler.startup == 4  # a third of 12
+    trials = [ml.Trial((1e-3, 64, 96), "complete", 1.5), ml.Trial((1e-4, 128, 32), "pruned", None, ((1000.0, 0.2),)),
+              ml.Trial((3e-3, 64, 256), "running"), ml.Trial((5e-3, 128, 64), "failed")]
+    study = sampler.space.study("maximize")
+    sampler.space.add(study, trials)
+    states = [trial.state.name for trial in study.trials]
+    assert states == ["COMPLETE", "PRUNED", "RUNNING", "FAIL"]
+    assert study.trials[0].params == {"learning_rate": 1e-3, "batch_size": "64", "hidden_units": 96}
+    assert study.trials[1].intermediate_values == {1000: 0.2} and study.best_value == 1.5
+    drawn = sampler.sample(7, trials)
+    assert drawn == ml.TpeSampler(plan.options, plan.param_names(), seed=5, mode="max", budget=12).sample(7, trials)
+    learning_rate, batch_size, hidden_units = drawn
+    assert 1e-5 <= learning_rate <= 1e-2 and float(f"{learning_rate:.4g}") == learning_rate
+    assert batch_size in (64, 128) and hidden_units in range(32, 257, 32) and isinstance(hidden_units, int)
+
+
+def test_tpe_over_lists_never_proposes_a_point_twice_even_with_every_trial_running():
+    plan = parse(LISTS)
+    sampler = ml.TpeSampler(plan.options, plan.param_names(), seed=2, mode="max", budget=6)
+    trials = []
+    for number in range(6):
+        trials.append(ml.Trial(sampler.sample(number, trials), "running"))
+    assert len({trial.values for trial in trials}) == 6
+
+
+def test_tpe_after_its_random_start_draws_near_the_best_trials():
+    # One option, scored by how close it is to 3e-4 on the log scale: TPE's proposals after the start
+    # must be closer, on the whole, than random ones.
+    plan = parse("behaviors:\n  B:\n    hyperparameters:\n      learning_rate: {opt_range: [1.0e-6, 1.0], log: true}\n")
+    score = lambda lr: -abs(math.log10(lr) - math.log10(3e-4))  # noqa: E731
+    tpe = ml.TpeSampler(plan.options, plan.param_names(), seed=1, mode="max", budget=30)
+    random_search = ml.RandomSampler(plan.options, seed=1)
+    found = {}
+    for name, sampler in (("tpe", tpe), ("random", random_search)):
+        trials = []
+        for number in range(30):
+            values = sampler.sample(number, trials)
+            trials.append(ml.Trial(values, "complete", score(values[0])))
+        found[name] = sorted(trial.value for trial in trials[10:])
+    assert sum(found["tpe"]) > sum(found["random"])
+    median = lambda values: values[len(values) // 2]  # noqa: E731
+    assert median(found["tpe"]) > median(found["random"]) + 0.5, found  # half a decade closer, at least
+
+
+# -- searches over the supervisor's seams (fake clock) -------------------------------------------
+
+class Scripted:
+    """A sampler that proposes the values the test lists, trial by trial; it records what it was told."""
+
+    def __init__(self, values):
+        self.values, self.told = list(values), []
+
+    def sample(self, number, trials):
+        self.told.append((number, list(trials)))
+        return (self.values[number],)
+
+
+def search_config(halving=True, max_steps=2700):
+    rule = f"    opt_stop: [{{tag: {TAG}, rule: halving, step: 100, factor: 3}}]\n" if halving else ""
+    return (f"behaviors:\n  B:\n    max_steps: {max_steps}\n    summary_freq: 100\n{rule}"
+            "stand_in:\n  score: {opt_range: [0.0, 1.0]}\n")
+
+
+class Search:
+    """A search on the fake clock whose trials gain `speed` steps a second and score their own value."""
+
+    def __init__(self, tmp_path, scores, concurrency=1, budget=None, halving=True, previous=None, results=None,
+                 sampler=None, speeds=None) -> None:
+        self.watcher, self.launcher = FakeWatcher(), FakeLauncher()
+        self.sampler = sampler or Scripted(scores)
+        self.h = Harness(tmp_path, search_config(halving), launcher=self.launcher, watcher=self.watcher,
+                         concurrency=concurrency, tensorboard_url="http://board", metric=TAG, sampler=self.sampler,
+                         budget=len(scores) if budget is None else budget, previous=previous, results=results)
+        self.speeds = speeds or {}
+        self.step = {}
+        self.idle = []  # (tick, running, trials proposed, paused) whenever a slot was free
+
+    def score(self, run_id):
+        return self.h.supervisor.by_id[run_id].run.values[0][2]
+
+    def points(self, run_id):
+        last = int(self.step.get(run_id, 0.0) // 100) * 100
+        return [(float(s), self.score(run_id)) for s in range(100, last + 1, 100)]
+
+    def tick(self):
+        for fake in self.launcher.started:
+            if fake.code is None and fake.asked:
+                fake.end(0)  # paused or stopped: it saves where it is
+            elif fake.code is None:
+                speed = self.speeds.get(fake.run_id, 100.0)
+                self.step[fake.run_id] = min(self.step.get(fake.run_id, 0.0) + speed * 0.2, 2700)
+                fake.step = self.step[fake.run_id]
+                if self.step[fake.run_id] >= 2700:
+                    fake.end(0)
+        self.watcher.serve(self.h.clock(), {(run_id, "B", TAG): self.points(run_id) for run_id in self.h.supervisor.by_id})
+        return self.h.tick(0.2)
+
+    def run(self, limit=20000, until=None):
+        for count in range(limit):
+            over = self.tick()
+            records = self.h.supervisor.records
+            running = sum(record.status is ml.Status.RUNNING for record in records)
+            if running < self.h.settings.concurrency:
+                self.idle.append((count, running, len(records), sum(record.status is ml.Status.PAUSED for record in records)))
+            if over or (until is not None and until()):
+                return
+        raise AssertionError("the search did not end")
+
+    def launches(self):
+        """Each launch as run id, with + when it resumed from its checkpoint."""
+        return [fake.run_id + ("+" if fake.command[-1] == "--resume" else "") for fake in self.launcher.started]
+
+    def outcome(self):
+        states = self.h.supervisor.by_id
+        return {run_id: (states[run_id].status.value, states[run_id].memory.passed if states[run_id].memory else 0)
+                for run_id in sorted(states, key=lambda run_id: int(run_id.split("-")[1]))}
+
+
+def test_a_search_keeps_every_slot_busy_and_proposes_exactly_its_budget(tmp_path):
+    search = Search(tmp_path, [0.1 * n for n in range(7)], concurrency=3, halving=False)
+    search.run()
+    assert search.launches() == [f"r-{n}" for n in range(7)]
+    assert all(status == ("finished", 0) for status in search.outcome().values())
+    # A slot is free only once nothing is left to propose: the last two runs train alone.
+    assert all(proposed == 7 for _, _, proposed, _ in search.idle)
+    # Each trial was drawn knowing the trials before it, the running ones as running.
+    told = dict(search.sampler.told)
+    assert [trial.state for trial in told[2]] == ["running", "running"]  # drawn in the same tick as r-0 and r-1
+    assert [(trial.state, trial.value) for trial in told[3]] == [("complete", 0.0), ("complete", 0.1), ("complete", 0.2)]
+    assert (tmp_path / "results" / "r-sweep" / "config_info.txt").read_text().count("\n- stand_in\n") == 7
+
+
+def test_asha_promotes_the_best_of_each_rung_as_soon_as_it_has_company_and_trains_one_to_the_end(tmp_path):
+    # One slot, factor 3, rungs at steps 100, 300 and 900 (2700 is the end). The paper's rule, by hand:
+    # r-2 (0.9) is the best of 3 at rung 1 and goes on at once; r-4 (0.7) once 6 have reached rung 1;
+    # then the budget is spent, and the best of the highest rung reached (r-2) goes on to the end.
+    search = Search(tmp_path, [0.5, 0.2, 0.9, 0.1, 0.7, 0.3])
+    search.run()
+    assert search.launches() == ["r-0", "r-1", "r-2", "r-2+", "r-3", "r-4", "r-5", "r-4+", "r-2+", "r-2+"]
+    assert search.outcome() == {"r-0": ("stopped", 0), "r-1": ("stopped", 0), "r-2": ("finished", 3),
+                                "r-3": ("stopped", 0), "r-4": ("stopped", 1), "r-5": ("stopped", 0)}
+    reasons = {record.run.run_id: record.stop_reason for record in search.h.supervisor.records}
+    assert reasons["r-4"] == "asha: 2nd of 2 at step 300, not promoted before the search ended"
+    assert reasons["r-0"] == "asha: 3rd of 6 at step 100, not promoted before the search ended"
+    lines = search.h.lines()
+    assert "r-2 goes on: asha: 1st of 3 at step 100, in the best 1" in lines
+    assert "r-4 goes on: asha: 2nd of 6 at step 100, in the best 2" in lines
+    assert "r-2 goes on: asha: the best of the highest rung reached (step 300) goes on to the end" in lines
+    # The sampler heard how far each trial got: r-0 paused at rung 1, r-2 at rung 2, with their values there.
+    told = dict(search.sampler.told)[5]
+    assert told[0] == ml.Trial((0.5,), "pruned", None, ((100.0, 0.5),))
+    assert told[2] == ml.Trial((0.9,), "pruned", None, ((100.0, 0.9), (300.0, 0.9)))
+
+
+def test_asha_leaves_no_slot_idle_while_a_run_could_be_promoted_or_a_trial_started(tmp_path):
+    scores = [0.31, 0.74, 0.12, 0.93, 0.55, 0.48, 0.67, 0.05, 0.88, 0.21, 0.62, 0.39]
+    speeds = {f"r-{n}": speed for n, speed in enumerate([100, 300, 50, 120, 800, 100, 60, 200, 100, 90, 400, 150])}
+    search = Search(tmp_path, scores, concurrency=3, speeds=speeds)
+    search.run()
+    factor = 3
+    for tick, running, proposed, paused in search.idle:
+        assert proposed == len(scores), (tick, running, proposed)  # a free slot while trials were left
+    # At the end no paused run is left, and each paused run that ended was outside its rung's best.
+    records = search.h.supervisor.records
+    assert not any(record.status is ml.Status.PAUSED for record in records)
+    for record in records:
+        kept = record.memory
+        if record.status is ml.Status.STOPPED:
+            rung = kept.ended
+            peers = sorted((other.memory.values[rung] for other in records if rung in other.memory.values), reverse=True)
+            assert peers.index(kept.values[rung]) >= len(peers) // factor, record.run.run_id
+    assert [record.status for record in records].count(ml.Status.FINISHED) >= 1
+    best = max(records, key=lambda record: record.run.values[0][2])
+    assert best.status is ml.Status.FINISHED
+
+
+def test_asha_ranks_a_rung_by_value_and_breaks_ties_by_values_then_trial_never_by_arrival(tmp_path):
+    # r-0 and r-2 tie at 0.5, r-1 is worse and r-3 worst and slow. r-2 is fast: it reaches rung 1 first and
+    # waits; once three have reached it, one of them goes on: the tie goes to the lower number, r-0.
+    search = Search(tmp_path, [0.5, 0.1, 0.5, 0.0], concurrency=3,
+                    speeds={"r-0": 50.0, "r-1": 50.0, "r-2": 500.0, "r-3": 10.0})
+    search.run(until=lambda: len(search.launcher.started) == 5)
+    assert search.launches() == ["r-0", "r-1", "r-2", "r-3", "r-0+"]
+    assert "r-0 goes on: asha: 1st of 3 at step 100, in the best 1" in search.h.lines()
+
+
+def test_a_resumed_search_neither_repeats_nor_loses_a_trial(tmp_path):
+    scores = [0.31, 0.74, 0.12, 0.93, 0.55, 0.48, 0.67, 0.05, 0.88]
+    reference = Search(tmp_path / "whole", scores, concurrency=2)
+    reference.run()
+    # The same search, killed after five trials were proposed (two of them training), then resumed.
+    first = Search(tmp_path / "cut", scores, concurrency=2)
+    first.run(until=lambda: len(first.h.supervisor.records) == 5)
+    assert sum(record.status is ml.Status.RUNNING for record in first.h.supervisor.records) >= 1
+    for fake in first.launcher.started:  # what --resume does to a dead sweep's runs (reclaim): each saves and ends
+        if fake.code is None:
+            fake.interrupt()
+    again = Search.__new__(Search)
+    again.__dict__.update(first.__dict__)
+    again.launcher = FakeLauncher()
+    again.h = first.h.taken_up(search_config(), launcher=again.launcher, watcher=first.watcher,
+                               tensorboard_url="http://board", metric=TAG)
+    again.idle = []
+    again.run()
+    assert [record.run.run_id for record in again.h.supervisor.records] == [f"r-{n}" for n in range(9)]
+    assert [record.run.values for record in again.h.supervisor.records] == [
+        record.run.values for record in reference.h.supervisor.records]
+    # Nothing trained twice from scratch: after the resume, runs of the first part only ever resumed.
+    fresh = [fake.run_id for fake in first.launcher.started + again.launcher.started if fake.command[-1] != "--resume"]
+    assert sorted(fresh, key=lambda run_id: int(run_id[2:])) == [f"r-{n}" for n in range(9)]
+    assert again.outcome() == reference.outcome()
+
+
+def test_the_search_budget_counts_what_was_proposed_before_a_resume_and_may_grow(tmp_path):
+    first = Search(tmp_path, [0.1, 0.2, 0.3, 0.4], concurrency=2, halving=False, budget=2)
+    first.run()
+    assert len(first.h.supervisor.records) == 2
+    again = first.h.taken_up(search_config(halving=False), tensorboard_url="http://board", metric=TAG)
+    assert again.supervisor.policy.unproposed(again.supervisor.by_id) == 0
+    more = Harness(tmp_path, search_config(halving=False), previous=first.h.records_json(), results=first.h.results,
+                   sampler=first.sampler, budget=4, concurrency=2, tensorboard_url="http://board", metric=TAG)
+    assert more.supervisor.policy.unproposed(more.supervisor.by_id) == 2
+    assert more.supervisor.policy.propose(more.supervisor.by_id).index == 2
+
+
+def test_a_trials_score_is_kept_in_its_record_and_read_back(tmp_path):
+    search = Search(tmp_path, [0.25, 0.75], concurrency=2, halving=False)
+    search.run()
+    state = search.h.records_json()
+    assert [run["score"] for run in state["runs"]] == [[2700.0, 0.25], [2700.0, 0.75]]
+    records = ml.read_records(state, search.h.store.state_path, search.h.plan.make_run, search.h.policy)
+    assert [record.score for record in records] == [(2700.0, 0.25), (2700.0, 0.75)]
+    del state["runs"][0]["score"]  # a state file from before scores were kept
+    assert ml.read_records(state, search.h.store.state_path, search.h.plan.make_run, search.h.policy)[0].score is None
+    state["runs"][1]["score"] = [1, "high"]
+    with pytest.raises(ml.SweepError, match=r"runs\[1\]\.score is not a step and a value"):
+        ml.read_records(state, search.h.store.state_path, search.h.plan.make_run, search.h.policy)
+
