@@ -16,6 +16,7 @@ from mlagents_learn import SweepError, expand, main, parse_config
 SCRIPT = Path(__file__).resolve().parent.parent / "mlagents-learn.py"
 TRAINER = shlex.join([sys.executable, STAND_IN])
 GOOD = "behaviors:\n  B:\n    max_steps: 10\n"
+RANGED = "behaviors:\n  B:\n    x: {opt_range: [1.0e-5, 1.0e-2], log: true}\n"
 NOT_A_LIST = ("write the options as a list, e.g. opt_values: [0.1, 0.2], or as labels and values, "
               "e.g. opt_values: {fast: 3.0e-3, slow: 1.0e-5}")
 HELP = "(command line): see python mlagents-learn.py --help"
@@ -211,6 +212,38 @@ CASES = [
     (["--max-runs", "3"], "behaviors:\n  B:\n    x: {opt_values: [1, 2]}\n", None),  # 2 runs: fine, and a dry run below
     (["--num-repetitions", "2", "--max-runs", "3"], "behaviors:\n  B:\n    x: {opt_values: [1, 2]}\n",
      "the sweep has 4 runs, more than --max-runs 3 (c.yaml): remove options, or pass --max-runs 4 if you mean it"),
+    # A search that samples.
+    ([], RANGED, "x is a range, and a grid takes lists only (c.yaml): pass --search random or --search tpe (with "
+     "--num-trials N) to sample it, or give opt_values"),
+    (["--search", "random"], RANGED, "--search random needs a budget (command line): pass --num-trials N, e.g. --num-trials 20"),
+    (["--search", "random", "--num-trials", "0"], RANGED, "--num-trials must be at least 1, not 0 (command line): e.g. "
+     "--num-trials 20"),
+    (["--num-trials", "5"], GOOD, "--num-trials is for a sampled search, and this one is a grid (command line): add "
+     "--search random or --search tpe, or drop the flag"),
+    (["--search-seed", "5"], GOOD, "--search-seed is for a sampled search, and this one is a grid (command line): add "
+     "--search random or --search tpe, or drop the flag"),
+    (["--search", "random", "--num-trials", "5", "--search-seed", "x"], RANGED, "--search-seed 'x' is not a seed "
+     "(command line): give a whole number, e.g. --search-seed 7"),
+    (["--search", "random", "--num-trials", "5", "--num-repetitions", "2"], RANGED, "--num-repetitions with --search "
+     "random: a search trains each trial once (command line): spend the runs on more trials (--num-trials), or drop "
+     "--num-repetitions"),
+    (["--search", "random", "--num-trials", "5", "--shuffle", "3"], RANGED, "--shuffle with --search random: trials are "
+     "drawn in the order they train (command line): drop --shuffle (--search-seed picks the draws)"),
+    (["--search", "random", "--num-trials", "3"], "behaviors:\n  B:\n    x: {opt_values: [1, 2]}\n",
+     "--num-trials 3 is more than the 2 combinations of the lists (command line): pass --num-trials 2 or fewer, "
+     "--search grid to train them all, or give a range (opt_range)"),
+    (["--search", "random", "--num-trials", "2"], "behaviors:\n  B:\n    x: {opt_values: [1, 2]}\n", None),
+    (["--search", "random", "--num-trials", "3"], "behaviors:\n  B:\n    max_steps: 10\n",
+     "--search random has nothing to search: the config has no opt_values or opt_range (c.yaml): mark a value, e.g. "
+     "learning_rate: {opt_range: [1.0e-5, 1.0e-2], log: true}"),
+    (["--search", "random", "--num-trials", "3", "--no-tensorboard"], RANGED, "--search random learns from the trials' "
+     "scores in TensorBoard, and --no-tensorboard leaves it out (command line): drop --no-tensorboard"),
+    (["--search", "anneal", "--num-trials", "3"], RANGED,
+     f"argument --search: invalid choice: 'anneal' (choose from 'grid', 'random', 'tpe') {HELP}"),
+    (["--search", "random", "--num-trials", "3"], "behaviors:\n  B:\n    x: {opt_range: [0.1, 0.3], step: 0.15}\n",
+     "opt_range's step 0.15 does not fit from 0.1 to 0.3 (c.yaml: behaviors.B.x.opt_range): give a step that divides "
+     "high - low, e.g. opt_range: [32, 512], step: 32"),
+    (["--search", "tpe", "--num-trials", "3"], RANGED, None),
 ]
 
 

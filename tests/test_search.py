@@ -387,3 +387,93 @@ def test_a_trials_score_is_kept_in_its_record_and_read_back(tmp_path):
     with pytest.raises(ml.SweepError, match=r"runs\[1\]\.score is not a step and a value"):
         ml.read_records(state, search.h.store.state_path, search.h.plan.make_run, search.h.policy)
 
+
+
+# -- the command line ---------------------------------------------------------------------------
+
+TRAINER = shlex.join([sys.executable, STAND_IN])
+
+
+def test_tpe_without_optuna_is_one_line_saying_how_to_install_it_and_nothing_is_written(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.yaml").write_text(SPACE)
+    monkeypatch.setitem(sys.modules, "optuna", None)  # what an import of a package that is not there does
+    assert ml.main(["c.yaml", "--search", "tpe", "--num-trials", "4", "--trainer", TRAINER]) == 2
+    python = os.path.basename(sys.executable)
+    assert capsys.readouterr().err == (f"error: --search tpe needs Optuna, which this Python cannot import (command line): "
+                                       f"{python} -m pip install optuna, or pass --search random\n")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["c.yaml"]
+
+
+def test_a_dry_run_of_a_search_prints_its_space_and_budget(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.yaml").write_text(SPACE.replace("behaviors:\n  B:\n", "behaviors:\n  B:\n    max_steps: 5000\n"))
+    assert ml.main(["c.yaml", "--search", "random", "--num-trials", "6", "--search-seed", "3", "--num-envs", "2",
+                    "--env=Fake", "--trainer", TRAINER, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "random search: 6 trials, at most 2 at once, --search-seed 3;" in out
+    assert ("the space:\n  learning_rate: numbers 1e-05 to 0.01, log scale\n  batch_size: one of 64, 128\n"
+            "  hidden_units: integers 32 to 256, step 32\n") in out
+    assert "at most 6 x 5000 = 30000 steps\n" in out
+    assert list((tmp_path / "results" / "ppo-sweep" / "configs").iterdir()) == []  # no trial is drawn yet
+
+
+def test_a_resumed_search_must_keep_its_kind_and_seed_but_may_raise_its_budget():
+    before = {"repetitions": 1, "flags": [], "env_args": None, "shuffle": None, "runs": [], "config_sha256": "a",
+              "search": ["tpe", 10, 7]}
+    assert ml.sweep_changes(before, {**before, "search": ["tpe", 20, 7]}) is None
+    assert ml.sweep_changes(before, {**before, "search": ["random", 10, 7]}) == (
+        "it was --search tpe --search-seed 7, now --search random --search-seed 7")
+    assert ml.sweep_changes(before, {**before, "search": ["tpe", 10, 8]}) == (
+        "it was --search tpe --search-seed 7, now --search tpe --search-seed 8")
+    assert ml.sweep_changes(before, {**before, "search": None}) == "it was --search tpe --search-seed 7, now a grid"
+
+
+# -- real processes: the stand-in trainer and a real TensorBoard ------------------------------------
+
+def stand_in_search(folder, run_id):
+    # Each run holds at its rungs until the sweep pauses it or lets it pass (see test_halving).
+    state = json.dumps(str(folder / "results" / f"{run_id}-sweep" / "sweep_state.json"))
+    path = folder / "search.yaml"
+    path.write_text("behaviors:\n  B:\n    max_steps: 900\n    summary_freq: 100\n"
+                    f"    opt_stop: {{tag: {TAG}, rule: halving, step: 100, factor: 3}}\n"
+                    f"stand_in:\n  duration: 1\n  points: 9\n  steps: 900\n"
+                    f"  hold: {{steps: [100, 300], sweep_state: {state}}}\n"
+                    f"  scalars: {{B: {{{TAG}: {{opt_range: [0.0, 1.0]}}}}}}\n")
+    return path
+
+
+@pytest.mark.skipif(os.name != "posix", reason="the stand-in's signals")
+def test_a_random_search_with_asha_trains_real_runs_pauses_and_promotes_them(tmp_path, monkeypatch):
+    (tmp_path / "records").mkdir()
+    (tmp_path / "results").mkdir()
+    monkeypatch.setenv("STAND_IN_RECORDS", str(tmp_path / "records"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(ml, "TENSORBOARD_SETTLE", 2.0)
+    path = stand_in_search(tmp_path, "s")
+    with TensorBoardServer(str(tmp_path / "results"), reload_interval=1) as board:
+        argv = [str(path), "--trainer", TRAINER, "--results-dir", "results", "--run-id", "s", "--search", "random",
+                "--num-trials", "6", "--search-seed", "21", "--tensorboard-url", board.url, "--poll-interval", "0.5",
+                "--num-envs", "3", "--env=Fake", "--base-port", str(free_port()), "--metric", TAG]
+        assert ml.main(argv) == 0
+    sweep = tmp_path / "results" / "s-sweep"
+    state = json.loads((sweep / "sweep_state.json").read_text())
+    # The trials are the sampler's draws for seed 21, in order: a draw depends on the seed and its number only.
+    plan = ml.SweepPlan(ml.parse_config(path.read_text()), "s")
+    drawn = [ml.RandomSampler(plan.options, 21).sample(number, [])[0] for number in range(6)]
+    assert [run["run_id"] for run in state["runs"]] == [f"s-{n}" for n in range(6)]
+    assert [float(run["values"][0][2]) for run in state["runs"]] == drawn
+    with open(sweep / "summary.csv") as handle:
+        rows = {row["run"]: row for row in csv.DictReader(handle)}
+    statuses = {run_id: row["status"] for run_id, row in rows.items()}
+    assert sorted(statuses.values()).count("finished") >= 1 and set(statuses.values()) <= {"finished", "stopped early"}
+    assert all(rows[run_id]["note"].startswith("asha: ") for run_id, status in statuses.items() if status != "finished")
+    # The best of rung 1 by value went on; every continuation resumed from the run's checkpoint, none trained twice.
+    records = read_records(str(tmp_path / "records"))
+    fresh = sorted(record["run_id"] for record in records if not record["resumed"])
+    assert fresh == [f"s-{n}" for n in range(6)]
+    best = max(range(6), key=lambda n: drawn[n])
+    assert any(record["resumed"] for record in records if record["run_id"] == f"s-{best}")
+    assert (sweep / "config_info.txt").read_text().count("  - Score: ") == 6
+    # Each trial's score is in its record: the sampler's memory on --resume.
+    assert all(run["score"] is not None and run["score"][1] == pytest.approx(drawn[n]) for n, run in enumerate(state["runs"]))
