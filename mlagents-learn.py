@@ -1614,16 +1614,18 @@ class OptunaSpace:
     def study(self, direction: str, sampler: Any = None, storage: Any = None, name: str | None = None) -> Any:
         return self.optuna.create_study(direction=direction, sampler=sampler, storage=storage, study_name=name)
 
-    def add(self, study: Any, trials: Sequence[Trial]) -> None:
+    def add(self, study: Any, trials: Sequence[Trial], run_ids: Sequence[str] = ()) -> None:
         """The trials into an Optuna study as their states: complete with its score, pruned with how far it got,
-        running (the constant liar tells TPE not to propose near them again), failed."""
+        running (the constant liar tells TPE not to propose near them again), failed; with run_ids, each
+        trial says which run it is."""
         states = self.optuna.trial.TrialState
-        for trial in trials:
+        for number, trial in enumerate(trials):
             state = {"complete": states.COMPLETE, "pruned": states.PRUNED, "running": states.RUNNING}.get(trial.state, states.FAIL)
             study.add_trial(self.optuna.trial.create_trial(
                 params=self.params(trial.values), distributions=self.distributions, state=state,
                 value=trial.value if state == states.COMPLETE else None,
-                intermediate_values={int(step): value for step, value in trial.reached if math.isfinite(value)}))
+                intermediate_values={int(step): value for step, value in trial.reached if math.isfinite(value)},
+                user_attrs={"run_id": run_ids[number]} if run_ids else None))
 
 
 class TpeSampler:
@@ -2776,11 +2778,13 @@ class AshaPolicy(HalvingPolicy):
     ranks in the best floor(n / factor) of the n runs that reached its rung so
     far goes on (--resume), from the highest rung down; the first runs to reach
     a rung wait for company. If none can, the slot goes to a new trial, while
-    the budget lasts. Once it is spent, paused runs go on by the same rule; the
-    best run of the highest rung reached goes on in any case (the search ends
-    with a model trained to the end); and when nothing trains any more the rest
-    end with the model they saved. A run's place at its rung depends only on the
-    values there (ties: its values, then its number), never on when it came.
+    the budget lasts. Once it is spent, paused runs go on by the same rule; when
+    nothing trains and the rule promotes nothing, the best run of the highest
+    rung reached goes on in any case, one rung at a time (the search ends with
+    a model trained to the end, of the best run where it was judged last); and
+    once that best has gone on, the rest end with the model they saved. A run's
+    place at its rung depends only on the values there (ties: its values, then
+    its number), never on when it came.
     """
 
     def __init__(self, grid: GridPolicy, concurrency: int) -> None:
@@ -2858,25 +2862,21 @@ class AshaPolicy(HalvingPolicy):
             go_on(record, f"asha: {ordinal(places[k].index(record) + 1)} of {n} at step {self.rungs(record.run)[k]:g}, "
                           f"in the best {math.floor(n / self.factor)}")
             free -= 1
-        if free and self.grid.unproposed(recorded) == 0:
-            # The budget is spent: the best run of the highest rung reached goes on in any case.
+        training = any(record.status in (Status.RUNNING, Status.PENDING) for record in records)
+        continued = any(decision.action is Action.CONTINUE for decision in said.values())
+        if free and not training and not continued and self.grid.unproposed(recorded) == 0:
+            # Nothing trains and the rule promotes nothing: the best run of the highest rung reached goes on in
+            # any case (once at a time, to the end), else every paused run ends with the model it saved.
             top = max(places, default=None)
-            finished = any(record.status is Status.FINISHED for record in records)
-            ahead = any(record.status in (Status.RUNNING, Status.PENDING) and top is not None
-                        and minds[record.run.run_id].passed > top for record in records)
-            continued = any(decision.action is Action.CONTINUE for decision in said.values())
-            if top is not None and not finished and not ahead and not continued:
-                best = places[top][0]
-                if best in waiting_at(top):
-                    go_on(best, f"asha: the best of the highest rung reached (step {self.rungs(best.run)[top]:g}) "
-                                "goes on to the end")
-                    continued = True
-            if not continued and not any(record.status in (Status.RUNNING, Status.PENDING) for record in records):
+            best = places[top][0] if top is not None else None
+            if best is not None and best in waiting_at(top):
+                go_on(best, f"asha: the best of the highest rung reached (step {self.rungs(best.run)[top]:g}) goes on "
+                            "to the end")
+            else:
                 for record in records:
                     mind = minds[record.run.run_id]
                     if record.status is Status.PAUSED and mind.ended is None:
-                        k = mind.passed
-                        n = len(places.get(k, []))
+                        k, n = mind.passed, len(places.get(mind.passed, []))
                         place = places[k].index(record) + 1 if record in places.get(k, []) else n
                         tell(record, Action.END, f"asha: {ordinal(place)} of {n} at step {self.rungs(record.run)[k]:g}, "
                                                  "not promoted before the search ended", HalvingMemory(k, dict(mind.values), k))
@@ -4685,6 +4685,8 @@ class Supervisor:
         self.sweep = sweep or SweepFile.new(settings.force, {})
         self.hparams = hparams  # writes the HParams tab's rows as their runs are done
         self.hparams_failed = False
+        self.study: SearchStudy | None = None  # a sampled search's view for optuna-dashboard
+        self.study_failed = False
         self.view: SweepView | None = None  # what the sweep's own TensorBoard reads: each run is linked there
         self.records = list(records)
         self.by_id = {record.run.run_id: record for record in self.records}
@@ -4996,7 +4998,8 @@ class Supervisor:
                              f"(retry {record.attempts} of {retries})")
 
     def write_hparams(self) -> None:
-        """The HParams tab's rows whose runs are now all done."""
+        """The views of what is done: the HParams tab's rows whose runs are now all done, and a search's study."""
+        self.write_study()
         if self.hparams is None:
             return
         try:
@@ -5005,6 +5008,17 @@ class Supervisor:
             if not self.hparams_failed:
                 self.hparams_failed = True
                 self.console.warn(f"cannot write the HParams tab's data ({exc.strerror or exc}); training goes on")
+
+    def write_study(self) -> None:
+        """A search's Optuna journal, made again from the records (see SearchStudy)."""
+        if self.study is None:
+            return
+        try:
+            self.study.write(self.records)
+        except OSError as exc:
+            if not self.study_failed:
+                self.study_failed = True
+                self.console.warn(f"cannot write {STUDY_JOURNAL} ({exc.strerror or exc}); training goes on")
 
     def finish(self, record: RunRecord, ending: Ending, code: int | None, why: str = "", quiet: bool = False,
                saved: float | None = None) -> None:
@@ -5347,6 +5361,7 @@ class Outcome:
     stale: bool = False
     now: float = 0.0  # the supervisor's clock at the end: a running run's duration is up to it
     standing: Callable[[RunRecord], Standing | None] = lambda record: None  # the policy's (see Standing)
+    importance: tuple[Mapping[str, float], str] | None = None  # a search's: each option's share, and of what
 
     @property
     def unfinished(self) -> bool:
@@ -5471,6 +5486,9 @@ def write_summary(outcome: Outcome, settings: Settings, console: Console) -> Non
         markdown += f"\n## By combination ({settings.repetitions} repetitions)\n\n{markdown_table(*by_combination[:2])}\n"
     if best_line:
         markdown += f"\n{best_line}\n"
+    importance = importance_text(outcome)
+    if importance:
+        markdown += f"\n## Which settings mattered\n\n{importance}\n"
     files["summary.md"] = markdown
     try:
         for name, text in files.items():
@@ -5487,9 +5505,21 @@ def write_summary(outcome: Outcome, settings: Settings, console: Console) -> Non
                       + text_table(*by_combination[:2]) + "\n")
     if best_line:
         console.block(best_line)
+    if importance:
+        console.block(importance)
     if written:
         extra = ", summary_by_combination.csv" if by_combination is not None else ""
         console.block(f"Summary: {settings.sweep_dir / 'summary.md'}{extra} and summary.csv")
+
+
+def importance_text(outcome: Outcome) -> str:
+    """Each option's importance, most important first, and what it was measured on; "" if not measured."""
+    if outcome.importance is None:
+        return ""
+    shares, basis = outcome.importance
+    ranked = sorted(shares.items(), key=lambda item: -item[1])
+    return (f"Importance of each option (Optuna's PED-ANOVA over {basis}): "
+            + ", ".join(f"{name} {share:.2f}" for name, share in ranked))
 
 
 def best_candidate(record: RunRecord, outcome: Outcome, metric: str) -> bool:
@@ -5739,6 +5769,83 @@ def start_hparams(settings: Settings, runs: Sequence[Run], tags: Sequence[str], 
         console.warn(f"cannot write the HParams tab's data ({exc.strerror or exc}); training goes on")
         return None
     return writer
+
+
+# ---------------------------------------------------------------------------
+# Optuna's view of a search: the journal optuna-dashboard opens, each option's importance
+# ---------------------------------------------------------------------------
+
+STUDY_JOURNAL = "optuna-journal.log"  # in the sweep folder: optuna-dashboard results/<run-id>-sweep/optuna-journal.log
+
+
+class SearchStudy:
+    """A sampled search as an Optuna study, made from the run records alone (see OptunaSpace.add): written as
+    a journal file in the sweep folder, rewritten whole as trials end, and asked for each option's importance."""
+
+    def __init__(self, optuna: Any, plan: SweepPlan, settings: Settings, reached_of: Callable[[RunRecord], Mapping[float, float]],
+                 first_rung: Callable[[RunRecord], float | None] | None = None) -> None:
+        self.optuna, self.settings, self.reached_of, self.first_rung = optuna, settings, reached_of, first_rung
+        self.space = OptunaSpace(optuna, plan.options, plan.param_names())
+        self.direction = "maximize" if settings.metric_mode == "max" else "minimize"
+
+    def trials(self, records: Sequence[RunRecord]) -> list[Trial]:
+        return [trial_of(record, self.reached_of(record)) for record in records if record.run.origin is None]
+
+    def write(self, records: Sequence[RunRecord]) -> None:
+        """The journal, replaced whole (OSError if it cannot be written): a reader never sees half of it."""
+        from optuna.storages import JournalStorage
+        from optuna.storages.journal import JournalFileBackend
+
+        target = self.settings.sweep_dir / STUDY_JOURNAL
+        partial = target.with_name(f".{STUDY_JOURNAL}.{os.getpid()}")
+        partial.unlink(missing_ok=True)
+        try:
+            study = self.space.study(self.direction, storage=JournalStorage(JournalFileBackend(str(partial))),
+                                     name=self.settings.run_id)
+            self.space.add(study, self.trials(records),
+                           [record.run.run_id for record in records if record.run.origin is None])
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
+
+    def importance(self, records: Sequence[RunRecord]) -> tuple[dict[str, float], str] | None:
+        """Each option's importance (Optuna's PED-ANOVA: how much the option's values in the best trials differ
+        from its values in all; fANOVA, Optuna's default, needs scikit-learn), and what the scores were; None
+        when there are too few of them. With halving every trial's value at the first rung
+        counts (all reached it; most stopped there), else the score of each trial trained to the end."""
+        mine = [record for record in records if record.run.origin is None]
+        if self.first_rung is not None:
+            scored = [(record, self.first_rung(record)) for record in mine]
+            basis = "each trial's value at the first rung of halving"
+        else:
+            scored = [(record, record.score[1] if record.score else None) for record in mine if record.status is Status.FINISHED]
+            basis = f"the last {self.settings.metric} of each trial trained to the end"
+        complete = [Trial(tuple(value for _, _, value in record.run.values), "complete", score)
+                    for record, score in scored if finite_number(score)]
+        if len(complete) < 2 or len({trial.value for trial in complete}) < 2:
+            return None
+        study = self.space.study(self.direction)
+        self.space.add(study, complete)
+        try:
+            found = self.optuna.importance.get_param_importances(study, evaluator=self.optuna.importance.PedAnovaImportanceEvaluator())
+        except (RuntimeError, ValueError):
+            return None
+        return {name: float(share) for name, share in found.items()}, f"{basis}, {len(complete)} trials"
+
+
+def start_study(settings: Settings, plan: SweepPlan, policy: Policy, console: Console) -> SearchStudy | None:
+    """The study of a sampled search, if Optuna can be imported (a random search does without); else one line says
+    what is missing."""
+    try:
+        optuna = import_optuna()
+    except SweepError:
+        console.say("no optuna-dashboard journal and no importance of the options: they need Optuna (pip install optuna)")
+        return None
+    if isinstance(policy, AshaPolicy):
+        first = lambda record: (record.memory or HalvingMemory()).values.get(0)  # noqa: E731
+        return SearchStudy(optuna, plan, settings, policy.reached, first)
+    proposer = policy.grid.proposer if isinstance(policy, HalvingPolicy) else policy.proposer
+    return SearchStudy(optuna, plan, settings, proposer.reached_of if isinstance(proposer, SampledProposer) else lambda r: {})
 
 
 # ---------------------------------------------------------------------------
@@ -6311,6 +6418,8 @@ def run_sweep(argv: Sequence[str]) -> int:
         supervisor = Supervisor(settings, prepared.records, launcher=launcher, policy=prepared.policy, store=store,
                                 console=console, results=results, make_run=prepared.make_run, sweep=prepared.sweep,
                                 watcher=watcher, trainer=trainer)
+        study = start_study(settings, prepared.plan, prepared.policy, console) if settings.search != "grid" else None
+        supervisor.study = study
         if settings.tensorboard_url:
             supervisor.view = view
             supervisor.hparams = start_hparams(settings, prepared.checked, supervisor.summary_tags, results, console, view,
@@ -6340,8 +6449,10 @@ def run_sweep(argv: Sequence[str]) -> int:
         finally:
             restore_handlers(handlers)
         shown = supervisor.shown()
+        supervisor.write_study()  # with the scores of the last poll
+        importance = study.importance(supervisor.records) if study is not None else None
         write_summary(Outcome(shown, supervisor.summary_tags, supervisor.metrics_stale, supervisor.clock(),
-                              prepared.policy.standing), settings, console)
+                              prepared.policy.standing, importance), settings, console)
         unfinished = [record for record in shown if record.status in (Status.INTERRUPTED, Status.PENDING, Status.PAUSED)]
         if unfinished and settings.resume_hint:
             console.block(f"{len(unfinished)} run{'s' if len(unfinished) != 1 else ''} not done; "

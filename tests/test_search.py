@@ -18,6 +18,7 @@ import pytest
 import mlagents_learn as ml
 from conftest import SCRIPT  # noqa: F401  (the script's path, as other process tests use it)
 from fakes import FakeLauncher, FakeWatcher, Harness
+from fakes import settings as make_settings
 from helpers import STAND_IN, TensorBoardServer, free_port, read_records
 
 TAG = "Score"
@@ -465,15 +466,60 @@ def test_a_random_search_with_asha_trains_real_runs_pauses_and_promotes_them(tmp
     assert [float(run["values"][0][2]) for run in state["runs"]] == drawn
     with open(sweep / "summary.csv") as handle:
         rows = {row["run"]: row for row in csv.DictReader(handle)}
-    statuses = {run_id: row["status"] for run_id, row in rows.items()}
-    assert sorted(statuses.values()).count("finished") >= 1 and set(statuses.values()) <= {"finished", "stopped early"}
-    assert all(rows[run_id]["note"].startswith("asha: ") for run_id, status in statuses.items() if status != "finished")
-    # The best of rung 1 by value went on; every continuation resumed from the run's checkpoint, none trained twice.
+    # Whatever order they came in: of 6 at rung 1 (step 100), the best 2 go on; at rung 2 (step 300) the 2 are
+    # too few for the rule, so once nothing else trains the better goes on to the end.
+    ranked = sorted(range(6), key=lambda n: -drawn[n])
+    expected = {f"s-{ranked[0]}": ("finished", "900"), f"s-{ranked[1]}": ("stopped early", "300")}
+    assert {run_id: (row["status"], row["last step"]) for run_id, row in rows.items()} == {
+        f"s-{n}": expected.get(f"s-{n}", ("stopped early", "100")) for n in range(6)}
+    assert rows[f"s-{ranked[1]}"]["note"] == "asha: 2nd of 2 at step 300, not promoted before the search ended"
+    assert list(rows) == [f"s-{n}" for n in ranked]  # the summary ranks by how far each got, then by value
+    # Every continuation resumed from the run's checkpoint; none trained twice from scratch.
     records = read_records(str(tmp_path / "records"))
-    fresh = sorted(record["run_id"] for record in records if not record["resumed"])
-    assert fresh == [f"s-{n}" for n in range(6)]
-    best = max(range(6), key=lambda n: drawn[n])
-    assert any(record["resumed"] for record in records if record["run_id"] == f"s-{best}")
+    assert sorted(record["run_id"] for record in records if not record["resumed"]) == [f"s-{n}" for n in range(6)]
+    assert sorted(record["run_id"] for record in records if record["resumed"]) == sorted(
+        [f"s-{ranked[0]}", f"s-{ranked[0]}", f"s-{ranked[1]}"])
+    assert "## Which settings mattered" in (sweep / "summary.md").read_text()
+    # optuna-dashboard's journal: the same trials, as Optuna keeps them.
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    study = optuna.load_study(study_name="s", storage=JournalStorage(JournalFileBackend(str(sweep / "optuna-journal.log"))))
+    assert [(trial.user_attrs["run_id"], trial.state.name, trial.params["Score"]) for trial in study.trials] == [
+        (f"s-{n}", "COMPLETE" if n == ranked[0] else "PRUNED", drawn[n]) for n in range(6)]
+    assert study.best_trial.user_attrs["run_id"] == f"s-{ranked[0]}"
+    assert sorted(path.name for path in sweep.iterdir() if "journal" in path.name) == ["optuna-journal.log"]
     assert (sweep / "config_info.txt").read_text().count("  - Score: ") == 6
     # Each trial's score is in its record: the sampler's memory on --resume.
     assert all(run["score"] is not None and run["score"][1] == pytest.approx(drawn[n]) for n, run in enumerate(state["runs"]))
+
+
+def test_the_hparams_tab_declares_a_range_as_its_interval_and_a_list_as_its_values(tmp_path):
+    from tensorboard.compat.proto import event_pb2
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    plan = parse(SPACE)
+    settings = make_settings(tmp_path)
+    view = ml.SweepView(tmp_path / "results", folder=tmp_path / "view")
+    writer = ml.HParamsWriter(settings, ml.Results(tmp_path / "results"), {}, view)
+    writer.experiment([plan.make_run(spec) for spec in plan.probes()], [("B", TAG)], 1000.0, ml.search_intervals(plan))
+    data = next((tmp_path / "view" / "r-sweep").glob("events.out.tfevents.*")).read_bytes()
+    events, at = [], 0
+    while at < len(data):
+        length = int.from_bytes(data[at:at + 8], "little")
+        events.append(event_pb2.Event.FromString(data[at + 12:at + 12 + length]))
+        at += 16 + length
+    content = events[1].summary.value[0].metadata.plugin_data.content
+    infos = {info.name: info for info in plugin_data_pb2.HParamsPluginData.FromString(content).experiment.hparam_infos}
+    assert (infos["learning_rate"].domain_interval.min_value, infos["learning_rate"].domain_interval.max_value) == (1e-5, 1e-2)
+    assert (infos["hidden_units"].domain_interval.min_value, infos["hidden_units"].domain_interval.max_value) == (32, 256)
+    assert list(infos["batch_size"].domain_discrete.values) and [
+        value.number_value for value in infos["batch_size"].domain_discrete.values] == [64.0, 128.0]
+
+
+def test_a_search_whose_sampled_trials_share_values_still_gets_a_row_each(tmp_path):
+    search = Search(tmp_path, [0.5, 0.5], concurrency=2, halving=False)
+    search.run()
+    writer = ml.HParamsWriter(search.h.settings, search.h.results, {}, None)
+    writer.write_done(search.h.supervisor.by_id)
+    assert sorted(search.h.results.own_events) == ["r-0", "r-1"]
