@@ -1546,13 +1546,15 @@ class RandomSampler:
         """A point of the grid no trial has taken: drawn, and once draws keep hitting taken points, one of the
         untaken ones listed (the grid is then mostly taken, so small enough to list)."""
         taken = {point_of(self.options, trial.values) for trial in trials}
+        # A value a list names twice is one point: only its first place is drawn.
+        firsts = [sorted({[flow(value) for value in option.values].index(flow(value)) for value in option.values})
+                  for option in self.options]
         for _ in range(DRAWS_BEFORE_SCAN):
-            point = tuple(chooser.randrange(len(option.values)) for option in self.options)
+            point = tuple(chooser.choice(places) for places in firsts)
             if point not in taken:
                 break
         else:
-            left = [point for point in itertools.product(*(range(len(option.values)) for option in self.options))
-                    if point not in taken]
+            left = [point for point in itertools.product(*firsts) if point not in taken]
             if not left:
                 raise ValueError("every point of the grid is taken")
             point = chooser.choice(left)
@@ -1581,10 +1583,13 @@ class OptunaSpace:
         self.distributions: dict[str, Any] = {}
         for option, name in zip(self.options, self.names):
             if option.range is None:
-                texts = [cut(flow(value), SHOWN_VALUE_WIDTH) if label is None else label
-                         for value, label in zip(option.values, option.names or [None] * len(option.values))]
+                # One choice per distinct value (a list may name one twice), as people read it if that keeps them apart.
+                distinct = list(dict.fromkeys(flow(value) for value in option.values))
+                firsts = [[flow(value) for value in option.values].index(text) for text in distinct]
+                texts = [cut(distinct[k], SHOWN_VALUE_WIDTH) if not option.names else option.names[first]
+                         for k, first in enumerate(firsts)]
                 if len(set(texts)) < len(texts):
-                    texts = [flow(value) for value in option.values]
+                    texts = distinct
                 self.choices.append(texts)
                 self.distributions[name] = distributions.CategoricalDistribution(texts)
             else:
@@ -1600,7 +1605,8 @@ class OptunaSpace:
         params: dict[str, Any] = {}
         for option, name, texts, value in zip(self.options, self.names, self.choices, values):
             if option.range is None:
-                params[name] = texts[[flow(candidate) for candidate in option.values].index(flow(value))]
+                distinct = list(dict.fromkeys(flow(candidate) for candidate in option.values))
+                params[name] = texts[distinct.index(flow(value))]
             else:
                 params[name] = value
         return params
@@ -1608,7 +1614,12 @@ class OptunaSpace:
     def values(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
         found = []
         for option, name, texts in zip(self.options, self.names, self.choices):
-            found.append(option.values[texts.index(params[name])] if option.range is None else range_value(option.range, params[name]))
+            if option.range is None:
+                distinct = list(dict.fromkeys(flow(candidate) for candidate in option.values))
+                text = distinct[texts.index(params[name])]
+                found.append(next(value for value in option.values if flow(value) == text))
+            else:
+                found.append(range_value(option.range, params[name]))
         return tuple(found)
 
     def study(self, direction: str, sampler: Any = None, storage: Any = None, name: str | None = None) -> Any:
@@ -5757,7 +5768,8 @@ def start_hparams(settings: Settings, runs: Sequence[Run], tags: Sequence[str], 
     """The HParams tab's writer, with the sweep's experiment written, if the tensorboard package can be
     imported (it can wherever ML-Agents is installed); else one line says so."""
     try:
-        writer = HParamsWriter(settings, results, hparams_groups(runs), view)
+        # A search's rows are its trials, one each, as they are drawn (see HParamsWriter.write_done).
+        writer = HParamsWriter(settings, results, hparams_groups(runs) if settings.search == "grid" else {}, view)
     except ImportError:
         console.say("TensorBoard's HParams tab stays empty: the tensorboard package cannot be imported by "
                     "this Python (pip install tensorboard, or run the sweep with ML-Agents' Python)")
@@ -6296,7 +6308,8 @@ def check_search_space(settings: Settings, plan: SweepPlan) -> None:
     if not plan.options:
         raise SweepError(f"--search {settings.search} has nothing to search: the config has no opt_values or opt_range",
                          str(settings.config_path), "mark a value, e.g. learning_rate: {opt_range: [1.0e-5, 1.0e-2], log: true}")
-    points = None if plan.sampled else count_runs(plan.options)
+    # A list that names a value twice has it once as a point of the space.
+    points = None if plan.sampled else math.prod(len({flow(value) for value in option.values}) for option in plan.options)
     if points is not None and (settings.num_trials or 0) > points:
         raise SweepError(f"--num-trials {settings.num_trials} is more than the {points} combinations of the lists",
                          "command line", f"pass --num-trials {points} or fewer, --search grid to train them all, "
@@ -6349,12 +6362,15 @@ def check_with_mlagents(settings: Settings, runs: Sequence[Run], console: Consol
         return
     by_reason: dict[str, list[str]] = {}
     for number, reason in refused.items():
-        by_reason.setdefault(str(reason), []).extend(each.run_id for each in texts[numbered[int(number)]])
+        by_reason.setdefault(str(reason), []).extend(
+            each.run_id if settings.search == "grid" else f"({each.describe()})" for each in texts[numbered[int(number)]])
     if by_reason:
         bad = sum(len(ids) for ids in by_reason.values())
         lines = [f"  {', '.join(ids[:5])}{f' and {len(ids) - 5} more' if len(ids) > 5 else ''}: {cut(reason, 300)}"
                  for reason, ids in sorted(by_reason.items(), key=lambda item: item[1][0])]
-        raise SweepError(f"ML-Agents refuses the configs of {bad} of {len(runs)} runs", str(settings.config_path),
+        # A search's runs are not drawn yet: it is checked by trials that take every list value and range end.
+        what = f"{len(runs)} runs" if settings.search == "grid" else f"{len(runs)} trials at the ends of its ranges and lists"
+        raise SweepError(f"ML-Agents refuses the configs of {bad} of {what}", str(settings.config_path),
                          "fix the options that make them, or leave those runs out; what ML-Agents said:\n" + "\n".join(lines))
 
 

@@ -270,3 +270,17 @@ def namespaces_work() -> bool:
         return False
     probe = subprocess.run(["unshare", "-n", "sh", "-c", "ip link set lo up"], capture_output=True)
     return probe.returncode == 0
+
+
+def stand_in_search(folder, run_id: str, tag: str = "Score"):
+    """A search config for the stand-in: its score a range, halving at steps 100 and 300 of 900. Each run
+    holds at its rungs until the sweep pauses it or lets it pass (see the stand-in's `hold`), so no late
+    poll lets it train past a rung."""
+    state = json.dumps(str(folder / "results" / f"{run_id}-sweep" / "sweep_state.json"))
+    path = folder / "search.yaml"
+    path.write_text("behaviors:\n  B:\n    max_steps: 900\n    summary_freq: 100\n"
+                    f"    opt_stop: {{tag: {tag}, rule: halving, step: 100, factor: 3}}\n"
+                    f"stand_in:\n  duration: 1\n  points: 9\n  steps: 900\n"
+                    f"  hold: {{steps: [100, 300], sweep_state: {state}}}\n"
+                    f"  scalars: {{B: {{{tag}: {{opt_range: [0.0, 1.0]}}}}}}\n")
+    return path

@@ -470,3 +470,16 @@ def test_a_trainer_python_without_ml_agents_is_said_once_and_the_sweep_goes_on(t
     assert [line.split("] ", 1)[1] for line in err.splitlines()] == [
         f"warning: the trainer's Python {python} has no ML-Agents: the run configs are not checked by ML-Agents "
         "before they train"]
+
+
+def test_a_search_whose_range_ends_ml_agents_would_refuse_is_refused_naming_their_values(tmp_path, monkeypatch, capsys):
+    # A search's trials are not drawn yet: its configs are checked at every list value and both ends of every range.
+    monkeypatch.chdir(tmp_path)
+    Path("c.yaml").write_text(CROSSED.replace("{opt_values: [0.001, 0.0003]}", "{opt_range: [1.0e-4, 1.0e-2], log: true}"))
+    trainer = shlex.join([sys.executable, "-m", "mlagents.trainers.learn"])
+    assert main(["c.yaml", "--trainer", trainer, "--search", "random", "--num-trials", "5", "--dry-run"]) == 2
+    assert capsys.readouterr().err == (
+        "error: ML-Agents refuses the configs of 1 of 2 trials at the ends of its ranges and lists (c.yaml): fix the "
+        "options that make them, or leave those runs out; what ML-Agents said:\n  (trainer_type=ppo learning_rate=0.0001): "
+        "The option buffer_init_steps was specified in your YAML file for PPOSettings, but is invalid.\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml"]

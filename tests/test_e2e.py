@@ -185,35 +185,46 @@ def test_the_windows_launcher_makes_its_signal_save_the_model_as_ctrl_c_does(tmp
     wait_until(lambda: processes_mentioning(str(tmp_path)) == [], 30)
 
 
-def test_a_run_paused_at_a_rung_resumes_from_its_checkpoint_and_ends_with_its_model(tmp_path):
-    # One slot: the fast learner (3e-3) trains first to the rung at 4000 steps and must pause, undecided,
-    # until both slow ones (1e-5) are judged; then it goes on with --resume to max_steps 40000. (So many
-    # steps that the sweep sees its rung before it is in its last summary period, where it is left to
-    # finish: 12000 steps took 8 s here, less than TensorBoard's reload and a poll.)
-    config = yaml.safe_load(one_run(tmp_path, max_steps=40000).read_text())
+def test_a_search_with_asha_pauses_its_trials_at_the_rung_and_trains_the_best_on_from_its_checkpoint(tmp_path):
+    # A random search of 3 trials over the learning rate (a log range), 2 at once, halving at step 4000 with
+    # factor 3 (max_steps 12000: one rung). The first two pause at the rung and wait for company: of 2,
+    # none goes on; the third starts in the slot they left. Once it has reached the rung too, the best of
+    # the 3 goes on with --resume from its checkpoint to max_steps; the other two end with the model they
+    # saved when they paused. (Halving and a grid pause and resume runs the same way.)
+    config = yaml.safe_load(one_run(tmp_path, max_steps=12000).read_text())
     behavior = config["behaviors"]["MoveToTarget"]
-    behavior["hyperparameters"]["learning_rate"] = {"opt_values": [0.003, 1.0e-5, 1.0e-5]}
+    behavior["hyperparameters"]["learning_rate"] = {"opt_range": [1.0e-5, 3.0e-3], "log": True}
     behavior["opt_stop"] = {"tag": REWARD, "rule": "halving", "step": 4000, "factor": 3}
-    path = tmp_path / "halving.yaml"
+    path = tmp_path / "search.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
-    result = subprocess.run(sweep_command(path, "--poll-interval", "2", "--tensorboard-url", f"http://127.0.0.1:{free_port(1)}"),
+    result = subprocess.run(sweep_command(path, "--search", "random", "--num-trials", "3", "--search-seed", "5",
+                                          "--num-envs", "2", "--poll-interval", "2",
+                                          "--tensorboard-url", f"http://127.0.0.1:{free_port(1)}"),
                             cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "pausing e2e-0: halving: at rung 1, step 4000" in result.stdout
-    assert "e2e-0 goes on: halving: in the best 1 of 3 at step 4000" in result.stdout
-    assert "] resume e2e-0: " in result.stdout
-    run = tmp_path / "results" / "e2e-0"
+    state = json.loads((tmp_path / "results" / "e2e-sweep" / "sweep_state.json").read_text())
+    at_rung = {run["run_id"]: run["memory"]["values"]["0"] for run in state["runs"]}
+    best = max(at_rung, key=at_rung.get)
+    assert [run["run_id"] for run in state["runs"]] == ["e2e-0", "e2e-1", "e2e-2"]
+    assert {run["run_id"]: run["status"] for run in state["runs"]} == {
+        run_id: "finished" if run_id == best else "stopped" for run_id in at_rung}
+    assert f"{best} goes on: asha: 1st of 3 at step 4000, in the best 1" in result.stdout
+    assert f"] resume {best}: " in result.stdout
+    for run_id in at_rung:
+        assert f"pausing {run_id}: asha: at rung 1, step 4000" in result.stdout
+        assert (tmp_path / "results" / run_id / "MoveToTarget.onnx").stat().st_size > 1000  # each kept a model
+    run = tmp_path / "results" / best
     status = json.loads((run / "run_logs" / "training_status.json").read_text())
-    assert status["MoveToTarget"]["final_checkpoint"]["steps"] >= 40000
-    assert (run / "MoveToTarget.onnx").stat().st_size > 1000
-    log = (tmp_path / "results" / "e2e-sweep" / "logs" / "e2e-0.log").read_text()
+    assert status["MoveToTarget"]["final_checkpoint"]["steps"] >= 12000
+    log = (tmp_path / "results" / "e2e-sweep" / "logs" / f"{best}.log").read_text()
     assert "Resuming training from step" in log
     assert len(list((run / "MoveToTarget").glob("events.out.tfevents.*"))) == 2  # a second session, same run
     with TensorBoardServer(str(tmp_path / "results")) as board:
-        points = wait_until(lambda: (found := scalars(board.url, "e2e-0/MoveToTarget", REWARD)) and found[-1][0] >= 40000 and found, 60)
+        points = wait_until(lambda: (found := scalars(board.url, f"{best}/MoveToTarget", REWARD)) and found[-1][0] >= 12000 and found, 60)
     steps = [step for step, _ in points]
     assert steps == sorted(set(steps)) and steps[0] == 2000  # one axis: the resumed session goes on from the pause
     with (tmp_path / "results" / "e2e-sweep" / "summary.csv").open() as handle:
-        statuses = {row["run"]: row["status"] for row in csv.DictReader(handle)}
-    assert statuses == {"e2e-0": "finished", "e2e-1": "stopped early", "e2e-2": "stopped early"}
+        rows = list(csv.DictReader(handle))
+    assert rows[0]["run"] == best and all(row["note"].startswith("asha: ") for row in rows[1:])
+    assert (tmp_path / "results" / "e2e-sweep" / "optuna-journal.log").exists()
     assert processes_mentioning(str(tmp_path)) == []

@@ -310,3 +310,26 @@ def test_the_real_trainer_trains_a_small_sweep_on_two_nodes_and_each_run_exports
     # TensorBoard on the driver read both runs to their last point.
     assert [rows[run_id]["last step"] for run_id in ("real-0", "real-1")] == ["4000", "4000"]
     assert all(rows[run_id]["Environment/Cumulative Reward"] for run_id in rows)
+
+
+@in_loopback_namespace
+def test_a_random_search_with_halving_trains_and_promotes_its_trials_on_the_cluster(folder):
+    from helpers import TensorBoardServer, stand_in_search
+
+    path = stand_in_search(folder, "r")
+    with TensorBoardServer(str(folder / "results"), reload_interval=1) as board, LocalCluster(nodes=2) as cluster:
+        argv = sweep_argv(path, cluster.address, "--num-envs", "2", "--search", "random", "--num-trials", "6",
+                          "--search-seed", "21", "--tensorboard-url", board.url, "--poll-interval", "0.5", "--metric", "Score")
+        argv.remove("--no-tensorboard")
+        assert ml.main(argv) == 0
+    state = state_of(folder)
+    plan = ml.SweepPlan(ml.parse_config(path.read_text()), "r")
+    drawn = [ml.RandomSampler(plan.options, 21).sample(number, [])[0] for number in range(6)]
+    assert [float(run["values"][0][2]) for run in state.values()] == drawn
+    ranked = sorted(range(6), key=lambda n: -drawn[n])
+    assert {run_id: run["status"] for run_id, run in state.items()} == {
+        f"r-{n}": "finished" if n == ranked[0] else "stopped" for n in range(6)}
+    records = read_records(folder / "records")
+    assert sorted(rec["run_id"] for rec in records if not rec["resumed"]) == [f"r-{n}" for n in range(6)]
+    assert sorted(rec["run_id"] for rec in records if rec["resumed"]) == sorted([f"r-{ranked[0]}"] * 2 + [f"r-{ranked[1]}"])
+    assert len({session["node"] for run in state.values() for session in run["sessions"]}) == 2  # both nodes trained

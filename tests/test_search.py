@@ -19,7 +19,7 @@ import mlagents_learn as ml
 from conftest import SCRIPT  # noqa: F401  (the script's path, as other process tests use it)
 from fakes import FakeLauncher, FakeWatcher, Harness
 from fakes import settings as make_settings
-from helpers import STAND_IN, TensorBoardServer, free_port, read_records
+from helpers import STAND_IN, TensorBoardServer, free_port, read_records, stand_in_search
 
 TAG = "Score"
 
@@ -432,18 +432,6 @@ def test_a_resumed_search_must_keep_its_kind_and_seed_but_may_raise_its_budget()
 
 # -- real processes: the stand-in trainer and a real TensorBoard ------------------------------------
 
-def stand_in_search(folder, run_id):
-    # Each run holds at its rungs until the sweep pauses it or lets it pass (see test_halving).
-    state = json.dumps(str(folder / "results" / f"{run_id}-sweep" / "sweep_state.json"))
-    path = folder / "search.yaml"
-    path.write_text("behaviors:\n  B:\n    max_steps: 900\n    summary_freq: 100\n"
-                    f"    opt_stop: {{tag: {TAG}, rule: halving, step: 100, factor: 3}}\n"
-                    f"stand_in:\n  duration: 1\n  points: 9\n  steps: 900\n"
-                    f"  hold: {{steps: [100, 300], sweep_state: {state}}}\n"
-                    f"  scalars: {{B: {{{TAG}: {{opt_range: [0.0, 1.0]}}}}}}\n")
-    return path
-
-
 @pytest.mark.skipif(os.name != "posix", reason="the stand-in's signals")
 def test_a_random_search_with_asha_trains_real_runs_pauses_and_promotes_them(tmp_path, monkeypatch):
     (tmp_path / "records").mkdir()
@@ -523,3 +511,16 @@ def test_a_search_whose_sampled_trials_share_values_still_gets_a_row_each(tmp_pa
     writer = ml.HParamsWriter(search.h.settings, search.h.results, {}, None)
     writer.write_done(search.h.supervisor.by_id)
     assert sorted(search.h.results.own_events) == ["r-0", "r-1"]
+
+
+def test_a_value_a_list_names_twice_is_one_point_of_the_space(tmp_path, monkeypatch, capsys):
+    plan = parse("behaviors:\n  B:\n    hyperparameters:\n      beta: {opt_values: [0.001, 0.005, 0.001]}\n")
+    for sampler in (ml.RandomSampler(plan.options, seed=4), ml.TpeSampler(plan.options, plan.param_names(), 4, "max", 2)):
+        trials = []
+        for number in range(2):
+            trials.append(ml.Trial(sampler.sample(number, trials), "running"))
+        assert sorted(trial.values for trial in trials) == [(0.001,), (0.005,)]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.yaml").write_text("behaviors:\n  B:\n    beta: {opt_values: [0.001, 0.005, 0.001]}\n")
+    assert ml.main(["c.yaml", "--search", "random", "--num-trials", "3", "--trainer", TRAINER, "--dry-run"]) == 2
+    assert "--num-trials 3 is more than the 2 combinations of the lists" in capsys.readouterr().err
