@@ -4975,6 +4975,13 @@ class Supervisor:
                 # A run that got to its end meanwhile finished; one that saved its checkpoint waits.
                 finished = self.results.trained_to_the_end(record.run, record.inherited)
                 self.finish(record, Ending.FINISHED if finished else Ending.PAUSED, 0)
+            elif asked in ("stop", "pause") and ended.code != 0 and not record.killed and self.saved_anyway(record):
+                # ML-Agents saved on the SIGINT and then failed closing its environment workers (seen: EOFError
+                # in subprocess_env_manager.close, exit 1): what was asked happened, and the model is there.
+                saved = self.results.steps_saved(record.run, record.inherited)
+                self.console.say(f"{record.run.run_id} exited {ended.code} after it saved its checkpoint at step {saved:g} "
+                                 f"(mlagents-learn failed closing; see its log): taken as {'paused' if asked == 'pause' else 'stopped'}")
+                self.finish(record, Ending.PAUSED if asked == "pause" else Ending.STOPPED, ended.code, saved=saved)
             elif asked in ("stop", "pause"):
                 self.finish(record, Ending.STOPPED if ended.code == 0 and not record.killed else Ending.FAILED, ended.code)
             elif asked == "interrupt":
@@ -4991,6 +4998,12 @@ class Supervisor:
                                 f"{record.run.total_steps():g} without being asked to stop", saved=saved)
             else:
                 self.finish(record, Ending.FAILED, ended.code)
+
+    def saved_anyway(self, record: RunRecord) -> bool:
+        """True if a session that exited with an error saved a checkpoint of every behavior past where it began."""
+        saved = self.results.steps_saved(record.run, record.inherited)
+        began = record.session.from_step if record.session is not None and record.session.from_step is not None else 0.0
+        return saved is not None and saved > began and self.results.resumable(record.run, record.inherited)
 
     def lose(self, record: RunRecord, why: str) -> None:
         """The launcher lost the run (its node went away): it trains again from its checkpoint, or fails."""
@@ -5026,10 +5039,11 @@ class Supervisor:
             return
         try:
             self.study.write(self.records)
-        except OSError as exc:
+        except Exception as exc:  # a view for another tool (a full disk, a lock Optuna cannot take) never stops a sweep
             if not self.study_failed:
                 self.study_failed = True
-                self.console.warn(f"cannot write {STUDY_JOURNAL} ({exc.strerror or exc}); training goes on")
+                why = exc.strerror if isinstance(exc, OSError) and exc.strerror else f"{exc.__class__.__name__}: {exc}"
+                self.console.warn(f"cannot write {STUDY_JOURNAL} ({why}); training goes on")
 
     def finish(self, record: RunRecord, ending: Ending, code: int | None, why: str = "", quiet: bool = False,
                saved: float | None = None) -> None:
@@ -5840,7 +5854,7 @@ class SearchStudy:
         self.space.add(study, complete)
         try:
             found = self.optuna.importance.get_param_importances(study, evaluator=self.optuna.importance.PedAnovaImportanceEvaluator())
-        except (RuntimeError, ValueError):
+        except Exception:  # too few distinct values to compare, say: the summary goes without it
             return None
         return {name: float(share) for name, share in found.items()}, f"{basis}, {len(complete)} trials"
 

@@ -524,3 +524,39 @@ def test_a_value_a_list_names_twice_is_one_point_of_the_space(tmp_path, monkeypa
     (tmp_path / "c.yaml").write_text("behaviors:\n  B:\n    beta: {opt_values: [0.001, 0.005, 0.001]}\n")
     assert ml.main(["c.yaml", "--search", "random", "--num-trials", "3", "--trainer", TRAINER, "--dry-run"]) == 2
     assert "--num-trials 3 is more than the 2 combinations of the lists" in capsys.readouterr().err
+
+
+def test_a_study_that_cannot_be_written_is_said_once_and_the_search_goes_on(tmp_path):
+    class Failing:
+        def write(self, records):
+            raise RuntimeError("the journal's lock is held")
+
+    search = Search(tmp_path, [0.25, 0.75, 0.5], concurrency=2, halving=False)
+    search.h.supervisor.study = Failing()
+    search.run()
+    assert [record.status for record in search.h.supervisor.records] == [ml.Status.FINISHED] * 3
+    assert search.h.warnings() == [
+        "warning: cannot write optuna-journal.log (RuntimeError: the journal's lock is held); training goes on"]
+
+
+@pytest.mark.parametrize("saved, status", [(4860.0, ml.Status.PAUSED), (None, ml.Status.FAILED)])
+def test_a_trainer_that_saves_on_its_pause_and_then_fails_closing_is_paused_not_failed(tmp_path, saved, status):
+    # Seen with mlagents-learn 1.1.0 in bench/search.py: SIGINT, the checkpoint and model saved, then an EOFError
+    # in subprocess_env_manager.close() and exit 1. The run was lost to the search as "failed"; what was
+    # asked happened. Without a checkpoint saved in the session it failed indeed.
+    watcher, launcher = FakeWatcher(), FakeLauncher(on_interrupt=None)
+    h = Harness(tmp_path, search_config(), launcher=launcher, watcher=watcher, concurrency=1, tensorboard_url="http://board",
+                metric=TAG, sampler=Scripted([0.5, 0.2]), budget=2)
+    h.tick()
+    watcher.serve(1.0, {("r-0", "B", TAG): [(100.0, 0.5)]})
+    h.tick(1)
+    assert launcher.last("r-0").asked == ["interrupt"]
+    if saved is not None:
+        h.results.save(launcher.last("r-0").request.run, saved)
+    launcher.last("r-0").end(1)
+    h.tick(1)
+    assert h.status("r-0") is status
+    if saved is not None:
+        assert ("r-0 exited 1 after it saved its checkpoint at step 4860 (mlagents-learn failed closing; see its log): "
+                "taken as paused") in h.lines()
+        assert h.supervisor.by_id["r-0"].session.exit_code == 1 and launcher.ids() == ["r-0", "r-1"]
