@@ -12,7 +12,9 @@ hyperparameters, ranges where a range makes sense,
     epsilon        {opt_range: [0.1, 0.3]}                     grid: 0.1, 0.2, 0.3
 
 20,000 steps per run, a point every 2,000. Every sweep is a subprocess, as a user
-runs it (--num-envs 2, --poll-interval 2, one TensorBoard of ours for all):
+runs it (--num-envs 2, --poll-interval 2, one TensorBoard of ours for all).
+--quick runs the same path with the stand-in trainer (tests/stand_in_trainer.py:
+no learning, every run scores alike) on 2 grid runs, to check the benchmark works:
 
   grid      the full grid (3^4 = 81 runs) once, no opt_stop: the reference;
   random-k  --search random --num-trials 24 --search-seed k, rule: halving (step 4000,
@@ -39,6 +41,7 @@ import argparse
 import csv
 import json
 import math
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -52,7 +55,7 @@ from typing import Any
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, SCRIPT, emit, figure, free_port_range, stop_sweep  # noqa: E402
+from common import ROOT, SCRIPT, STAND_IN, emit, figure, free_port_range, stop_sweep  # noqa: E402
 from early_stopping import checkpoint_steps, tail, wait_reaped  # noqa: E402
 from helpers import TensorBoardServer, scalars_multirun  # noqa: E402  (tests/helpers.py)
 
@@ -75,6 +78,7 @@ class Space:
     summary_freq: int
     halving_step: int
     extra: dict[str, Any] = field(default_factory=dict)  # other hyperparameters, dotted
+    stand_in: dict[str, Any] | None = None  # --quick: the stand-in trainer's section, and it trains instead
 
 
 FULL = Space(
@@ -89,7 +93,7 @@ QUICK = Space(ranges=FULL.ranges,
               grid={"hyperparameters.learning_rate": [1.0e-3, 3.0e-3], "network_settings.hidden_units": [32],
                     "hyperparameters.beta": [1.0e-3], "hyperparameters.epsilon": [0.2]},
               max_steps=1_500, summary_freq=250, halving_step=250,
-              extra={"hyperparameters.buffer_size": 256, "hyperparameters.batch_size": 64})
+              stand_in={"duration": 0.6, "points": 6, "steps": 1_500})
 
 
 def put(behavior: dict[str, Any], dotted: str, value: Any) -> None:
@@ -107,6 +111,8 @@ def base(space: Space) -> dict[str, Any]:
     behavior["checkpoint_interval"] = space.max_steps  # the final model only: pauses save their own checkpoints
     for dotted, value in space.extra.items():
         put(behavior, dotted, value)
+    if space.stand_in is not None:
+        config["stand_in"] = dict(space.stand_in)
     return config
 
 
@@ -156,11 +162,12 @@ class Sweep:
         return {dotted: by_label[dotted.rsplit(".", 1)[1]] for dotted in space.ranges}
 
 
-def run_sweep(name: str, config_text: str, extra: list[str], board_url: str, tmp: Path, results: Path) -> Sweep:
+def run_sweep(name: str, config_text: str, extra: list[str], board_url: str, tmp: Path, results: Path,
+              trainer: str = str(TRAINER)) -> Sweep:
     config = tmp / f"{name}.yaml"
     config.write_text(config_text, encoding="utf-8")
     log = tmp / f"{name}.out"
-    command = [sys.executable, str(SCRIPT), str(config), f"--env={ENV}", "--trainer", str(TRAINER), "--num-envs", "2",
+    command = [sys.executable, str(SCRIPT), str(config), f"--env={ENV}", "--trainer", trainer, "--num-envs", "2",
                "--tensorboard-url", board_url, "--poll-interval", "2", "--results-dir", str(results), "--run-id", name,
                "--base-port", str(free_port_range(2)), *extra]
     print(f"{name}: {' '.join(extra) or 'the grid'} ...", flush=True)
@@ -186,6 +193,20 @@ def run_sweep(name: str, config_text: str, extra: list[str], board_url: str, tmp
     return Sweep(name, wall, steps, rows, state)
 
 
+def earlier_grid(folder: Path, results: Path) -> Sweep:
+    """The grid sweep of an earlier run of this benchmark (--keep), as if trained now: its results are copied
+    in, its wall time and steps are what that run measured."""
+    measured = json.loads((folder / "grid.json").read_text())
+    for path in (folder / "results").glob("grid-*"):
+        shutil.copytree(path, results / path.name)
+    sweep_dir = results / "grid-sweep"
+    with open(sweep_dir / "summary.csv", encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    print(f"grid: from {folder}: {measured['wall']:.0f} s, {measured['steps']} steps, {len(rows)} runs; "
+          f"best {rows[0]['run']} ({rows[0]['values']})", flush=True)
+    return Sweep("grid", measured["wall"], measured["steps"], rows, json.loads((sweep_dir / "sweep_state.json").read_text()))
+
+
 def final_rewards(board_url: str, run_ids: list[str]) -> dict[str, float]:
     """Each run's final reward: the mean of its last FINAL_POINTS points, as TensorBoard serves them."""
     served = scalars_multirun(board_url, TAG, [f"{run_id}/{BEHAVIOR}" for run_id in run_ids])
@@ -205,15 +226,20 @@ def wait_for_points(board_url: str, run_ids: list[str], last_step: int, timeout:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a smoke run: 2 grid runs of 1,500 steps, one sweep of 3 trials each")
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run with the stand-in trainer: 2 grid runs of 1,500 steps, one sweep of 3 trials each")
     parser.add_argument("--sweeps", type=int, default=3, help="sweeps of each search, search seeds 1..N (default 3)")
     parser.add_argument("--trials", type=int, default=24, help="--num-trials of each search (default 24)")
     parser.add_argument("--seeds", type=int, default=3, help="fresh seeds per confirmed pick (default 3)")
     parser.add_argument("--keep", action="store_true", help="keep the temp folder")
+    parser.add_argument("--grid-from", type=Path, metavar="DIR",
+                        help="take the grid from an earlier run's kept folder (its grid.json and results/grid-*) "
+                             "instead of training it again (the grid is 25 minutes of the benchmark)")
     args = parser.parse_args()
     space = QUICK if args.quick else FULL
     sweeps, trials, seeds = (1, 3, 2) if args.quick else (args.sweeps, args.trials, args.seeds)
-    if not TRAINER.exists():
+    trainer = shlex.join([sys.executable, str(STAND_IN)]) if args.quick else str(TRAINER)
+    if not args.quick and not TRAINER.exists():
         print(f"no {TRAINER}: make install", file=sys.stderr)
         return 2
     tmp = Path(tempfile.mkdtemp(prefix="bench-search-"))
@@ -222,19 +248,23 @@ def main() -> int:
     figures: list[dict[str, Any]] = []
     try:
         with TensorBoardServer(str(results), reload_interval=1) as board:
-            grid = run_sweep("grid", grid_config(space), [], board.url, tmp, results)
+            if args.grid_from is not None:
+                grid = earlier_grid(args.grid_from, results)
+            else:
+                grid = run_sweep("grid", grid_config(space), [], board.url, tmp, results, trainer)
+                (tmp / "grid.json").write_text(json.dumps({"wall": grid.wall, "steps": grid.steps}))
             searches: dict[str, list[Sweep]] = {"random": [], "tpe": []}
             for seed in range(1, sweeps + 1):
                 for kind in searches:
                     searches[kind].append(run_sweep(f"{kind}-{seed}", search_config(space),
                                                     ["--search", kind, "--num-trials", str(trials), "--search-seed", str(seed)],
-                                                    board.url, tmp, results))
+                                                    board.url, tmp, results, trainer))
             picks = {"grid": grid.pick(space)}  # the grid's winner: its summary's first row, by the last reward
             for kind, done in searches.items():
                 for sweep in done:
                     picks[sweep.name] = sweep.pick(space)
             fresh = [1001 + k for k in range(seeds)]
-            confirm = run_sweep("confirm", confirm_config(space, picks, fresh), [], board.url, tmp, results)
+            confirm = run_sweep("confirm", confirm_config(space, picks, fresh), [], board.url, tmp, results, trainer)
             ids = [run["run_id"] for run in confirm.state["runs"]]
             wait_for_points(board.url, ids, space.max_steps)
             rewards = final_rewards(board.url, ids)
