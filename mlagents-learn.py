@@ -17,6 +17,7 @@ import dataclasses
 import difflib
 import enum
 import functools
+import glob
 import hashlib
 import heapq
 import http.client
@@ -4502,6 +4503,27 @@ class Results:
         steps = [step for _, listed in self.saved(run, inherited).values() for step in listed]
         return max(steps) if steps else None
 
+    def checkpoint_since(self, run: Run, since: float) -> float | None:
+        """The step of the newest checkpoint every behavior of the run wrote since `since` (wall clock), read from
+        ML-Agents' file names (<Behavior>/<Behavior>-<step>.pt, beside checkpoint.pt), or None.
+
+        What a session saved when training_status.json was not written: mlagents-learn writes that file
+        only after it has closed its environment workers, and a close that fails skips it."""
+        steps = []
+        for behavior in run.behaviors:
+            folder = self.run_folder(run.run_id) / behavior
+            try:
+                if (folder / "checkpoint.pt").stat().st_mtime < since:
+                    return None
+                found = [int(path.stem.rsplit("-", 1)[1]) for path in folder.glob(f"{glob.escape(behavior)}-*.pt")
+                         if path.stem.rsplit("-", 1)[1].isdigit() and path.stat().st_mtime >= since]
+            except OSError:
+                return None
+            if not found:
+                return None
+            steps.append(float(max(found)))
+        return min(steps) if steps else None
+
     def resumable(self, run: Run, inherited: Mapping[str, Sequence[int]]) -> bool:
         """True if this sweep saved a checkpoint of every behavior of the run: mlagents-learn --resume loads
         <run>/<Behavior>/checkpoint.pt and fails without it, and an older sweep's is not this run's."""
@@ -4975,10 +4997,11 @@ class Supervisor:
                 # A run that got to its end meanwhile finished; one that saved its checkpoint waits.
                 finished = self.results.trained_to_the_end(record.run, record.inherited)
                 self.finish(record, Ending.FINISHED if finished else Ending.PAUSED, 0)
-            elif asked in ("stop", "pause") and ended.code != 0 and not record.killed and self.saved_anyway(record):
+            elif (asked in ("stop", "pause") and ended.code != 0 and not record.killed and record.session is not None
+                  and (saved := self.results.checkpoint_since(record.run, record.session.began)) is not None):
                 # ML-Agents saved on the SIGINT and then failed closing its environment workers (seen: EOFError
-                # in subprocess_env_manager.close, exit 1): what was asked happened, and the model is there.
-                saved = self.results.steps_saved(record.run, record.inherited)
+                # in subprocess_env_manager.close, exit 1, and no training_status.json written): what was asked
+                # happened, and the checkpoint and model are there.
                 self.console.say(f"{record.run.run_id} exited {ended.code} after it saved its checkpoint at step {saved:g} "
                                  f"(mlagents-learn failed closing; see its log): taken as {'paused' if asked == 'pause' else 'stopped'}")
                 self.finish(record, Ending.PAUSED if asked == "pause" else Ending.STOPPED, ended.code, saved=saved)
@@ -4998,12 +5021,6 @@ class Supervisor:
                                 f"{record.run.total_steps():g} without being asked to stop", saved=saved)
             else:
                 self.finish(record, Ending.FAILED, ended.code)
-
-    def saved_anyway(self, record: RunRecord) -> bool:
-        """True if a session that exited with an error saved a checkpoint of every behavior past where it began."""
-        saved = self.results.steps_saved(record.run, record.inherited)
-        began = record.session.from_step if record.session is not None and record.session.from_step is not None else 0.0
-        return saved is not None and saved > began and self.results.resumable(record.run, record.inherited)
 
     def lose(self, record: RunRecord, why: str) -> None:
         """The launcher lost the run (its node went away): it trains again from its checkpoint, or fails."""

@@ -39,11 +39,21 @@ class FakeResults:
         self.folders: set = set()
         self.cleared: List[str] = []  # runs whose old event files were deleted before a fresh start
         self.own_events: Dict[str, bytes] = {}  # the sweep's own event file (HParams) of each run
+        self.unrecorded: Dict[str, float] = {}  # checkpoints written in the latest session, unrecorded (see save_unrecorded)
 
     def save(self, run: "ml.Run", step: float) -> None:
         self.final[run.run_id] = step
         self.checkpoints.add(run.run_id)
         self.folders.add(run.run_id)
+
+    def save_unrecorded(self, run: "ml.Run", step: float) -> None:
+        """A checkpoint written without ML-Agents' record of it (training_status.json): it crashed closing."""
+        self.unrecorded[run.run_id] = step
+        self.checkpoints.add(run.run_id)
+        self.folders.add(run.run_id)
+
+    def checkpoint_since(self, run, since: float) -> Optional[float]:
+        return self.unrecorded.get(run.run_id)
 
     def exists(self, run) -> bool:
         return run.run_id in self.folders

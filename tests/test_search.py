@@ -551,8 +551,8 @@ def test_a_trainer_that_saves_on_its_pause_and_then_fails_closing_is_paused_not_
     watcher.serve(1.0, {("r-0", "B", TAG): [(100.0, 0.5)]})
     h.tick(1)
     assert launcher.last("r-0").asked == ["interrupt"]
-    if saved is not None:
-        h.results.save(launcher.last("r-0").request.run, saved)
+    if saved is not None:  # its checkpoint and model, but no training_status.json: written after the close that failed
+        h.results.save_unrecorded(launcher.last("r-0").request.run, saved)
     launcher.last("r-0").end(1)
     h.tick(1)
     assert h.status("r-0") is status
@@ -560,3 +560,22 @@ def test_a_trainer_that_saves_on_its_pause_and_then_fails_closing_is_paused_not_
         assert ("r-0 exited 1 after it saved its checkpoint at step 4860 (mlagents-learn failed closing; see its log): "
                 "taken as paused") in h.lines()
         assert h.supervisor.by_id["r-0"].session.exit_code == 1 and launcher.ids() == ["r-0", "r-1"]
+
+
+def test_the_checkpoint_a_session_wrote_is_read_from_ml_agents_file_names_when_its_record_is_missing(tmp_path):
+    plan = parse("behaviors:\n  B:\n    max_steps: 100\n  C:\n    max_steps: 100\n")
+    run = plan.make_run(plan.grid()[0])
+    results = ml.Results(tmp_path)
+    for behavior, steps in (("B", [2000, 5200]), ("C", [5100])):
+        folder = tmp_path / "r-0" / behavior
+        folder.mkdir(parents=True)
+        for step in steps:
+            (folder / f"{behavior}-{step}.pt").write_bytes(b"x")
+        (folder / "checkpoint.pt").write_bytes(b"x")
+        (folder / f"{behavior}-{steps[-1]}.onnx").write_bytes(b"x")
+    assert results.checkpoint_since(run, 0.0) == 5100.0  # the step every behavior saved
+    old = (tmp_path / "r-0" / "C" / "C-5100.pt").stat().st_mtime - 10
+    os.utime(tmp_path / "r-0" / "C" / "C-5100.pt", (old, old))
+    assert results.checkpoint_since(run, old + 5) is None  # C saved nothing in this session
+    (tmp_path / "r-0" / "C" / "C-5100.pt").unlink()
+    assert results.checkpoint_since(run, 0.0) is None
