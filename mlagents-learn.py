@@ -335,8 +335,7 @@ class Run:
 
     def value_names(self) -> list[str]:
         """Each value's option: its label, with its behavior or section when the run's options have several."""
-        multi = len({heading for heading, _, _ in self.values}) > 1
-        return [f"{heading}.{label}" if multi else label for heading, label, _ in self.values]
+        return qualified_names([(heading, label) for heading, label, _ in self.values])
 
     def value_texts(self, whole: bool = False) -> list[str]:
         """Each value as shown: for people its label from the config, else its YAML cut short; whole (for
@@ -344,7 +343,18 @@ class Run:
         names = self.names or [None] * len(self.values)
         if whole:
             return [flow(value) if name is None else f"{name} = {flow(value)}" for (_, _, value), name in zip(self.values, names)]
-        return [cut(flow(value), SHOWN_VALUE_WIDTH) if name is None else name for (_, _, value), name in zip(self.values, names)]
+        return [shown_value(value, name) for (_, _, value), name in zip(self.values, names)]
+
+
+def qualified_names(options: Sequence[tuple[str, str]]) -> list[str]:
+    """Each option's name from its (heading, label): the label, with its heading when the options have several."""
+    multi = len({heading for heading, _ in options}) > 1
+    return [f"{heading}.{label}" if multi else label for heading, label in options]
+
+
+def shown_value(value: Any, label: str | None) -> str:
+    """A value as people read it: its label from the config, else its YAML cut short."""
+    return cut(flow(value), SHOWN_VALUE_WIDTH) if label is None else label
 
 
 @dataclass
@@ -1203,8 +1213,7 @@ class SweepPlan:
 
     def param_names(self) -> list[str]:
         """Each option's name as a search and its results know it (as Run.value_names gives it)."""
-        multi = len({option.heading for option in self.options}) > 1
-        return [f"{option.heading}.{label}" if multi else label for option, label in zip(self.options, self.labels)]
+        return qualified_names([(option.heading, label) for option, label in zip(self.options, self.labels)])
 
     def spec(self, values: Sequence[Any], index: int) -> RunSpec:
         """The spec of a trial with one value per option (a list option's value is one of its values)."""
@@ -1514,14 +1523,23 @@ def seeded(seed: int, number: int) -> Any:
     return random.Random(f"{seed}:{number}")  # nosec B311  # a search, not a secret
 
 
+def distinct_places(option: Option) -> dict[str, int]:
+    """A list option's distinct values, by their YAML text, each with its first place in the list: a value a
+    list names twice is one point of the space."""
+    places: dict[str, int] = {}
+    for place, value in enumerate(option.values):
+        places.setdefault(flow(value), place)
+    return places
+
+
 def point_of(options: Sequence[Option], values: Sequence[Any]) -> tuple[int, ...] | None:
-    """Which value of each list option a trial took (None if a value is not one of them)."""
+    """Which value of each list option a trial took, by its first place (None if a value is not one of them)."""
     found = []
     for option, value in zip(options, values):
-        texts = [flow(candidate) for candidate in option.values]
-        if flow(value) not in texts:
+        place = distinct_places(option).get(flow(value))
+        if place is None:
             return None
-        found.append(texts.index(flow(value)))
+        found.append(place)
     return tuple(found)
 
 
@@ -1547,9 +1565,7 @@ class RandomSampler:
         """A point of the grid no trial has taken: drawn, and once draws keep hitting taken points, one of the
         untaken ones listed (the grid is then mostly taken, so small enough to list)."""
         taken = {point_of(self.options, trial.values) for trial in trials}
-        # A value a list names twice is one point: only its first place is drawn.
-        firsts = [sorted({[flow(value) for value in option.values].index(flow(value)) for value in option.values})
-                  for option in self.options]
+        firsts = [list(distinct_places(option).values()) for option in self.options]  # a value named twice is drawn once
         for _ in range(DRAWS_BEFORE_SCAN):
             point = tuple(chooser.choice(places) for places in firsts)
             if point not in taken:
@@ -1580,21 +1596,24 @@ class OptunaSpace:
     def __init__(self, optuna: Any, options: Sequence[Option], names: Sequence[str]) -> None:
         self.optuna, self.options, self.names = optuna, list(options), list(names)
         distributions = optuna.distributions
-        self.choices: list[list[str]] = []
+        # A list's choices: its value's YAML text -> the choice, and back to the value.
+        self.choices: list[dict[str, str]] = []
+        self.chosen: list[dict[str, Any]] = []
         self.distributions: dict[str, Any] = {}
         for option, name in zip(self.options, self.names):
             if option.range is None:
-                # One choice per distinct value (a list may name one twice), as people read it if that keeps them apart.
-                distinct = list(dict.fromkeys(flow(value) for value in option.values))
-                firsts = [[flow(value) for value in option.values].index(text) for text in distinct]
-                texts = [cut(distinct[k], SHOWN_VALUE_WIDTH) if not option.names else option.names[first]
-                         for k, first in enumerate(firsts)]
+                # One choice per distinct value, as people read it if that keeps them apart, else its whole YAML.
+                places = distinct_places(option)
+                texts = [shown_value(option.values[place], option.names[place] if option.names else None)
+                         for place in places.values()]
                 if len(set(texts)) < len(texts):
-                    texts = distinct
-                self.choices.append(texts)
+                    texts = list(places)
+                self.choices.append(dict(zip(places, texts)))
+                self.chosen.append({text: option.values[place] for text, place in zip(texts, places.values())})
                 self.distributions[name] = distributions.CategoricalDistribution(texts)
             else:
-                self.choices.append([])
+                self.choices.append({})
+                self.chosen.append({})
                 domain = option.range
                 kind = distributions.IntDistribution if domain.integer else distributions.FloatDistribution
                 bounds = (int(domain.low), int(domain.high)) if domain.integer else (domain.low, domain.high)
@@ -1604,23 +1623,14 @@ class OptunaSpace:
 
     def params(self, values: Sequence[Any]) -> dict[str, Any]:
         params: dict[str, Any] = {}
-        for option, name, texts, value in zip(self.options, self.names, self.choices, values):
-            if option.range is None:
-                distinct = list(dict.fromkeys(flow(candidate) for candidate in option.values))
-                params[name] = texts[distinct.index(flow(value))]
-            else:
-                params[name] = value
+        for option, name, choices, value in zip(self.options, self.names, self.choices, values):
+            params[name] = choices[flow(value)] if option.range is None else value
         return params
 
     def values(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
         found = []
-        for option, name, texts in zip(self.options, self.names, self.choices):
-            if option.range is None:
-                distinct = list(dict.fromkeys(flow(candidate) for candidate in option.values))
-                text = distinct[texts.index(params[name])]
-                found.append(next(value for value in option.values if flow(value) == text))
-            else:
-                found.append(range_value(option.range, params[name]))
+        for option, name, chosen in zip(self.options, self.names, self.chosen):
+            found.append(chosen[params[name]] if option.range is None else range_value(option.range, params[name]))
         return tuple(found)
 
     def study(self, direction: str, sampler: Any = None, storage: Any = None, name: str | None = None) -> Any:
@@ -2842,13 +2852,13 @@ class AshaPolicy(HalvingPolicy):
                     and mind.ended is None and mind.passed in mind.values and not self.finishing(record, snapshot)):
                 rung = self.rungs(record.run)[mind.passed]
                 tell(record, Action.PAUSE, f"asha: at rung {mind.passed + 1}, step {rung:g}", mind)
-        # Each rung: its runs best first, and how many of them it sends on.
-        rungs: dict[int, list[RunRecord]] = {}
+        # Each rung: the runs that reached it, best first.
+        reached_by: dict[int, list[RunRecord]] = {}
         for record in records:
             for k in minds[record.run.run_id].values:
-                rungs.setdefault(k, []).append(record)
+                reached_by.setdefault(k, []).append(record)
         places = {k: self.placed([(record, minds[record.run.run_id].values[k]) for record in members])
-                  for k, members in rungs.items()}
+                  for k, members in reached_by.items()}
 
         def waiting_at(k: int) -> list[RunRecord]:
             """Rung k's paused runs, best first, that have not gone on from it."""
@@ -5876,19 +5886,19 @@ class SearchStudy:
         return {name: float(share) for name, share in found.items()}, f"{basis}, {len(complete)} trials"
 
 
-def start_study(settings: Settings, plan: SweepPlan, policy: Policy, console: Console) -> SearchStudy | None:
-    """The study of a sampled search, if Optuna can be imported (a random search does without); else one line says
-    what is missing."""
+def start_study(settings: Settings, plan: SweepPlan, policy: GridPolicy | HalvingPolicy, console: Console) -> SearchStudy | None:
+    """The study of a sampled search (None for a grid), if Optuna can be imported (a random search does without);
+    else one line says what is missing."""
     try:
         optuna = import_optuna()
     except SweepError:
         console.say("no optuna-dashboard journal and no importance of the options: they need Optuna (pip install optuna)")
         return None
-    if isinstance(policy, AshaPolicy):
-        first = lambda record: (record.memory or HalvingMemory()).values.get(0)  # noqa: E731
-        return SearchStudy(optuna, plan, settings, policy.reached, first)
     proposer = policy.grid.proposer if isinstance(policy, HalvingPolicy) else policy.proposer
-    return SearchStudy(optuna, plan, settings, proposer.reached_of if isinstance(proposer, SampledProposer) else lambda r: {})
+    if not isinstance(proposer, SampledProposer):
+        return None
+    first = (lambda record: (record.memory or HalvingMemory()).values.get(0)) if isinstance(policy, AshaPolicy) else None
+    return SearchStudy(optuna, plan, settings, proposer.reached_of, first)
 
 
 # ---------------------------------------------------------------------------
@@ -6213,8 +6223,7 @@ def print_search(settings: Settings, plan: SweepPlan, probes: Sequence[Run], con
         if option.range is not None:
             lines.append(f"  {name}: {option.range.describe()}")
         else:
-            texts = [cut(flow(value), SHOWN_VALUE_WIDTH) if label is None else label
-                     for value, label in zip(option.values, option.names or [None] * len(option.values))]
+            texts = [shown_value(value, label) for value, label in zip(option.values, option.names or [None] * len(option.values))]
             lines.append(f"  {name}: one of {', '.join(texts)}")
     console.block("the space:\n" + "\n".join(lines))
     steps = max(run.total_steps() for run in probes)
@@ -6339,8 +6348,7 @@ def check_search_space(settings: Settings, plan: SweepPlan) -> None:
     if not plan.options:
         raise SweepError(f"--search {settings.search} has nothing to search: the config has no opt_values or opt_range",
                          str(settings.config_path), "mark a value, e.g. learning_rate: {opt_range: [1.0e-5, 1.0e-2], log: true}")
-    # A list that names a value twice has it once as a point of the space.
-    points = None if plan.sampled else math.prod(len({flow(value) for value in option.values}) for option in plan.options)
+    points = None if plan.sampled else math.prod(len(distinct_places(option)) for option in plan.options)
     if points is not None and (settings.num_trials or 0) > points:
         raise SweepError(f"--num-trials {settings.num_trials} is more than the {points} combinations of the lists",
                          "command line", f"pass --num-trials {points} or fewer, --search grid to train them all, "
