@@ -231,6 +231,22 @@ def wait_reaped(proc: subprocess.Popen, timeout: float) -> tuple[int, float] | N
     return None
 
 
+def run_logged(name: str, command: list[str], cwd: Path, log: Path, timeout: float) -> tuple[int, float, float]:
+    """A sweep's process, its output in `log`: (exit code, CPU seconds of it and all it reaped, wall seconds);
+    SystemExit if it does not end within `timeout`. A sweep left running when we fail is stopped."""
+    with open(log, "wb") as out:
+        started = time.monotonic()
+        proc = subprocess.Popen(command, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        done = wait_reaped(proc, timeout)
+        wall = time.monotonic() - started
+        if done is None:
+            raise SystemExit(f"the {name} sweep did not end within {timeout:g} s")
+    finally:
+        stop_sweep(proc, timeout=120)  # if we failed, not the sweep
+    return done[0], done[1], wall
+
+
 def run_sweep(name: str, config_text: str, num_envs: int, board_url: str, board_pgid: int,
               poll_interval: float, tmp: Path, results: Path) -> SweepResult:
     config = tmp / f"{name}.yaml"
@@ -241,19 +257,9 @@ def run_sweep(name: str, config_text: str, num_envs: int, board_url: str, board_
                "--results-dir", str(results), "--run-id", name, "--base-port", str(free_port_range(num_envs))]
     print(f"{name}: sweep at --num-envs {num_envs} ...", flush=True)
     busy, board_cpu = machine_busy_s(), group_cpu(board_pgid)
-    with open(log, "wb") as out:
-        started = time.monotonic()
-        proc = subprocess.Popen(command, cwd=tmp, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        done = wait_reaped(proc, SWEEP_TIMEOUT)
-        wall = time.monotonic() - started
-        if done is None:
-            raise SystemExit(f"the {name} sweep did not end within {SWEEP_TIMEOUT:g} s")
-        code, cpu = done
-        # Everything the machine did meanwhile, less our sweep's tree and our TensorBoard: other sessions.
-        others = machine_busy_s() - busy - cpu - (group_cpu(board_pgid) - board_cpu)
-    finally:
-        stop_sweep(proc, timeout=120)  # if we failed, not the sweep
+    code, cpu, wall = run_logged(name, command, tmp, log, SWEEP_TIMEOUT)
+    # Everything the machine did meanwhile, less our sweep's tree and our TensorBoard: other sessions.
+    others = machine_busy_s() - busy - cpu - (group_cpu(board_pgid) - board_cpu)
     text = log.read_text(encoding="utf-8", errors="replace")
     if code not in (0, 1):  # 1: a run failed; those failed while stopping are accepted below
         raise SystemExit(f"the {name} sweep exited {code}:\n{text[-3000:]}")

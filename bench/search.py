@@ -44,7 +44,6 @@ import math
 import shlex
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -55,8 +54,8 @@ from typing import Any
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, SCRIPT, STAND_IN, emit, figure, free_port_range, stop_sweep  # noqa: E402
-from early_stopping import checkpoint_steps, tail, wait_reaped  # noqa: E402
+from common import ROOT, SCRIPT, STAND_IN, emit, figure, free_port_range  # noqa: E402
+from early_stopping import checkpoint_steps, run_logged, tail  # noqa: E402
 from helpers import TensorBoardServer, scalars_multirun  # noqa: E402  (tests/helpers.py)
 
 BASE_CONFIG = ROOT / "examples" / "MoveToTarget" / "single.yaml"
@@ -171,17 +170,7 @@ def run_sweep(name: str, config_text: str, extra: list[str], board_url: str, tmp
                "--tensorboard-url", board_url, "--poll-interval", "2", "--results-dir", str(results), "--run-id", name,
                "--base-port", str(free_port_range(2)), *extra]
     print(f"{name}: {' '.join(extra) or 'the grid'} ...", flush=True)
-    with open(log, "wb") as out:
-        started = time.monotonic()
-        proc = subprocess.Popen(command, cwd=tmp, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        done = wait_reaped(proc, SWEEP_TIMEOUT)
-        wall = time.monotonic() - started
-        if done is None:
-            raise SystemExit(f"the {name} sweep did not end within {SWEEP_TIMEOUT:g} s")
-    finally:
-        stop_sweep(proc, timeout=120)
-    code = done[0]
+    code, _, wall = run_logged(name, command, tmp, log, SWEEP_TIMEOUT)
     sweep_dir = results / f"{name}-sweep"
     if code != 0 or not (sweep_dir / "summary.csv").exists():
         raise SystemExit(f"the {name} sweep exited {code}:\n{tail(log, 3000)}")

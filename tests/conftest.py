@@ -22,3 +22,18 @@ def folder(tmp_path, monkeypatch):
     monkeypatch.setenv("STAND_IN_RECORDS", str(tmp_path / "records"))
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture
+def real(tmp_path, monkeypatch):
+    """A folder for a sweep of real processes (records/ and results/, the working folder) and a real TensorBoard
+    over its results, reloading every second; the summary waits 2 s for TensorBoard's last points, not 6."""
+    from helpers import TensorBoardServer
+
+    (tmp_path / "records").mkdir()
+    (tmp_path / "results").mkdir()
+    monkeypatch.setenv("STAND_IN_RECORDS", str(tmp_path / "records"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(mlagents_learn, "TENSORBOARD_SETTLE", 2.0)
+    with TensorBoardServer(str(tmp_path / "results"), reload_interval=1) as board:
+        yield tmp_path, board

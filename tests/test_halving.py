@@ -395,7 +395,7 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 
 from conftest import SCRIPT  # noqa: E402
-from helpers import STAND_IN, TensorBoardServer, free_port, read_records, wait_until  # noqa: E402
+from helpers import STAND_IN, free_port, read_records, wait_until  # noqa: E402
 
 STAND_IN_SCORES = [0.3, 0.9, 0.1, 0.7, 0.5, 0.8]  # factor 3: two go on at step 100, one at step 300
 
@@ -427,17 +427,6 @@ def outcome(folder, run_id, scores):
     with open(sweep_dir(folder, run_id) / "summary.csv") as handle:
         rows = {row["run"]: row for row in csv.DictReader(handle)}
     return {scores[int(run.split("-")[-1])]: row["status"] for run, row in rows.items()}
-
-
-@pytest.fixture
-def real(tmp_path, monkeypatch):
-    (tmp_path / "records").mkdir()
-    (tmp_path / "results").mkdir()
-    monkeypatch.setenv("STAND_IN_RECORDS", str(tmp_path / "records"))
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(ml, "TENSORBOARD_SETTLE", 2.0)
-    with TensorBoardServer(str(tmp_path / "results"), reload_interval=1) as board:
-        yield tmp_path, board
 
 
 @pytest.mark.skipif(os.name != "posix", reason="the stand-in's signals")

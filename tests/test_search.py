@@ -13,13 +13,13 @@ import os
 import shlex
 import sys
 
+import optuna
 import pytest
 
 import mlagents_learn as ml
-from conftest import SCRIPT  # noqa: F401  (the script's path, as other process tests use it)
 from fakes import FakeLauncher, FakeWatcher, Harness
 from fakes import settings as make_settings
-from helpers import STAND_IN, TensorBoardServer, free_port, read_records, stand_in_search
+from helpers import STAND_IN, free_port, read_records, stand_in_search
 
 TAG = "Score"
 
@@ -142,9 +142,6 @@ def test_a_trial_drawn_from_a_labelled_list_keeps_its_label():
     spec = plan.spec((0.005, 0.3), 4)
     assert spec.names == (None, "wide") and spec.index == 4
     assert plan.make_run(spec).describe() == "beta=0.005 epsilon=wide"
-
-
-optuna = pytest.importorskip("optuna")
 
 
 def test_tpe_is_told_every_trial_as_optuna_keeps_it_and_proposes_the_same_for_the_same_records():
@@ -433,18 +430,13 @@ def test_a_resumed_search_must_keep_its_kind_and_seed_but_may_raise_its_budget()
 # -- real processes: the stand-in trainer and a real TensorBoard ------------------------------------
 
 @pytest.mark.skipif(os.name != "posix", reason="the stand-in's signals")
-def test_a_random_search_with_asha_trains_real_runs_pauses_and_promotes_them(tmp_path, monkeypatch):
-    (tmp_path / "records").mkdir()
-    (tmp_path / "results").mkdir()
-    monkeypatch.setenv("STAND_IN_RECORDS", str(tmp_path / "records"))
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(ml, "TENSORBOARD_SETTLE", 2.0)
+def test_a_random_search_with_asha_trains_real_runs_pauses_and_promotes_them(real):
+    tmp_path, board = real
     path = stand_in_search(tmp_path, "s")
-    with TensorBoardServer(str(tmp_path / "results"), reload_interval=1) as board:
-        argv = [str(path), "--trainer", TRAINER, "--results-dir", "results", "--run-id", "s", "--search", "random",
-                "--num-trials", "6", "--search-seed", "21", "--tensorboard-url", board.url, "--poll-interval", "0.5",
-                "--num-envs", "3", "--env=Fake", "--base-port", str(free_port()), "--metric", TAG]
-        assert ml.main(argv) == 0
+    argv = [str(path), "--trainer", TRAINER, "--results-dir", "results", "--run-id", "s", "--search", "random",
+            "--num-trials", "6", "--search-seed", "21", "--tensorboard-url", board.url, "--poll-interval", "0.5",
+            "--num-envs", "3", "--env=Fake", "--base-port", str(free_port()), "--metric", TAG]
+    assert ml.main(argv) == 0
     sweep = tmp_path / "results" / "s-sweep"
     state = json.loads((sweep / "sweep_state.json").read_text())
     # The trials are the sampler's draws for seed 21, in order: a draw depends on the seed and its number only.
