@@ -144,7 +144,9 @@ MLAGENTS_FLAGS: dict[str, bool] = {
     "--train": False,
 }
 # Flags the sweep owns: each run gets its own value for them.
-SWEEP_OWNED_FLAGS = ("--run-id", "--num-envs", "--base-port")
+# --seed: each run's seed is written in its config, derived from the sweep's (see run_seed); --torch-device:
+# with --gpus each run trains on the GPU it is given.
+SWEEP_OWNED_FLAGS = ("--run-id", "--num-envs", "--base-port", "--seed")
 
 OPTION_KEY = "opt_values"
 RANGE_KEY = "opt_range"  # {opt_range: [low, high], log: true, step: q}: a range a search samples from
@@ -268,8 +270,9 @@ class RunSpec:
     names: tuple[str | None, ...]  # each value's label from the config, or None
     repetition: int = 1
     index: int = 0  # its number: the run is <run-id>-<index>
-    seed: int | None = None
+    seed: int | None = None  # env_settings.seed in its config; None: ML-Agents picks one (a sweep before seeds were kept)
     origin: Origin | None = None
+    confirms: bool = False  # it trains a combination the search chose again on a fresh seed (see ConfirmingPolicy)
 
     @property
     def combination(self) -> str:
@@ -297,17 +300,23 @@ class Run:
     behaviors: list[str]
     horizons: dict[str, tuple[float, float]] = field(default_factory=dict)  # behavior -> (max_steps, summary_freq)
     names: list[str | None] = field(default_factory=list)  # each value's label, if the config gave one
-    seed: int | None = None
+    seed: int | None = None  # env_settings.seed in its config
     origin: Origin | None = None
+    confirms: bool = False  # a confirmation run: no stop rule, trained to max_steps on a seed the search never used
 
     @property
     def spec(self) -> RunSpec:
         return RunSpec(tuple(self.values), tuple(self.names or [None] * len(self.values)), self.repetition, self.index,
-                       self.seed, self.origin)
+                       self.seed, self.origin, self.confirms)
 
     @property
     def combination(self) -> str:
         return combination_of(self.values)
+
+    @property
+    def searched(self) -> bool:
+        """One of the search's own runs: not a confirmation, nor a run that continues another."""
+        return self.origin is None and not self.confirms
 
     def in_last_stretch(self, behavior: str, step: float) -> bool:
         """True once a behavior is within one summary period of its max_steps.
@@ -324,7 +333,9 @@ class Run:
         return max((max_steps for max_steps, _ in self.horizons.values()), default=float(MLAGENTS_MAX_STEPS))
 
     def describe_lap(self, repetitions: int) -> str:
-        """Its values and, when every combination trains several times, which repetition it is."""
+        """Its values and, when every combination trains several times, which repetition it is (or that it confirms)."""
+        if self.confirms:
+            return self.describe() + f" (confirmation, seed {self.seed})"
         return self.describe() + (f" (repetition {self.repetition} of {repetitions})" if repetitions > 1 else "")
 
     def describe(self, whole: bool = False) -> str:
@@ -388,6 +399,11 @@ class Settings:
     search: str = "grid"  # how runs are proposed: every combination, or trials sampled (see SEARCHES)
     num_trials: int | None = None  # a sampled search's budget of trials
     search_seed: int | None = None  # its sampler's seed (SHUFFLE_ANY: pick one, or on --resume the recorded one)
+    seed: int | None = None  # the seed runs' seeds derive from (see run_seed; SHUFFLE_ANY: pick one, or the recorded one)
+    confirm: int = 0  # --confirm: how many of the best combinations are trained again on fresh seeds (0: none)
+    confirm_seeds: int = 3  # on how many seeds each
+    gpus: tuple[str, ...] = ()  # --gpus: the GPUs runs are placed on (CUDA_VISIBLE_DEVICES), none: as ML-Agents decides
+    runs_per_gpu: int = 1
     resume_hint: str = ""  # the command that continues this sweep
     run_id_source: str = "--run-id"  # where the run id came from, for messages about it
 
@@ -401,6 +417,10 @@ class Settings:
 
     def log_path_of(self, run: Run) -> Path:
         return self.sweep_dir / "logs" / f"{run.run_id}.log"
+
+    def gpu_of(self, slot: int) -> str | None:
+        """The GPU a slot's runs train on: --runs-per-gpu slots share each (slot k: the k-th GPU, round the list)."""
+        return self.gpus[slot % len(self.gpus)] if self.gpus else None
 
 
 class Ending(enum.Enum):
@@ -660,7 +680,7 @@ class RunRecord:
                 "values": [[heading, label, flow(value), name] for (heading, label, value), name
                            in zip(run.values, run.names or [None] * len(run.values))],
                 "combination": run.combination, "repetition": run.repetition, "seed": run.seed,
-                "origin": [run.origin.parent, run.origin.step] if run.origin else None,
+                "origin": [run.origin.parent, run.origin.step] if run.origin else None, "confirms": run.confirms,
                 "status": self._status.value, "reason": self._reason, "attempts": self.attempts,
                 "inherited": self.inherited, "memory": memory_json(self.memory),
                 "score": list(self.score) if self.score is not None else None,
@@ -671,7 +691,8 @@ class RunRecord:
 RECORD_FIELDS: dict[str, tuple[type, ...]] = {
     "run_id": (str,), "index": (int,), "values": (list,), "combination": (str,), "repetition": (int,),
     "seed": (int, type(None)), "origin": (list, type(None)), "status": (str,), "reason": (str,), "attempts": (int,),
-    "inherited": (dict,), "memory": (dict, type(None)), "sessions": (list,), "score": (list, type(None))}
+    "inherited": (dict,), "memory": (dict, type(None)), "sessions": (list,), "score": (list, type(None)),
+    "confirms": (bool,)}
 
 
 def record_spec(fields: Mapping[str, Any]) -> RunSpec:
@@ -694,7 +715,7 @@ def record_spec(fields: Mapping[str, Any]) -> RunSpec:
     if fields["index"] < 0 or fields["repetition"] < 1 or fields["attempts"] < 0:
         raise ValueError("index, repetition or attempts is out of range")
     spec = RunSpec(tuple(values), tuple(names), fields["repetition"], fields["index"], fields["seed"],
-                   Origin(origin[0], float(origin[1])) if origin else None)
+                   Origin(origin[0], float(origin[1])) if origin else None, fields["confirms"])
     if spec.combination != fields["combination"]:
         raise ValueError("combination does not match its values")
     for key, value in fields["inherited"].items():
@@ -1193,6 +1214,38 @@ def parse_stop_rule(behavior: str, spec: Any, where: str) -> StopRule:
     return rule
 
 
+SEED_PATH = ("env_settings", "seed")  # where a run's seed is in an ML-Agents config
+SEED_LIMIT = 2**31  # seeds are below this: what numpy and torch take from ML-Agents
+
+
+def run_seed(base: int, repetition: int) -> int:
+    """The seed of a run of the given repetition in a sweep seeded with base (--seed, else drawn once and recorded).
+
+    Repetition 1 trains with base itself, as one mlagents-learn --seed run would; each later repetition has
+    a seed of its own derived from base and its number, the same on every rerun. Every combination of a
+    repetition shares its seed, as RL papers train every setting on the same seeds: what differs between
+    two runs of a lap is their settings, not their seed.
+    """
+    if repetition == 1:
+        return base
+    import random
+
+    return random.Random(f"{base}:{repetition}").randrange(SEED_LIMIT)  # nosec B311  # a seed, not a secret
+
+
+def fresh_seeds(base: int, after: int, used: Iterable[int], count: int) -> list[int]:
+    """count seeds of the repetitions after `after`, none of them one of `used` (a confirmation's: seeds the
+    search never trained on)."""
+    taken, seeds, repetition = set(used), [], after
+    while len(seeds) < count:
+        repetition += 1
+        seed = run_seed(base, repetition)
+        if seed not in taken:
+            taken.add(seed)
+            seeds.append(seed)
+    return seeds
+
+
 class SweepPlan:
     """What the config says of every run: its options and their labels, the stop rules, and the part of
     the config every run shares. A run's complete config is made from a spec of its values (make_run); the
@@ -1205,6 +1258,17 @@ class SweepPlan:
         self.stop_rules = parse_stop_rules(config, where)
         self.template = config_template(config)
         self.behaviors = [str(name) for name in config["behaviors"]]
+        # A config that makes the seed an option trains each run on its value; a sweep seeds the others.
+        self.seed_option = next((index for index, option in enumerate(self.options)
+                                 if not option.in_behavior and (option.key, *option.path) == SEED_PATH), None)
+        self.seed: int | None = None  # the sweep's seed (Settings.seed), once it is known: runs' seeds derive from it
+
+    def seed_of(self, values: Sequence[Any], repetition: int) -> int | None:
+        """A run's seed: its seed option's value, else derived from the sweep's seed (None: not known yet)."""
+        if self.seed_option is not None:
+            value = values[self.seed_option]
+            return value if isinstance(value, int) and not isinstance(value, bool) else None
+        return None if self.seed is None else run_seed(self.seed, repetition)
 
     @property
     def sampled(self) -> bool:
@@ -1221,7 +1285,7 @@ class SweepPlan:
         for option, value in zip(self.options, values):
             names.append(option.names[option.values.index(value)] if option.names else None)
         return RunSpec(tuple((option.heading, label, value) for option, label, value in zip(self.options, self.labels, values)),
-                       tuple(names), 1, index)
+                       tuple(names), 1, index, self.seed_of(values, 1))
 
     def probes(self) -> list[RunSpec]:
         """Trials that take every value of every list and both ends of every range at least once: what a search's
@@ -1247,9 +1311,10 @@ class SweepPlan:
         for index in range(total):
             repetition, combo = divmod(index, len(combos))
             chosen = list(zip(self.options, self.labels, combos[combo]))
-            specs.append(RunSpec(tuple((option.heading, label, option.values[which]) for option, label, which in chosen),
+            values = [option.values[which] for option, _, which in chosen]
+            specs.append(RunSpec(tuple((option.heading, label, value) for (option, label, _), value in zip(chosen, values)),
                                  tuple(option.names[which] if option.names else None for option, _, which in chosen),
-                                 repetition + 1, index))
+                                 repetition + 1, index, self.seed_of(values, repetition + 1)))
         return specs
 
     def make_run(self, spec: RunSpec) -> Run:
@@ -1262,9 +1327,14 @@ class SweepPlan:
         for option, (_, _, value) in zip(self.options, spec.values):
             # The heading is part of the path: a whole behavior or section may be one option.
             set_path(config["behaviors"] if option.in_behavior else config, (option.key, *option.path), value)
-        run = Run(spec.index, f"{self.run_id}-{spec.index}", config, list(spec.values), spec.repetition, self.stop_rules,
-                  instances_per_run(config, self.where), list(self.behaviors), horizons(config, self.where),
-                  list(spec.names), spec.seed, spec.origin)
+        if spec.seed is not None:
+            if not isinstance(config.get("env_settings"), dict):
+                config["env_settings"] = {}
+            set_path(config, SEED_PATH, spec.seed)
+        # A confirmation run trains to max_steps: no rule of the search judges it.
+        run = Run(spec.index, f"{self.run_id}-{spec.index}", config, list(spec.values), spec.repetition,
+                  [] if spec.confirms else self.stop_rules, instances_per_run(config, self.where), list(self.behaviors),
+                  horizons(config, self.where), list(spec.names), spec.seed, spec.origin, spec.confirms)
         return run
 
 
@@ -1332,8 +1402,12 @@ def render_config_info(runs: Sequence[Run], repetitions: int = 1) -> str:
     blocks = []
     for run in runs:
         lines = [run.run_id]
-        if repetitions > 1:
+        if run.confirms:
+            lines.append("- confirmation: its combination trained again on a seed the search never used")
+        elif repetitions > 1:
             lines.append(f"- repetition {run.repetition} of {repetitions}")
+        if run.seed is not None:
+            lines.append(f"- seed {run.seed}")
         if not run.values:
             for behavior in run.behaviors:
                 lines += [f"- {behavior}", "  - no value options"]
@@ -1359,7 +1433,7 @@ def made_by(config_text: str, settings: Settings, runs: Sequence[Run]) -> dict[s
             "repetitions": settings.repetitions, "flags": list(settings.forwarded),
             "env_args": settings.env_args, "shuffle": settings.shuffle,
             "search": None if settings.search == "grid" else [settings.search, settings.num_trials, settings.search_seed],
-            "runs": [[run.run_id, run.describe(whole=True)] for run in runs]}
+            "seed": settings.seed, "runs": [[run.run_id, run.describe(whole=True)] for run in runs]}
 
 
 def training_order(runs: Sequence[Run], seed: int | None) -> list[int]:
@@ -1399,6 +1473,9 @@ def sweep_changes(before: Mapping[str, Any], now: Mapping[str, Any]) -> str | No
         def told(search: Any) -> str:
             return "a grid" if not search else f"--search {search[0]} --search-seed {search[2]}"
         return f"it was {told(old_search)}, now {told(new_search)}"
+    # A sweep from before seeds were kept has none: its runs trained on seeds ML-Agents picked.
+    if "seed" in before and before["seed"] != now["seed"]:
+        return f"it was seeded with --seed {before['seed']}, now --seed {now['seed']}"
     if before.get("shuffle") != now["shuffle"]:
         return f"it was trained with {shuffle_flag(before.get('shuffle'))}, now {shuffle_flag(now['shuffle'])}"
     if before.get("flags") != now["flags"] or before.get("env_args") != now["env_args"]:
@@ -2410,7 +2487,7 @@ class SampledProposer:
 
     def trials(self, recorded: Mapping[str, RunRecord]) -> list[RunRecord]:
         """The search's own trials, in the order they were proposed (a run that continues another is not one)."""
-        return sorted((record for record in recorded.values() if record.run.origin is None), key=lambda record: record.run.index)
+        return sorted((record for record in recorded.values() if record.run.searched), key=lambda record: record.run.index)
 
     def unproposed(self, recorded: Mapping[str, RunRecord]) -> int:
         return max(0, self.budget - len(self.trials(recorded)))
@@ -2488,6 +2565,21 @@ class GridPolicy:
                     decisions.append(Decision(run.run_id, Action.STOP, f"opt_stop of {rule.behavior}: {reason}"))
                     break
         return decisions
+
+
+# A run's score is the mean of its last few points of --metric, not its last point: one summary period of RL
+# is noisy (on the benchmark's grid the last point picked the best of 9 combinations in 2 of 6 sweeps, the
+# mean of the last 3 in 4 of 6), and 3 points are still the end of training, not its middle.
+FINAL_POINTS = 3
+
+
+def final_score(curves: Sequence[Points]) -> tuple[float, float] | None:
+    """A run's score from each behavior's own points of --metric: (its latest step, the mean over behaviors of
+    the mean of their last FINAL_POINTS points); None until every behavior has a point."""
+    if not curves or not all(curves):
+        return None
+    step = max(points[-1][0] for points in curves)
+    return step, statistics.fmean(statistics.fmean(value for _, value in points[-FINAL_POINTS:]) for points in curves)
 
 
 def rung_value(points: Points, rung: float) -> float | None:
@@ -2921,6 +3013,116 @@ def make_search_policy(plan: SweepPlan, sampler: Sampler, budget: int, concurren
     return grid
 
 
+def combination_ranking(records: Sequence[RunRecord], mode: str,
+                        standing: Callable[[RunRecord], Standing | None]) -> list[list[RunRecord]]:
+    """The search's combinations best first, each as its runs that count: a combination ranks by how far the
+    policy's judging took its runs (the highest rung), then by the mean value of its runs there (each run's
+    score where nothing judged it). Only values that are results count: a run's at a rung, or the score of a
+    run that finished or was stopped by a rule, and never one that is not a finite number."""
+    groups: dict[str, list[tuple[float, float, RunRecord]]] = {}
+    for record in records:
+        stand = standing(record)
+        if stand is not None and stand.value is not None:
+            level, value = stand.level, stand.value
+        elif record.status in (Status.FINISHED, Status.STOPPED) and record.score is not None:
+            level, value = -1.0, record.score[1]
+        else:
+            continue
+        if finite_number(value):
+            groups.setdefault(record.run.combination, []).append((level, value, record))
+    best: list[tuple[float, float, list[RunRecord]]] = []
+    for entries in groups.values():
+        top = max(level for level, _, _ in entries)
+        there = [(value, record) for level, value, record in entries if level == top]
+        best.append((top, statistics.fmean(value for value, _ in there), [record for _, record in there]))
+    ranked = best_first(best, lambda item: item[1], mode, lambda item: item[0])
+    return [runs for _, _, runs in ranked]
+
+
+class ConfirmingPolicy:
+    """--confirm K: the search's policy until it is over, then its K best combinations trained again, each on N
+    seeds the search never used, to max_steps and judged by no rule (Eimer, Lindauer and Raileanu, ICML 2023:
+    tune on some seeds, judge on others). The winner is the combination whose confirmation runs score best.
+
+    The confirmation runs are records like the search's, marked as confirming (Run.confirms), so --resume
+    takes them up as any run. Which combinations they confirm is read from them once the first is recorded;
+    a larger K or N on --resume adds runs, and never takes one back.
+    """
+
+    def __init__(self, search: "GridPolicy | HalvingPolicy", count: int, seeds: int, base_seed: int, repetitions: int,
+                 mode: str) -> None:
+        self.search, self.count, self.seeds, self.mode = search, count, seeds, mode
+        self.base_seed, self.repetitions = base_seed, repetitions  # confirmation seeds come after the search's laps
+
+    @staticmethod
+    def searched(records: Iterable[RunRecord]) -> list[RunRecord]:
+        return [record for record in records if not record.run.confirms]
+
+    def search_over(self, recorded: Mapping[str, RunRecord]) -> bool:
+        """Nothing of the search is left to propose, train, or decide."""
+        return (self.search.unproposed(recorded) == 0 and self.search.propose(recorded) is None
+                and all(record.status in (Status.FINISHED, Status.STOPPED, Status.FAILED)
+                        for record in self.searched(recorded.values())))
+
+    def chosen(self, recorded: Mapping[str, RunRecord]) -> list[RunRecord]:
+        """A run of each combination to confirm, best first: those confirmation runs already train, then the
+        next best of the search's ranking, up to K."""
+        confirming = sorted((record for record in recorded.values() if record.run.confirms), key=lambda record: record.run.index)
+        picked = {record.run.combination: record for record in confirming}
+        for runs in combination_ranking(self.searched(recorded.values()), self.mode, self.search.standing):
+            if len(picked) >= self.count:
+                break
+            picked.setdefault(runs[0].run.combination, runs[0])
+        return list(picked.values())
+
+    def confirmation_seeds(self, recorded: Mapping[str, RunRecord]) -> list[int]:
+        used = [record.run.seed for record in self.searched(recorded.values()) if record.run.seed is not None]
+        return fresh_seeds(self.base_seed, self.repetitions, used, self.seeds)
+
+    def propose(self, recorded: Mapping[str, RunRecord]) -> RunSpec | None:
+        spec = self.search.propose(recorded)
+        if spec is not None or not self.search_over(recorded):
+            return spec
+        done = {(record.run.combination, record.run.seed) for record in recorded.values() if record.run.confirms}
+        index = max((record.run.index for record in recorded.values()), default=-1) + 1
+        # Seed by seed: an interrupted confirmation has every chosen combination on the same seeds so far.
+        for lap, seed in enumerate(self.confirmation_seeds(recorded), start=self.repetitions + 1):
+            for record in self.chosen(recorded):
+                run = record.run
+                if (run.combination, seed) not in done:
+                    return RunSpec(tuple(run.values), tuple(run.names or [None] * len(run.values)), lap, index, seed,
+                                   None, True)
+        return None
+
+    def upcoming(self, recorded: Mapping[str, RunRecord]) -> list[Run]:
+        return self.search.upcoming(recorded)
+
+    def unproposed(self, recorded: Mapping[str, RunRecord]) -> int:
+        confirming = sum(record.run.confirms for record in recorded.values())
+        return self.search.unproposed(recorded) + max(0, self.count * self.seeds - confirming)
+
+    def decide(self, records: Sequence[RunRecord], snapshot: Snapshot) -> list[Decision]:
+        return self.search.decide(self.searched(records), snapshot)
+
+    def tags(self) -> list[str]:
+        return self.search.tags()
+
+    def waits(self, records: Sequence[RunRecord]) -> bool:
+        return self.search.waits(self.searched(records))
+
+    def due(self, records: Sequence[RunRecord], snapshot: Snapshot) -> bool:
+        return self.search.due(self.searched(records), snapshot)
+
+    def memory_from_json(self, data: Any, status: Status) -> Any:
+        return self.search.memory_from_json(data, status)
+
+    def memory_to_json(self, memory: Any) -> Any:
+        return self.search.memory_to_json(memory)
+
+    def standing(self, record: RunRecord) -> Standing | None:
+        return None if record.run.confirms else self.search.standing(record)
+
+
 # ---------------------------------------------------------------------------
 # Processes: the platform seam, the local launcher (the only place that touches Popen and signals)
 # ---------------------------------------------------------------------------
@@ -3288,6 +3490,9 @@ class WindowsPlatform(Platform):
                     self.taskkill(pid)
 
 
+# What torch says when a GPU has no memory left for a run (PyTorch 1.x to 2.x, and cuBLAS).
+OUT_OF_GPU_MEMORY = re.compile(r"CUDA out of memory|CUDA error: out of memory|OutOfMemoryError|CUBLAS_STATUS_ALLOC_FAILED")
+
 # What a run is started under on Windows: the trainer's own Python maps
 # SIGBREAK (what CTRL_BREAK_EVENT becomes; its default ends Python at once) to
 # KeyboardInterrupt, on which ML-Agents saves its model, then runs ML-Agents'
@@ -3484,6 +3689,7 @@ class LaunchRequest:
     command: Callable[[tuple[int, int] | None], list[str]]  # the run's command line, given its ports
     needs_ports: bool  # trains against a build (--env): needs a port range of its own
     marker: str  # RUN_MARKER for every process of the run
+    environment: Mapping[str, str] = field(default_factory=dict)  # set for the run's processes (its GPU)
 
 
 class RunHandle(Protocol):
@@ -3575,7 +3781,8 @@ class LocalLauncher:
         ports, lane = self.pick_ports(request.slot, request.run) if request.needs_ports else (None, None)
         command = request.command(ports)
         try:
-            popen = start_process(command, request.log_path, self.platform, {**os.environ, RUN_MARKER: request.marker})
+            popen = start_process(command, request.log_path, self.platform,
+                                  {**os.environ, **request.environment, RUN_MARKER: request.marker})
         except OSError as exc:  # e.g. the trainer vanished from PATH mid-sweep
             release_lane(lane)
             raise LaunchError(f"could not start {command[0]}: {exc.strerror or exc}") from None
@@ -4327,6 +4534,15 @@ class SweepStore:
         self.write(self.folder / "config_info.txt", render_config_info([*self.listed, run], self.settings.repetitions))
         self.listed.append(run)
 
+    def log_tail(self, run: Run, size: int = 64 * 1024) -> str:
+        """The end of a run's log ("" if it cannot be read): why it failed, in the trainer's words."""
+        try:
+            with open(self.settings.log_path_of(run), "rb") as log:
+                log.seek(max(0, log.seek(0, os.SEEK_END) - size))
+                return log.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
     def write_config(self, run: Run) -> None:
         """A run's complete config, when the run is recorded (OSError if it cannot be written)."""
         self.write(self.settings.config_path_of(run), dump_config(run.config))
@@ -4382,8 +4598,10 @@ def read_records(data: Mapping[str, Any], path: Path, make_run: Callable[[RunSpe
     records, seen = [], set()
     for number, entry in enumerate(data["runs"]):
         try:
-            # A state file of a sweep before scores were kept has none: its runs' scores come with the first poll.
-            fields = expect_fields({"score": None, **entry} if isinstance(entry, dict) else entry, RECORD_FIELDS)
+            # A state file of a sweep before scores were kept has none: its runs' scores come with the first poll;
+            # nor had it confirmation runs.
+            fields = expect_fields({"score": None, "confirms": False, **entry} if isinstance(entry, dict) else entry,
+                                   RECORD_FIELDS)
             spec = record_spec(fields)
             score = fields["score"]
             if score is not None and not (len(score) == 2 and finite_number(score[0]) and isinstance(score[1], (int, float))
@@ -4402,7 +4620,8 @@ def read_records(data: Mapping[str, Any], path: Path, make_run: Callable[[RunSpe
             if (status is Status.RUNNING) != (bool(sessions) and sessions[-1].ending is None) or (
                     status is not Status.PENDING and not sessions):
                 raise ValueError(f"status is {status.value}, which its sessions do not tell")
-            memory = policy.memory_from_json(fields["memory"], status)
+            # A confirmation run is no policy's to judge: it keeps nothing of one.
+            memory = policy.memory_from_json(fields["memory"], status) if not spec.confirms or fields["memory"] else None
             run = make_run(spec)
             if run.run_id != fields["run_id"] or run.run_id in seen:
                 raise ValueError(f"run_id is {json.dumps(fields['run_id'])[:40]}")
@@ -4649,6 +4868,8 @@ def run_command(settings: Settings, run: Run, ports: tuple[int, int] | None, res
     if ports is not None:
         command.append(f"--base-port={ports[0]}")
     command += settings.forwarded
+    if settings.gpus:
+        command += ["--torch-device", "cuda"]  # the run's one GPU (CUDA_VISIBLE_DEVICES); 1.1.0 mishandles cuda:N
     if resume:
         command.append("--resume")
     elif force:
@@ -4957,9 +5178,11 @@ class Supervisor:
             self.store.write_config(run)
             if force:
                 results.clear_events(run)
+            gpu = self.settings.gpu_of(slot)
             request = LaunchRequest(run, slot, self.settings.log_path_of(run),
                                     lambda ports: run_command(self.settings, run, ports, resume, force, self.trainer),
-                                    self.settings.env_path is not None, self.marker(self.settings, run))
+                                    self.settings.env_path is not None, self.marker(self.settings, run),
+                                    {"CUDA_VISIBLE_DEVICES": gpu} if gpu is not None else {})
             handle = self.launcher.start(request)
         except (LaunchError, OSError) as exc:
             why = str(exc) if isinstance(exc, LaunchError) else f"cannot write its config ({exc.strerror or exc})"
@@ -5030,7 +5253,15 @@ class Supervisor:
                     self.finish(record, Ending.INTERRUPTED, 0, f"it ended {reached}short of max_steps "
                                 f"{record.run.total_steps():g} without being asked to stop", saved=saved)
             else:
-                self.finish(record, Ending.FAILED, ended.code)
+                self.finish(record, Ending.FAILED, ended.code, self.failure(record, ended.code))
+
+    def failure(self, record: RunRecord, code: int | None) -> str:
+        """Why a run failed, where its log says more than its exit code: a GPU it shared ran out of memory."""
+        gpu = self.settings.gpu_of(record.slot) if record.slot is not None else None
+        if gpu is None or not OUT_OF_GPU_MEMORY.search(self.store.log_tail(record.run)):
+            return ""
+        return (f"exit {code}: GPU {gpu} ran out of memory (CUDA out of memory in its log); pass a smaller --runs-per-gpu "
+                f"than {self.settings.runs_per_gpu}, or smaller networks")
 
     def lose(self, record: RunRecord, why: str) -> None:
         """The launcher lost the run (its node went away): it trains again from its checkpoint, or fails."""
@@ -5185,14 +5416,12 @@ class Supervisor:
             self.watcher.want(self.metrics_request())
 
     def note_score(self, record: RunRecord, snapshot: Snapshot) -> None:
-        """The run's score from its own latest points of --metric, once every behavior has one (see RunRecord.score)."""
+        """The run's score from its own latest points of --metric, once every behavior has one (see final_score)."""
         if record.start is None:
             return
-        latest = [points[-1] for points in (snapshot.of(record.run.run_id, behavior, self.settings.metric)
-                                            for behavior in record.run.behaviors) if points]
-        if not latest or len(latest) < len(record.run.behaviors):
+        score = final_score([snapshot.of(record.run.run_id, behavior, self.settings.metric) for behavior in record.run.behaviors])
+        if score is None:
             return
-        score = (max(step for step, _ in latest), statistics.fmean(value for _, value in latest))
         if score != record.score and (record.score is None or score[0] >= record.score[0]):
             record.score, self.changed = score, True
 
@@ -5371,7 +5600,10 @@ def leftovers_of(records: Sequence[RunRecord], prefix: str, platform: Platform) 
 
 
 def ranking_value(record: RunRecord, metric: str) -> float | None:
-    """The value runs are ranked by: the metric's last value of the run's own points, averaged over behaviors."""
+    """The value runs are ranked by: the run's score (see final_score); without one, the metric's last value of its
+    own points, averaged over behaviors."""
+    if record.score is not None:
+        return record.score[1]
     values = [record.metrics[(behavior, metric)] for behavior in record.run.behaviors if (behavior, metric) in record.metrics]
     return statistics.fmean(values) if values else None
 
@@ -5426,10 +5658,10 @@ def summary_rows(outcome: Outcome, settings: Settings, whole: bool = False) -> t
     records = outcome.records
     behaviors = records[0].run.behaviors if records else []
     columns = [(behavior, tag) for tag in outcome.tags for behavior in behaviors]
-    header = ["run", "values", "status", "exit", "duration", "last step"]
+    header = ["run", "values", "seed", "status", "exit", "duration", "last step", "score"]
     nodes = any(record.node for record in records)  # a cluster sweep says where each run trained
     if nodes:
-        header.insert(3, "node")
+        header.insert(4, "node")
     header += [tag if len(behaviors) == 1 else f"{behavior}: {tag}" for behavior, tag in columns]
     header.append("note")
     ranked = rank(records, settings.metric, settings.metric_mode, outcome.standing)
@@ -5438,11 +5670,15 @@ def summary_rows(outcome: Outcome, settings: Settings, whole: bool = False) -> t
         note = record.stop_reason or (str(settings.log_path_of(record.run)) if record.status is Status.FAILED else "")
         if record.killed:
             note = (note + "; " if note else "") + "killed after --stop-timeout"
-        row = [record.run.run_id, record.run.describe(whole), record.status.label,
-               "" if record.exit_code is None else str(record.exit_code), format_duration(record.duration(outcome.now)),
-               "" if record.last_step is None else f"{record.last_step:g}"]
+        if record.run.confirms:
+            note = "confirmation" + (f"; {note}" if note else "")
+        score = ranking_value(record, settings.metric)
+        row = [record.run.run_id, record.run.describe(whole), "" if record.run.seed is None else str(record.run.seed),
+               record.status.label, "" if record.exit_code is None else str(record.exit_code),
+               format_duration(record.duration(outcome.now)), "" if record.last_step is None else f"{record.last_step:g}",
+               "" if score is None else f"{score:g}"]
         if nodes:
-            row.insert(3, record.node)
+            row.insert(4, record.node)
         row += [f"{record.metrics[key]:g}" if key in record.metrics else "" for key in columns]
         row.append(note)
         rows.append(row)
@@ -5479,10 +5715,11 @@ def combinations(records: Sequence[RunRecord], metric: str, mode: str) -> list[C
 
 
 def combination_rows(outcome: Outcome, settings: Settings, whole: bool = False) -> tuple[list[str], list[list[str]], list[Combination]]:
-    """The per-combination table of a sweep with repetitions: header, rows, and the combinations in that order."""
+    """The per-combination table of a sweep with repetitions (its search's runs): header, rows, and the
+    combinations in that order."""
     metric = settings.metric
-    ranked = combinations(outcome.records, metric, settings.metric_mode)
-    header = ["values", "runs", "scored", f"mean {metric}", "std", "min", "max", "run ids"]
+    ranked = combinations([record for record in outcome.records if not record.run.confirms], metric, settings.metric_mode)
+    header = ["values", "runs", "scored", "mean score", "std", "min", "max", "run ids"]
     rows = []
     for group in ranked:
         scores = group.scores
@@ -5492,6 +5729,116 @@ def combination_rows(outcome: Outcome, settings: Settings, whole: bool = False) 
                      f"{min(scores):g}" if scores else "", f"{max(scores):g}" if scores else "",
                      " ".join(record.run.run_id for record in group.records)])
     return header, rows, ranked
+
+
+# A confirmation's intervals: a bootstrap over its runs, this many resamples, seeded so that a summary made
+# twice of the same runs says the same.
+BOOTSTRAP_RESAMPLES = 4000
+CONFIDENCE = 0.95
+
+
+def bootstrap_interval(groups: Sequence[Sequence[float]], statistic: Callable[[list[list[float]]], float]) -> tuple[float, float]:
+    """The CONFIDENCE percentile interval of a statistic of groups of scores, each group resampled with
+    replacement on its own (Efron's percentile bootstrap)."""
+    import random
+
+    chooser = random.Random(0)  # nosec B311  # a resampling, not a secret
+    values = sorted(statistic([chooser.choices(list(group), k=len(group)) for group in groups])
+                    for _ in range(BOOTSTRAP_RESAMPLES))
+    tail = (1 - CONFIDENCE) / 2
+    return values[int(tail * (len(values) - 1))], values[int(round((1 - tail) * (len(values) - 1)))]
+
+
+@dataclass
+class Confirmed:
+    """A combination the search chose, as its confirmation runs on fresh seeds scored it."""
+
+    label: str
+    whole: str
+    records: list[RunRecord]  # its confirmation runs
+    scores: list[float]  # of those that trained to max_steps
+
+    @property
+    def mean(self) -> float | None:
+        return statistics.fmean(self.scores) if self.scores else None
+
+    def interval(self) -> tuple[float, float] | None:
+        return bootstrap_interval([self.scores], lambda groups: statistics.fmean(groups[0])) if self.scores else None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether the confirmed winner's lead over the runner-up is beyond the noise its runs show: the interval of
+    the difference of their means (in the better direction: positive is a lead)."""
+
+    winner: Confirmed
+    runner_up: Confirmed | None
+    lead: float | None = None
+    interval: tuple[float, float] | None = None
+
+    @property
+    def beyond_noise(self) -> bool:
+        return self.interval is not None and self.interval[0] > 0
+
+
+def confirmations(records: Sequence[RunRecord], mode: str) -> list[Confirmed]:
+    """The confirmed combinations, best mean first (those without a score last, in the order they were confirmed)."""
+    groups: dict[str, Confirmed] = {}
+    for record in sorted((record for record in records if record.run.confirms), key=lambda record: record.run.index):
+        run = record.run
+        group = groups.setdefault(run.combination, Confirmed(run.describe(), run.describe(True), [], []))
+        group.records.append(record)
+        score = ranking_value(record, "")
+        if record.status is Status.FINISHED and finite_number(score):
+            group.scores.append(score)
+    return best_first(list(groups.values()), lambda group: group.mean, mode)
+
+
+def confirmation_verdict(ranked: Sequence[Confirmed], mode: str) -> Verdict | None:
+    """The winner of a confirmation and whether its lead is beyond the noise (None: nothing scored yet)."""
+    scored = [group for group in ranked if group.scores]
+    if not scored:
+        return None
+    if len(scored) < 2:
+        return Verdict(scored[0], None)
+    winner, runner_up = scored[0], scored[1]
+    sign = 1.0 if mode == "max" else -1.0
+    lead = sign * (winner.mean - runner_up.mean)  # type: ignore[operator]  # both scored
+    interval = bootstrap_interval([winner.scores, runner_up.scores],
+                                  lambda groups: sign * (statistics.fmean(groups[0]) - statistics.fmean(groups[1])))
+    return Verdict(winner, runner_up, lead, interval)
+
+
+def confirmation_rows(ranked: Sequence[Confirmed], whole: bool = False) -> tuple[list[str], list[list[str]]]:
+    header = ["values", "runs", "scored", "mean score", f"{CONFIDENCE:.0%} interval", "min", "max", "seeds", "run ids"]
+    rows = []
+    for group in ranked:
+        interval = group.interval()
+        rows.append([group.whole if whole else group.label, str(len(group.records)), str(len(group.scores)),
+                     "" if group.mean is None else f"{group.mean:g}",
+                     "" if interval is None else f"{interval[0]:g} to {interval[1]:g}",
+                     f"{min(group.scores):g}" if group.scores else "", f"{max(group.scores):g}" if group.scores else "",
+                     " ".join(str(record.run.seed) for record in group.records),
+                     " ".join(record.run.run_id for record in group.records)])
+    return header, rows
+
+
+def verdict_line(verdict: Verdict, seeds: int, so_far: str) -> str:
+    """The confirmation's answer in a sentence: the winner, and whether its lead is beyond the noise."""
+    winner = verdict.winner
+    interval = winner.interval()
+    said = (f"Best settings{so_far}, confirmed on {len(winner.scores)} fresh seed{'s' if len(winner.scores) != 1 else ''}: "
+            f"{winner.label}, mean score {winner.mean:g}"
+            + (f" ({CONFIDENCE:.0%} interval {interval[0]:g} to {interval[1]:g})" if interval is not None else "")
+            + f" over {' '.join(record.run.run_id for record in winner.records)}")
+    if verdict.runner_up is None or verdict.interval is None or verdict.lead is None:
+        return said + "; no other combination was confirmed to compare it with."
+    low, high = verdict.interval
+    difference = f"{verdict.lead:g} ahead of {verdict.runner_up.label} (interval {low:g} to {high:g})"
+    if verdict.beyond_noise:
+        return said + f"; its lead is beyond the noise measured: {difference}."
+    return (said + f"; it cannot be told apart from the runner-up on these seeds: {difference}; "
+            f"more seeds (--confirm-seeds {max(seeds * 2, seeds + 2)} with --resume) may separate them.")
 
 
 def text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -5515,29 +5862,39 @@ def write_summary(outcome: Outcome, settings: Settings, console: Console) -> Non
     summary.md (values cut short: for people)."""
     header, rows, ranked = summary_rows(outcome, settings)
     by_combination = combination_rows(outcome, settings) if settings.repetitions > 1 else None
+    confirmed = confirmations(outcome.records, settings.metric_mode)
     so_far = " so far" if outcome.unfinished else ""
+    of_search = " of the search" if confirmed else ""
     best_line = ""
-    best = next((record for record in ranked if best_candidate(record, outcome, settings.metric)), None)
+    best = next((record for record in ranked if not record.run.confirms
+                 and best_candidate(record, outcome, settings.metric)), None)
     if best is not None:
         stand = outcome.standing(best)
         judged = (f", the furthest its rule judged: {stand.value:g} at step {stand.step:g}"
                   if stand is not None and stand.value is not None and stand.step is not None else "")
         last = ranking_value(best, settings.metric)
-        best_line = (f"Best run{so_far}: {best.run.run_id} ({best.run.describe()}), "
-                     f"{settings.metric} = {'' if last is None else f'{last:g}'}{judged}; "
-                     f"its config: {settings.config_path_of(best.run)}")
+        best_line = (f"Best run{of_search}{so_far}: {best.run.run_id} ({best.run.describe()}), "
+                     f"score {'' if last is None else f'{last:g}'} (the mean of its last {FINAL_POINTS} points of "
+                     f"{settings.metric}){judged}; its config: {settings.config_path_of(best.run)}")
     if by_combination is not None:
         top = by_combination[2][0] if by_combination[2] else None
-        best_line = (f"Best settings{so_far}: {top.label}, mean {settings.metric} = {top.mean:g} over {len(top.scores)} "
+        best_line = (f"Best settings{of_search}{so_far}: {top.label}, mean score {top.mean:g} over {len(top.scores)} "
                      f"of its {len(top.records)} runs ({' '.join(record.run.run_id for record in top.records)})"
                      if top is not None and finite_number(top.mean) else "")
+    verdict = confirmation_verdict(confirmed, settings.metric_mode)
+    confirm_line = verdict_line(verdict, settings.confirm_seeds, so_far) if verdict is not None else ""
     files = {"summary.csv": csv_text(*summary_rows(outcome, settings, whole=True)[:2])}
     markdown = f"# Sweep {settings.run_id}\n\n{markdown_table(header, rows)}\n"
     if by_combination is not None:
         files["summary_by_combination.csv"] = csv_text(*combination_rows(outcome, settings, whole=True)[:2])
         markdown += f"\n## By combination ({settings.repetitions} repetitions)\n\n{markdown_table(*by_combination[:2])}\n"
+    if confirmed:
+        files["summary_confirmation.csv"] = csv_text(*confirmation_rows(confirmed, whole=True))
+        markdown += f"\n## Confirmation on fresh seeds\n\n{markdown_table(*confirmation_rows(confirmed))}\n"
     if best_line:
         markdown += f"\n{best_line}\n"
+    if confirm_line:
+        markdown += f"\n{confirm_line}\n"
     importance = importance_text(outcome)
     if importance:
         markdown += f"\n## Which settings mattered\n\n{importance}\n"
@@ -5555,12 +5912,17 @@ def write_summary(outcome: Outcome, settings: Settings, console: Console) -> Non
     if by_combination is not None:
         console.block(f"By combination ({settings.repetitions} repetitions), best mean first:\n\n"
                       + text_table(*by_combination[:2]) + "\n")
+    if confirmed:
+        console.block("Confirmation on fresh seeds, best mean first:\n\n" + text_table(*confirmation_rows(confirmed)) + "\n")
     if best_line:
         console.block(best_line)
+    if confirm_line:
+        console.block(confirm_line)
     if importance:
         console.block(importance)
     if written:
-        extra = ", summary_by_combination.csv" if by_combination is not None else ""
+        extra = (", summary_by_combination.csv" if by_combination is not None else "") + (
+            ", summary_confirmation.csv" if confirmed else "")
         console.block(f"Summary: {settings.sweep_dir / 'summary.md'}{extra} and summary.csv")
 
 
@@ -5842,7 +6204,7 @@ class SearchStudy:
         self.direction = "maximize" if settings.metric_mode == "max" else "minimize"
 
     def trials(self, records: Sequence[RunRecord]) -> list[Trial]:
-        return [trial_of(record, self.reached_of(record)) for record in records if record.run.origin is None]
+        return [trial_of(record, self.reached_of(record)) for record in records if record.run.searched]
 
     def write(self, records: Sequence[RunRecord]) -> None:
         """The journal, replaced whole (OSError if it cannot be written): a reader never sees half of it."""
@@ -5856,7 +6218,7 @@ class SearchStudy:
             study = self.space.study(self.direction, storage=JournalStorage(JournalFileBackend(str(partial))),
                                      name=self.settings.run_id)
             self.space.add(study, self.trials(records),
-                           [record.run.run_id for record in records if record.run.origin is None])
+                           [record.run.run_id for record in records if record.run.searched])
             os.replace(partial, target)
         finally:
             partial.unlink(missing_ok=True)
@@ -5866,13 +6228,13 @@ class SearchStudy:
         from its values in all; fANOVA, Optuna's default, needs scikit-learn), and what the scores were; None
         when there are too few of them. With halving every trial's value at the first rung
         counts (all reached it; most stopped there), else the score of each trial trained to the end."""
-        mine = [record for record in records if record.run.origin is None]
+        mine = [record for record in records if record.run.searched]
         if self.first_rung is not None:
             scored = [(record, self.first_rung(record)) for record in mine]
             basis = "each trial's value at the first rung of halving"
         else:
             scored = [(record, record.score[1] if record.score else None) for record in mine if record.status is Status.FINISHED]
-            basis = f"the last {self.settings.metric} of each trial trained to the end"
+            basis = f"the score of each trial trained to the end"
         complete = [Trial(tuple(value for _, _, value in record.run.values), "complete", score)
                     for record, score in scored if finite_number(score)]
         if len(complete) < 2 or len({trial.value for trial in complete}) < 2:
@@ -5886,9 +6248,12 @@ class SearchStudy:
         return {name: float(share) for name, share in found.items()}, f"{basis}, {len(complete)} trials"
 
 
-def start_study(settings: Settings, plan: SweepPlan, policy: GridPolicy | HalvingPolicy, console: Console) -> SearchStudy | None:
+def start_study(settings: Settings, plan: SweepPlan, policy: "GridPolicy | HalvingPolicy | ConfirmingPolicy",
+                console: Console) -> SearchStudy | None:
     """The study of a sampled search (None for a grid), if Optuna can be imported (a random search does without);
     else one line says what is missing."""
+    if isinstance(policy, ConfirmingPolicy):
+        policy = policy.search
     try:
         optuna = import_optuna()
     except SweepError:
@@ -5968,6 +6333,20 @@ def build_parser() -> ArgumentParser:
                            "or on --resume the sweep's own")
     parser.flag(ours, "--max-runs", type=int, default=DEFAULT_MAX_RUNS, metavar="N",
                       help=f"refuse a grid of more runs than this (default {DEFAULT_MAX_RUNS})")
+    parser.flag(ours, "--seed", metavar="N",
+                      help="the sweep's seed: repetition 1 trains on N, each later one on a seed derived from N "
+                           "(default: the config's env_settings.seed, else one drawn and recorded)")
+    trust = parser.add_argument_group("a winner you can trust (see README, Confirming the winner)")
+    parser.flag(trust, "--confirm", type=int, default=0, metavar="K",
+                       help="once the search is over, train its K best combinations again on fresh seeds, to max_steps, "
+                            "and rank them by those runs")
+    parser.flag(trust, "--confirm-seeds", type=int, default=None, metavar="N",
+                       help="how many fresh seeds --confirm trains each combination on (default 3)")
+    parser.flag(trust, "--gpus", metavar="LIST",
+                       help="place runs on these GPUs of this machine (0,1 or all): each run sees one as "
+                            "CUDA_VISIBLE_DEVICES and trains with --torch-device cuda")
+    parser.flag(trust, "--runs-per-gpu", type=int, default=None, metavar="K",
+                       help="runs that share each GPU at once (default 1)")
     search = parser.add_argument_group("search flags (see README, Searching a space)")
     parser.flag(search, "--search", choices=SEARCHES, default=None,
                         help="grid: every combination (default); random or tpe (Optuna's TPE): --num-trials trials drawn "
@@ -6079,6 +6458,7 @@ def parse_args(argv: Sequence[str]) -> tuple[Settings, dict[str, Any], str]:
     url = check_url(args.tensorboard_url)
     check_cluster_flags(args)
     search, search_seed = check_search_flags(args)
+    confirm, confirm_seeds = check_confirm_flags(args)
 
     config_path = Path(args.config)
     text = read_config_text(config_path)
@@ -6091,10 +6471,14 @@ def parse_args(argv: Sequence[str]) -> tuple[Settings, dict[str, Any], str]:
     check_run_id(run_id, run_id_source)
     env_path = args.env if args.env is not None else env_settings.get("env_path")
     concurrency = args.num_envs if args.num_envs is not None else 1
+    gpus = gpu_list(args, concurrency)
+    if gpus and args.num_envs is None:
+        concurrency = len(gpus) * (args.runs_per_gpu or 1)  # every GPU's share at once, unless --num-envs says fewer
     if env_path is None and concurrency > 1:
         raise SweepError(f"--num-envs {concurrency} without --env: the Unity Editor trains one run at a time on its fixed port",
                          "command line", "pass --env=<your build> to train runs at once, or --num-envs 1")
     base_port = args.base_port if args.base_port is not None else env_settings.get("base_port") or DEFAULT_BASE_PORT
+    seed = sweep_seed(args.seed, env_settings.get("seed"), str(config_path))
     if not args.trainer.strip():
         raise SweepError("--trainer is empty", "command line", "pass the trainer's command, e.g. --trainer mlagents-learn")
     trainer = resolve_command(args.trainer)
@@ -6113,7 +6497,8 @@ def parse_args(argv: Sequence[str]) -> tuple[Settings, dict[str, Any], str]:
         force=bool(args.force or checkpoint.get("force")), resume=bool(args.resume or checkpoint.get("resume")),
         max_runs=args.max_runs, shuffle=shuffle, ray=args.ray, cpus_per_run=args.cpus_per_run,
         gpus_per_run=args.gpus_per_run, max_retries=args.max_retries, search=search, num_trials=args.num_trials,
-        search_seed=search_seed, resume_hint=resume_command(argv), run_id_source=run_id_source)
+        search_seed=search_seed, seed=seed, confirm=confirm, confirm_seeds=confirm_seeds, gpus=gpus,
+        runs_per_gpu=args.runs_per_gpu or 1, resume_hint=resume_command(argv), run_id_source=run_id_source)
     return settings, config, text
 
 
@@ -6180,6 +6565,79 @@ def check_search_flags(args: argparse.Namespace) -> tuple[str, int | None]:
     return search, SHUFFLE_ANY if seed is None else int(seed)
 
 
+def sweep_seed(flag: str | None, configured: Any, where: str) -> int:
+    """The sweep's seed: --seed, else the config's env_settings.seed (ML-Agents' -1: none), else SHUFFLE_ANY
+    (one is drawn, or on --resume the recorded one is taken)."""
+    if flag is not None:
+        if not flag.isdigit() or int(flag) >= SEED_LIMIT:
+            raise SweepError(f"--seed {flag!r} is not a seed", "command line", "give a whole number, e.g. --seed 7")
+        return int(flag)
+    if is_option(configured) or configured is None or configured == -1:
+        return SHUFFLE_ANY
+    if not (isinstance(configured, int) and not isinstance(configured, bool) and 0 <= configured < SEED_LIMIT):
+        raise SweepError(f"env_settings.seed is {cut(repr(configured))}, not a seed", where,
+                         "give a whole number, e.g. seed: 7, or -1 to let the sweep draw one")
+    return configured
+
+
+def check_confirm_flags(args: argparse.Namespace) -> tuple[int, int]:
+    """--confirm K and --confirm-seeds N: K combinations, N seeds each (at least 1 each)."""
+    if args.confirm_seeds is not None and not args.confirm:
+        raise SweepError("--confirm-seeds without --confirm", "command line",
+                         "pass --confirm K as well (how many of the best combinations to confirm), or drop --confirm-seeds")
+    for flag, value in (("--confirm", args.confirm), ("--confirm-seeds", args.confirm_seeds)):
+        if value is not None and value < (0 if flag == "--confirm" else 1):
+            raise SweepError(f"{flag} must be at least 1, not {value}", "command line", f"pass {flag} 1 or more")
+    if args.confirm and args.no_tensorboard:
+        raise SweepError("--confirm picks the best combinations by their scores in TensorBoard, and --no-tensorboard "
+                         "leaves it out", "command line", "drop --no-tensorboard")
+    return args.confirm, args.confirm_seeds or 3
+
+
+def gpu_list(args: argparse.Namespace, concurrency: int,
+             run: Callable[..., "subprocess.CompletedProcess[str]"] = subprocess.run) -> tuple[str, ...]:
+    """--gpus as the GPUs runs are placed on (indices, or UUIDs as nvidia-smi -L names them); `all`: every GPU
+    nvidia-smi lists. Checked against --runs-per-gpu, --num-envs, --ray and --torch-device."""
+    if args.gpus is None:
+        if args.runs_per_gpu is not None:
+            raise SweepError("--runs-per-gpu without --gpus", "command line", "pass --gpus 0,1 (or all) as well, or drop --runs-per-gpu")
+        return ()
+    if args.ray:
+        raise SweepError("--gpus places runs on this machine's GPUs, and --ray trains on a cluster", "command line",
+                         "pass --gpus-per-run G for the cluster, or drop --ray")
+    if args.torch_device is not None:
+        raise SweepError(f"--gpus gives each run its GPU as --torch-device cuda, and --torch-device {args.torch_device} "
+                         "says otherwise", "command line", "drop --torch-device")
+    if args.runs_per_gpu is not None and args.runs_per_gpu < 1:
+        raise SweepError(f"--runs-per-gpu must be at least 1, not {args.runs_per_gpu}", "command line", "pass --runs-per-gpu 1 or more")
+    if args.gpus.strip().lower() == "all":
+        try:
+            done = run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"], capture_output=True, text=True,
+                       timeout=60, check=False)
+            found = done.stdout.split() if done.returncode == 0 else []
+        except (OSError, subprocess.SubprocessError):
+            found = []
+        if not found:
+            raise SweepError("--gpus all found no GPU (nvidia-smi lists none, or is not installed)", "command line",
+                             "list the GPUs, e.g. --gpus 0,1, or drop --gpus to train as ML-Agents decides")
+        gpus = tuple(found)
+    else:
+        gpus = tuple(part.strip() for part in args.gpus.split(","))
+        bad = next((gpu for gpu in gpus if not re.fullmatch(r"\d+|(GPU|MIG)-[0-9A-Za-z/-]+", gpu)), None)
+        if bad is not None:
+            raise SweepError(f"--gpus {args.gpus!r}: {bad!r} is not a GPU", "command line",
+                             "list GPU numbers, e.g. --gpus 0,1, or --gpus all")
+        if len(set(gpus)) < len(gpus):
+            raise SweepError(f"--gpus {args.gpus!r} names a GPU twice", "command line",
+                             "list each GPU once; --runs-per-gpu K trains K runs on each")
+    room = len(gpus) * (args.runs_per_gpu or 1)
+    if args.num_envs is not None and concurrency > room:
+        raise SweepError(f"--num-envs {concurrency} is more runs at once than {len(gpus)} GPUs x --runs-per-gpu "
+                         f"{args.runs_per_gpu or 1} hold", "command line",
+                         f"pass --runs-per-gpu {-(-concurrency // len(gpus))}, or --num-envs {room} or fewer")
+    return gpus
+
+
 def check_results(settings: Settings, run_ids: Sequence[str]) -> None:
     """Refuse to overwrite earlier runs' results unless --force or --resume says so."""
     if settings.force or settings.resume:
@@ -6210,6 +6668,32 @@ def print_plan(settings: Settings, runs: Sequence[Run], console: Console) -> Non
         console.block(f"{run.run_id}: {run.describe_lap(settings.repetitions)}\n  {shlex.join(command)}")
     if settings.env_path is not None and settings.concurrency > 1:
         console.block("(each run's --base-port is picked when it starts: its slot's range, past ports in use)")
+    if settings.gpus:
+        console.block(gpu_text(settings))
+    if settings.confirm:
+        steps = max(run.total_steps() for run in runs)
+        console.block(confirm_text(settings, steps, [run.seed for run in runs if run.seed is not None],
+                                   f"the grid's {len(runs)} runs train at most {sum(run.total_steps() for run in runs):g}",
+                                   len(runs) // settings.repetitions))
+
+
+def gpu_text(settings: Settings) -> str:
+    shares = ", ".join(f"GPU {gpu}: slots {' '.join(str(slot) for slot in range(settings.concurrency) if settings.gpu_of(slot) == gpu)}"
+                       for gpu in settings.gpus)
+    return (f"GPUs: {shares} (each run sees its GPU as CUDA_VISIBLE_DEVICES and trains with --torch-device cuda; "
+            f"at most {settings.runs_per_gpu} per GPU)")
+
+
+def confirm_text(settings: Settings, steps: float, used: Sequence[int], search: str, combinations_count: int | None) -> str:
+    """--dry-run: what --confirm will train after the search, and what it costs."""
+    count = settings.confirm if combinations_count is None else min(settings.confirm, combinations_count)
+    seeds = fresh_seeds(settings.seed if settings.seed is not None and settings.seed >= 0 else 0,
+                        settings.repetitions, used, settings.confirm_seeds)
+    runs = count * settings.confirm_seeds
+    seeds_text = f"seeds {', '.join(map(str, seeds))}" if settings.seed is not None and settings.seed >= 0 else "seeds drawn then"
+    return (f"then --confirm {settings.confirm}: the {count} best combination{'s' if count != 1 else ''} trained again on "
+            f"{settings.confirm_seeds} fresh seeds ({seeds_text}), to max_steps: {runs} runs, {runs * steps:g} steps more "
+            f"({search} steps)")
 
 
 def print_search(settings: Settings, plan: SweepPlan, probes: Sequence[Run], console: Console) -> None:
@@ -6229,6 +6713,12 @@ def print_search(settings: Settings, plan: SweepPlan, probes: Sequence[Run], con
     steps = max(run.total_steps() for run in probes)
     console.block(f"at most {settings.num_trials} x {steps:g} = {(settings.num_trials or 0) * steps:g} steps"
                   + (" (halving stops most trials far earlier)" if asha else ""))
+    if settings.gpus:
+        console.block(gpu_text(settings))
+    if settings.confirm:
+        used = [settings.seed] if settings.seed is not None and settings.seed >= 0 and plan.seed_option is None else []
+        console.block(confirm_text(settings, steps, used, f"the search trains at most {(settings.num_trials or 0) * steps:g}",
+                                   None))
     run = probes[0]
     command = run_command(settings, run, None, False, settings.force)
     command[len(settings.trainer)] = str(settings.config_path_of(run).resolve())
@@ -6254,7 +6744,7 @@ class Prepared:
     checked: list[Run]  # the runs checked before the sweep: the grid, or a search's probes (see SweepPlan.probes)
     store: SweepStore
     sweep: SweepFile
-    policy: GridPolicy | HalvingPolicy | AshaPolicy
+    policy: "GridPolicy | HalvingPolicy | AshaPolicy | ConfirmingPolicy"
     records: list[RunRecord]  # what an earlier sweep in this folder recorded (--resume), else none
     resumed: bool  # --resume found a sweep to take up
     cluster: RayLauncher | None
@@ -6280,6 +6770,7 @@ def prepare(argv: Sequence[str], console: Console) -> Prepared:
         runs = [plan.make_run(spec) for spec in plan.grid(settings.repetitions, settings.max_runs)]
         checked, run_ids = runs, [run.run_id for run in runs]
     check_run_id_length(settings.run_id, len(run_ids), settings.run_id_source)
+    check_seed_option(settings, plan)
     if settings.tensorboard_url is None and any(RULE_KINDS[rule.rule].schedules for rule in plan.stop_rules):
         raise SweepError("rule: halving decides from TensorBoard, and --no-tensorboard leaves it out", "command line",
                          "drop --no-tensorboard, or the halving rule")
@@ -6312,12 +6803,21 @@ def prepare(argv: Sequence[str], console: Console) -> Prepared:
         if settings.search_seed == SHUFFLE_ANY:
             recorded = ((previous or {}).get("made_by", {}).get("search") or [None, None, None])[2]
             settings.search_seed = recorded if isinstance(recorded, int) else int.from_bytes(os.urandom(3), "big")
+        if settings.seed == SHUFFLE_ANY:
+            recorded = (previous or {}).get("made_by", {}).get("seed")
+            settings.seed = recorded if isinstance(recorded, int) else int.from_bytes(os.urandom(3), "big")
+        plan.seed = settings.seed
+        if not sampled:  # the grid again, each run with its seed now that the sweep's is known
+            runs = [plan.make_run(spec) for spec in plan.grid(settings.repetitions, settings.max_runs)]
         origin = made_by(text, settings, runs)
-        policy: GridPolicy | HalvingPolicy | AshaPolicy
+        policy: GridPolicy | HalvingPolicy | AshaPolicy | ConfirmingPolicy
         if sampled:
             policy = make_search_policy(plan, make_sampler(settings, plan), settings.num_trials or 0, settings.concurrency)
         else:
             policy = make_policy(runs, training_order(runs, settings.shuffle))
+        if settings.confirm:
+            policy = ConfirmingPolicy(policy, settings.confirm, settings.confirm_seeds, settings.seed,
+                                      settings.repetitions, settings.metric_mode)
         records: list[RunRecord] = []
         sweep = SweepFile.new(settings.force, origin)
         if previous is not None:
@@ -6341,6 +6841,19 @@ def prepare(argv: Sequence[str], console: Console) -> Prepared:
             launcher.close()
         raise
     return Prepared(settings, plan, runs, checked, store, sweep, policy, records, previous is not None or bool(records), launcher)
+
+
+def check_seed_option(settings: Settings, plan: SweepPlan) -> None:
+    """A config whose env_settings.seed is an option picks each run's seed itself: repetitions would train each
+    seed again, and --confirm could not pick seeds of its own."""
+    if plan.seed_option is None:
+        return
+    if settings.repetitions > 1:
+        raise SweepError(f"env_settings.seed is an option, and --num-repetitions {settings.repetitions} would train each "
+                         "seed again", str(settings.config_path), "drop one: repetitions get seeds of their own (--seed N)")
+    if settings.confirm:
+        raise SweepError("env_settings.seed is an option, and --confirm trains on seeds of its own", str(settings.config_path),
+                         "give env_settings.seed one value (or --seed N), or drop --confirm")
 
 
 def check_search_space(settings: Settings, plan: SweepPlan) -> None:

@@ -33,6 +33,7 @@ The config's top-level `stand_in:` section (all keys optional) drives it:
           Environment/Cumulative Reward: {start: 0.0, end: 1.0}  # linear over the points
           Policy/Beta: 0.005                                      # constant
           Losses/Value Loss: [3, 2, 1]                            # per point, last repeats
+          Score: {by_seed: {7: 1.0, 8: [0, 2]}, other: 0.5}      # the spec of the run's seed, else `other`
 
 Without `scalars`, each behavior under `behaviors:` gets `Environment/Cumulative
 Reward` linear from 0.0 to 1.0.  Behaviors only in `scalars` are written too.
@@ -156,7 +157,14 @@ def value_at(spec: Any, k: int, points: int) -> float:
     )
 
 
-def scalar_plan(config: Dict[str, Any], stand_in: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
+def for_seed(spec: Any, seed: int) -> Any:
+    """A spec that differs by seed ({by_seed: {seed: spec}, other: spec}) as the run's seed has it."""
+    if isinstance(spec, dict) and set(spec) == {"by_seed", "other"}:
+        return spec["by_seed"].get(seed, spec["other"])
+    return spec
+
+
+def scalar_plan(config: Dict[str, Any], stand_in: Dict[str, Any], seed: int = -1) -> Dict[str, Dict[str, Any]]:
     """behavior -> tag -> spec: every behavior of the config, then those only in `scalars`."""
     behaviors = list((config.get("behaviors") or {}).keys())
     scalars = stand_in.get("scalars")
@@ -166,7 +174,7 @@ def scalar_plan(config: Dict[str, Any], stand_in: Dict[str, Any]) -> Dict[str, D
         raise StandInError("stand_in.scalars must map behavior -> tag -> value spec")
     plan: Dict[str, Dict[str, Any]] = {name: {} for name in behaviors}
     for name, tags in scalars.items():
-        plan.setdefault(name, {}).update(tags or {})
+        plan.setdefault(name, {}).update({tag: for_seed(spec, seed) for tag, spec in (tags or {}).items()})
     return plan
 
 
@@ -205,7 +213,8 @@ class Record:
             "pgid": os.getpgid(0) if hasattr(os, "getpgid") else None,
             "sid": os.getsid(0) if hasattr(os, "getsid") else None,
             "cwd": os.getcwd(),
-            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),  # what a Ray GPU node gave the run
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),  # the GPU a Ray node or --gpus gave the run
+            "seed": None,  # the seed it trains with: --seed, else env_settings.seed, else -1 (ML-Agents draws one)
             "start": time.time(),
             "launched": launch_time(),
             "end": None,
@@ -418,6 +427,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     env_path = pick(args.env_path, env_settings, "env_path", None)
     base_port = int(pick(args.base_port, env_settings, "base_port", DEFAULT_BASE_PORT))
     num_envs = int(pick(args.num_envs, env_settings, "num_envs", 1))
+    seed = int(pick(args.seed, env_settings, "seed", -1))
 
     stand_in = config.get("stand_in") or {}
     duration = float(stand_in.get("duration", 1.0))
@@ -427,13 +437,13 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     record = Record(run_id)
     sigs = Signals(record, bool(stand_in.get("ignore_sigint", False)))
-    record.write()
+    record.write(seed=seed)
     print(f"stand-in: training {run_id}", flush=True)
     print(f"stand-in: stderr of {run_id}", file=sys.stderr, flush=True)
 
     child: Optional[int] = None
     try:
-        plan = scalar_plan(config, stand_in)
+        plan = scalar_plan(config, stand_in, seed)
         run_dir = os.path.join(results_dir, run_id)
         if os.path.isdir(run_dir):
             if not resume and not force:

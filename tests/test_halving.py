@@ -590,7 +590,8 @@ def test_an_interrupted_halving_sweep_ranks_by_how_far_runs_got_and_says_its_bes
     assert [row[0] for row in rows] == ["r-0", "r-1", "r-2"]
     h.summary()
     assert (tmp_path / "results" / "r-sweep" / "summary.md").read_text().splitlines()[-1] == (
-        f"Best run so far: r-0 (score=0.9), {TAG} = 0.6, the furthest its rule judged: 0.9 at step 100; "
+        f"Best run so far: r-0 (score=0.9), score 0.6 (the mean of its last 3 points of {TAG}), the furthest its rule "
+        "judged: 0.9 at step 100; "
         f"its config: {tmp_path / 'results' / 'r-sweep' / 'configs' / 'r-0.yaml'}")
 
 
@@ -604,7 +605,7 @@ def test_a_run_that_trained_to_the_end_ranks_above_every_run_halving_judged_on_t
     assert [row[0] for row in rows] == ["r-0", "r-1"]
     h.summary()
     assert (tmp_path / "results" / "r-sweep" / "summary.md").read_text().splitlines()[-1].startswith(
-        f"Best run: r-0 (score=0.9), {TAG} = 0.7; its config:")
+        f"Best run: r-0 (score=0.9), score 0.7 (the mean of its last 3 points of {TAG}); its config:")
 
 
 def test_every_run_of_a_halving_sweep_gets_its_hparams_row_finished_or_stopped_early(tmp_path):

@@ -119,7 +119,8 @@ def test_a_sweep_killed_outright_stops_its_runs_gracefully_and_resume_finishes_i
     assert_every_run_trained_once_to_the_end(records, ["r-0", "r-1", "r-2", "r-3"], continued=["r-0", "r-1"])
     assert not any(process_alive(r["pid"]) or process_alive(r["child_pid"] or 0) for r in records)
     assert set(statuses(folder).values()) == {"finished"}
-    assert (folder / "results" / "r-sweep" / "config_info.txt").read_text().startswith("r-0\n- stand_in\n  - n: 0\n")
+    seed = state(folder)["made_by"]["seed"]  # drawn once, recorded: every run of the one lap trains on it
+    assert (folder / "results" / "r-sweep" / "config_info.txt").read_text().startswith(f"r-0\n- seed {seed}\n- stand_in\n  - n: 0\n")
 
 
 def test_workers_that_ignore_sigint_are_reclaimed_all_at_once_without_waiting_for_stop_timeout(folder, capsys, no_leftovers):
@@ -191,7 +192,7 @@ def test_resume_trains_neither_finished_nor_stopped_runs_again(folder):
     assert runs["r-1"][1]["argv"][-1] == "--resume"
     after = {run["run_id"]: run for run in state(folder)["runs"]}
     assert (after["r-0"]["status"], after["r-0"]["sessions"][-1]["ended"]) == ("finished", finished_at["r-0"])
-    rows = {row[0]: row[2] for row in csv.reader((folder / "results" / "r-sweep" / "summary.csv").open())}
+    rows = {row[0]: row[3] for row in csv.reader((folder / "results" / "r-sweep" / "summary.csv").open())}
     assert rows == {"run": "status", "r-0": "finished", "r-1": "failed", "r-2": "finished"}
 
 
@@ -215,12 +216,13 @@ def test_a_finished_run_the_state_file_missed_is_not_trained_again(folder, capsy
     ("  duration: 0.2\n  n: {opt_values: [0, 1, 2, 3]}\n", [], "the grid had 3 runs, now 4"),
     ("  duration: 0.9\n  n: {opt_values: [0, 1, 2]}\n", [], "the config file changed (the grid is the same, other settings are not)"),
     ("  duration: 0.2\n  n: {opt_values: [0, 1, 2]}\n", ["--num-repetitions", "2"], "--num-repetitions was 1, now 2"),
-    ("  duration: 0.2\n  n: {opt_values: [0, 1, 2]}\n", ["--seed", "3"], "the mlagents-learn flags were '--results-dir results --env=Fake', "
-     "now '--results-dir results --env=Fake --seed 3'"),
+    ("  duration: 0.2\n  n: {opt_values: [0, 1, 2]}\n", ["--deterministic"], "the mlagents-learn flags were '--results-dir results "
+     "--env=Fake', now '--results-dir results --env=Fake --deterministic'"),
+    ("  duration: 0.2\n  n: {opt_values: [0, 1, 2]}\n", ["--seed", "3"], "it was seeded with --seed 5, now --seed 3"),
 ])
 def test_resuming_a_changed_sweep_is_refused_and_changes_nothing(folder, capsys, change, extra, message):
     config = write_config(folder, "  duration: 0.2\n  n: {opt_values: [0, 1, 2]}\n")
-    assert main(argv(config)) == 0
+    assert main(argv(config, "--seed", "5")) == 0  # --resume without it takes the recorded seed
     before = {p: p.read_bytes() for p in (folder / "results").rglob("*") if p.is_file()}
     write_config(folder, change)
     capsys.readouterr()

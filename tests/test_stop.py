@@ -145,7 +145,7 @@ def test_runs_below_min_after_step_are_stopped_and_keep_their_model(sweep_dir, b
     assert (rows["r-2"]["last step"], rows["r-2"]["Score"]) == ("1000", "1")
     md = (sweep_dir / "results" / "r-sweep" / "summary.md").read_text()
     assert md.endswith("\nBest run: r-0 (stand_in={duration: 4, points: 40, steps: 1000, s...), "
-                       "Score = 1.5; its config: results/r-sweep/configs/r-0.yaml\n")
+                       "score 1.5 (the mean of its last 3 points of Score); its config: results/r-sweep/configs/r-0.yaml\n")
 
 
 def test_max_bound_and_conditions_of_one_behavior_stop_only_their_own_run(sweep_dir, board, capsys):

@@ -414,7 +414,7 @@ def test_a_run_tensorboard_had_no_point_of_gets_its_last_step_from_mlagents_own_
     h.tick(1)
     assert [h.supervisor.by_id[run_id].last_step for run_id in ("r-0", "r-1")] == [700, None]
     _, rows, _ = ml.summary_rows(h.outcome(), h.settings)
-    assert {row[0]: row[5] for row in rows} == {"r-0": "700", "r-1": ""}
+    assert {row[0]: row[6] for row in rows} == {"r-0": "700", "r-1": ""}
 
 
 # -- lost runs (a launcher that loses a run: a cluster node that died) ------------------------
@@ -572,7 +572,8 @@ def test_the_summary_ranks_by_metric_mode_and_never_names_a_failed_run_best(tmp_
     assert [row[0] for row in rows] == order
     h.summary()
     assert (tmp_path / "results" / "r-sweep" / "summary.md").read_text().splitlines()[-1] == (
-        f"Best run: {best} (n={best[-1]}), Losses/Value Loss = {dict(r0=0.5, r1=1.5)[best.replace('-', '')]:g}; "
+        f"Best run: {best} (n={best[-1]}), score {dict(r0=0.5, r1=1.5)[best.replace('-', '')]:g} "
+        f"(the mean of its last 3 points of Losses/Value Loss); "
         f"its config: {tmp_path / 'results' / 'r-sweep' / 'configs' / (best + '.yaml')}")
 
 
@@ -584,7 +585,7 @@ def test_a_run_whose_metric_is_not_a_finite_number_ranks_last_and_is_never_named
     assert [row[0] for row in ml.summary_rows(h.outcome(), h.settings)[1]] == ["r-1", "r-0", "r-2"]
     h.summary()
     assert (tmp_path / "results" / "r-sweep" / "summary.md").read_text().splitlines()[-1].startswith(
-        f"Best run: r-1 (n=1), {TAG} = 0.5;")
+        f"Best run: r-1 (n=1), score 0.5 (the mean of its last 3 points of {TAG});")
 
 
 def test_metrics_from_a_final_poll_that_got_no_answer_are_the_last_good_ones_and_the_summary_says_so(tmp_path):
@@ -596,7 +597,7 @@ def test_metrics_from_a_final_poll_that_got_no_answer_are_the_last_good_ones_and
     h.summary()
     assert h.warnings() == ["warning: TensorBoard did not answer the last poll: the metrics below are those of the poll before"]
     assert (tmp_path / "results" / "r-sweep" / "summary.md").read_text().splitlines()[-1].startswith(
-        f"Best run: r-0 (n=0), {TAG} = 0.7;")
+        f"Best run: r-0 (n=0), score 0.7 (the mean of its last 3 points of {TAG});")
 
 
 def test_with_repetitions_the_summary_ranks_the_combinations_by_their_mean(tmp_path):
@@ -611,13 +612,13 @@ def test_with_repetitions_the_summary_ranks_the_combinations_by_their_mean(tmp_p
         if value is not None:
             h.supervisor.by_id[run_id].metrics[("B", TAG)] = value
     header, rows, _ = ml.combination_rows(h.outcome(), h.settings)
-    assert header == ["values", "runs", "scored", f"mean {TAG}", "std", "min", "max", "run ids"]
+    assert header == ["values", "runs", "scored", "mean score", "std", "min", "max", "run ids"]
     assert rows == [["n=0", "2", "2", "1.5", "0.707107", "1", "2", "r-0 r-3"],
                     ["n=1", "2", "1", "0.5", "", "0.5", "0.5", "r-1 r-4"],
                     ["n=2", "2", "1", "0.25", "", "0.25", "0.25", "r-2 r-5"]]
     h.summary()
     folder = tmp_path / "results" / "r-sweep"
-    best = f"Best settings: n=0, mean {TAG} = 1.5 over 2 of its 2 runs (r-0 r-3)"
+    best = "Best settings: n=0, mean score 1.5 over 2 of its 2 runs (r-0 r-3)"
     assert (folder / "summary_by_combination.csv").read_text().splitlines()[1] == "n=0,2,2,1.5,0.707107,1,2,r-0 r-3"
     markdown = (folder / "summary.md").read_text()
     assert "## By combination (2 repetitions)\n\n| values | runs | scored |" in markdown
@@ -710,9 +711,9 @@ def test_combinations_are_grouped_by_the_identity_of_their_values_never_by_their
     folder = tmp_path / "results" / "r-sweep"
     assert [line.split(",")[0] for line in (folder / "summary_by_combination.csv").read_text().splitlines()] == [
         "values", f"tag={long}2", f"tag={long}1"]
-    assert (folder / "summary.csv").read_text().splitlines()[1].startswith(f"r-3,tag={long}2,finished,")
+    assert (folder / "summary.csv").read_text().splitlines()[1].startswith(f"r-3,tag={long}2,,finished,")
     assert (folder / "summary.md").read_text().splitlines()[-1] == (
-        f"Best settings: {shown}, mean {TAG} = 5.5 over 2 of its 2 runs (r-1 r-3)")
+        f"Best settings: {shown}, mean score 5.5 over 2 of its 2 runs (r-1 r-3)")
 
 
 def test_a_state_file_that_cannot_be_written_at_the_end_is_tried_again_then_said_with_what_resume_will_do(tmp_path):
@@ -788,7 +789,7 @@ def test_files_for_machines_hold_whole_values_a_labelled_one_after_its_label(tmp
     folder = tmp_path / "results" / "r-sweep"
     assert [line.split(",")[1] for line in (folder / "summary.csv").read_text().splitlines()] == [
         "values", "style=calm = 1", f"style=wild = {long}"]
-    assert "| r-1 | style=wild | finished |" in (folder / "summary.md").read_text()  # people read the label
+    assert "| r-1 | style=wild |  | finished |" in (folder / "summary.md").read_text()  # people read the label
 
 
 # -- the HParams tab's rows --------------------------------------------------------------------

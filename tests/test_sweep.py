@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import ROOT, SCRIPT
 from helpers import STAND_IN, free_port, process_alive, read_records, wait_until
@@ -64,9 +65,9 @@ def test_runs_train_at_most_num_envs_at_once_and_slots_refill_at_once(records, t
     assert out.count("] finished r-") == 6
     # How soon a freed slot is refilled is decided in test_supervisor.py and measured in bench/scheduler.py.
     rows = list(csv.reader((tmp_path / "results" / "r-sweep" / "summary.csv").open()))
-    assert rows[0] == ["run", "values", "status", "exit", "duration", "last step",
+    assert rows[0] == ["run", "values", "seed", "status", "exit", "duration", "last step", "score",
                        "Environment/Cumulative Reward", "note"]
-    assert sorted((row[0], row[1], row[2], row[3]) for row in rows[1:]) == sorted(
+    assert sorted((row[0], row[1], row[3], row[4]) for row in rows[1:]) == sorted(
         (f"r-{i}", f"duration={d}", "finished", "0") for i, d in enumerate(["0.5", "2.0", "1.0", "0.5", "1.5", "0.5"]))
 
 
@@ -102,7 +103,9 @@ def test_each_runs_output_lands_in_its_own_log_and_flags_are_forwarded(records, 
         assert other not in text
     argv = {rec["run_id"]: rec["argv"] for rec in read_records(records)}
     assert argv["r-1"] == ["results/r-sweep/configs/r-1.yaml", "--run-id=r-1", "--results-dir", "results",
-                           "--seed", "7", "--time-scale=5", "--env-args", "--level", "3"]
+                           "--time-scale=5", "--env-args", "--level", "3"]
+    # --seed is the sweep's: written in each run's config (one lap: every run trains on 7 itself).
+    assert {rec["run_id"]: rec["seed"] for rec in read_records(records)} == {"r-0": 7, "r-1": 7}
 
 
 def test_a_failed_run_does_not_stop_the_others_and_the_sweep_exits_1(records, tmp_path, capsys):
@@ -113,17 +116,19 @@ def test_a_failed_run_does_not_stop_the_others_and_the_sweep_exits_1(records, tm
     out = capsys.readouterr().out
     assert re.search(r"\] FAILED r-1: exit 3 after \ds; log: results/r-sweep/logs/r-1.log\n", out)
     rows = {row[0]: row for row in csv.reader((tmp_path / "results" / "r-sweep" / "summary.csv").open())}
-    assert (rows["r-1"][2], rows["r-1"][3], rows["r-1"][-1]) == ("failed", "3", "results/r-sweep/logs/r-1.log")
-    assert rows["r-2"][2] == "finished"
+    assert (rows["r-1"][3], rows["r-1"][4], rows["r-1"][-1]) == ("failed", "3", "results/r-sweep/logs/r-1.log")
+    assert rows["r-2"][3] == "finished"
 
 
 def test_dry_run_writes_the_sweep_folder_prints_the_plan_and_starts_nothing(records, tmp_path, capsys):
     config = write_config(tmp_path, "  duration: {opt_values: [1, 2]}\n")
-    assert main(sweep_args(config, "--dry-run", "--env=Game", "--num-envs", "2", "--base-port", "6000")) == 0
+    assert main(sweep_args(config, "--dry-run", "--env=Game", "--num-envs", "2", "--base-port", "6000", "--seed", "4")) == 0
     assert read_records(records) == []
     folder = tmp_path / "results" / "r-sweep"
     assert sorted(p.name for p in (folder / "configs").iterdir()) == ["r-0.yaml", "r-1.yaml"]
-    assert (folder / "config_info.txt").read_text() == "r-0\n- stand_in\n  - duration: 1\n\nr-1\n- stand_in\n  - duration: 2\n"
+    assert (folder / "config_info.txt").read_text() == ("r-0\n- seed 4\n- stand_in\n  - duration: 1\n\n"
+                                                        "r-1\n- seed 4\n- stand_in\n  - duration: 2\n")
+    assert yaml.safe_load((folder / "configs" / "r-1.yaml").read_text())["env_settings"]["seed"] == 4
     assert not (tmp_path / "results" / "r-0").exists()
     out = capsys.readouterr().out
     assert out.splitlines()[:5] == [  # each config path absolute: the command works from any folder
@@ -187,7 +192,7 @@ def test_ctrl_c_stops_every_run_so_it_saves_its_model_and_leaves_no_process(reco
         assert (tmp_path / "results" / rec["run_id"] / "B.onnx").is_file()
         assert not process_alive(rec["pid"]) and not process_alive(rec["child_pid"])
     assert "interrupted r-0: exit 0" in out and "interrupted r-1: exit 0" in out
-    rows = {row[0]: row[2] for row in csv.reader((tmp_path / "results" / "r-sweep" / "summary.csv").open())}
+    rows = {row[0]: row[3] for row in csv.reader((tmp_path / "results" / "r-sweep" / "summary.csv").open())}
     assert rows == {"run": "status", "r-0": "interrupted", "r-1": "interrupted", "r-2": "not started"}
     # How to go on: the same command line with --resume, said at the Ctrl-C and at the end.
     again = shlex.join([sys.executable, str(SCRIPT), *sweep_args(config, *flags), "--resume"])  # the Python it ran on
@@ -258,8 +263,8 @@ def test_a_dry_run_over_a_finished_sweep_needs_force_as_a_real_run_does(records,
     assert capsys.readouterr().err == ("error: a sweep already ran in this folder (results/r-sweep): pass --resume to "
                                        "continue it, --force to start it anew, or choose another --run-id\n")
     assert info.read_text() == before
-    assert main(sweep_args(config, "--dry-run", "--force")) == 0
-    assert info.read_text() == "r-0\n- stand_in\n  - duration: 1\n\nr-1\n- stand_in\n  - duration: 2\n"
+    assert main(sweep_args(config, "--dry-run", "--force", "--seed", "0")) == 0
+    assert info.read_text() == "r-0\n- seed 0\n- stand_in\n  - duration: 1\n\nr-1\n- seed 0\n- stand_in\n  - duration: 2\n"
 
 
 def test_force_starts_a_sweep_anew_without_configs_of_runs_the_grid_no_longer_has(records, tmp_path):
@@ -312,9 +317,10 @@ def test_help_lists_the_mlagents_learn_flags_that_are_forwarded(capsys):
     assert exited.value.code == 0
     out = capsys.readouterr().out
     listed = out.split("forwarded to each run unchanged")[1]
-    for flag in ("--env", "--seed", "--torch-device", "--results-dir", "--time-scale", "--no-graphics", "--env-args"):
+    for flag in ("--env", "--torch-device", "--results-dir", "--time-scale", "--no-graphics", "--env-args"):
         assert flag in listed
-    assert "--run-id," not in listed and "--base-port," not in listed
+    assert "--run-id," not in listed and "--base-port," not in listed and "--seed," not in listed
+    assert "--seed N" in out.split("forwarded to each run unchanged")[0]  # the sweep's own
 
 
 def test_the_command_that_continues_a_sweep_resumes_it_and_never_forces_it_afresh(monkeypatch):
