@@ -552,6 +552,7 @@ class RunRecord:
         self.announced = False  # its start line is out (see Supervisor.announce)
         self.metrics: dict[tuple[str, str], float] = {}  # (behavior, tag) -> last value of its own points
         self.last_step: float | None = None
+        self.settled = False  # its score is from its last points (it ended, and TensorBoard was read after: see Snapshot)
 
     # -- what it is and what became of it ------------------------------------------
 
@@ -2112,6 +2113,8 @@ class Snapshot:
     stale: bool = False  # the last poll did not answer: these are the points of the one before
     # (run id, behavior, tag) -> (wall, step) of its latest point: when the trainer wrote it, whenever it was read
     newest: Mapping[tuple[str, str, str], tuple[float, float]] = field(default_factory=dict)
+    # Runs read as final (see MetricsRequest.final): they ended long enough ago that these are their last points.
+    settled: frozenset[str] = frozenset()
 
     def of(self, run_id: str, behavior: str, tag: str) -> Points:
         return self.points.get((run_id, behavior, tag), [])
@@ -2331,7 +2334,8 @@ class MetricsWatcher:
         for key, points in fresh.items():
             if key[0] in request.final:
                 self.final_points[key] = points
-        snapshot = Snapshot(taken, {**self.final_points, **fresh}, newest=newest)  # a final run's pace is not asked
+        snapshot = Snapshot(taken, {**self.final_points, **fresh}, newest=newest,  # a final run's pace is not asked
+                            settled=request.final)
         self._snapshot = snapshot
         return snapshot
 
@@ -3058,11 +3062,17 @@ class ConfirmingPolicy:
     def searched(records: Iterable[RunRecord]) -> list[RunRecord]:
         return [record for record in records if not record.run.confirms]
 
-    def search_over(self, recorded: Mapping[str, RunRecord]) -> bool:
+    def search_ended(self, recorded: Mapping[str, RunRecord]) -> bool:
         """Nothing of the search is left to propose, train, or decide."""
         return (self.search.unproposed(recorded) == 0 and self.search.propose(recorded) is None
                 and all(record.status in (Status.FINISHED, Status.STOPPED, Status.FAILED)
                         for record in self.searched(recorded.values())))
+
+    def search_over(self, recorded: Mapping[str, RunRecord]) -> bool:
+        """The search ended, and every score it is ranked by is of its runs' last points: a run that ended a
+        moment ago still has its last points unread (TensorBoard reads event files every few seconds)."""
+        return self.search_ended(recorded) and all(record.settled or record.status is Status.FAILED
+                                                   for record in self.searched(recorded.values()))
 
     def chosen(self, recorded: Mapping[str, RunRecord]) -> list[RunRecord]:
         """A run of each combination to confirm, best first: those confirmation runs already train, then the
@@ -3108,7 +3118,11 @@ class ConfirmingPolicy:
         return self.search.tags()
 
     def waits(self, records: Sequence[RunRecord]) -> bool:
-        return self.search.waits(self.searched(records))
+        """The search waits for a decision, or the confirmation for the search's last scores."""
+        if self.search.waits(self.searched(records)):
+            return True
+        recorded = {record.run.run_id: record for record in records}
+        return self.search_ended(recorded) and not self.search_over(recorded) and self.unproposed(recorded) > 0
 
     def due(self, records: Sequence[RunRecord], snapshot: Snapshot) -> bool:
         return self.search.due(self.searched(records), snapshot)
@@ -4982,6 +4996,7 @@ class Supervisor:
         # latest (session_progress), its pace for the time left, however late TensorBoard was read.
         self.first_point: dict[str, tuple[float, float]] = {}
         self.due = False  # the policy waits for a running run's point at a rung: the watcher polls often
+        self.asked_final: frozenset[str] = frozenset()  # the runs the watcher was last asked to read as final
         self.metrics_stale = False  # TensorBoard did not answer the last poll: the summary's metrics are older
 
     # -- the loop -------------------------------------------------------------
@@ -5028,6 +5043,9 @@ class Supervisor:
         else:
             self.follow_policy()
             self.fill_slots()
+        if self.watcher is not None and any(record.run.run_id not in self.asked_final and self.settles(record, self.wall())
+                                            for record in self.records):
+            self.changed = True  # a run settled since the watcher was last asked: it is read once more, as final
         if self.changed:  # once per tick: a burst of starts or ends is one write
             if self.watcher is not None:
                 self.watcher.want(self.metrics_request())
@@ -5405,6 +5423,8 @@ class Supervisor:
                 self.first_point.setdefault(record.run.run_id, progress)
         for record in self.records:
             self.note_score(record, snapshot)
+            if record.run.run_id in snapshot.settled and record.status not in (Status.RUNNING, Status.PENDING):
+                record.settled = True
         for decision in self.policy.decide(self.records, snapshot):
             record = self.by_id[decision.run_id]
             if decision.action in (Action.STOP, Action.PAUSE) and record.status is Status.RUNNING and not self.trains_now(record):
@@ -5464,11 +5484,15 @@ class Supervisor:
         now = self.wall()
         started = [record for record in self.records if record.start is not None]
         final = frozenset() if everything else frozenset(
-            record.run.run_id for record in started if record.status is not Status.RUNNING
-            and record.end is not None and now - record.end > 2 * TENSORBOARD_SETTLE)
+            record.run.run_id for record in started if self.settles(record, now))
+        self.asked_final = final
         return MetricsRequest(tuple(self.summary_tags), tuple((record.run.run_id, behavior) for record in started
                                                               for behavior in record.run.behaviors), final, self.due,
                               {record.run.run_id: record.windows() for record in started})
+
+    def settles(self, record: RunRecord, now: float) -> bool:
+        """Has the run ended long enough ago for TensorBoard to have read its last points?"""
+        return record.status is not Status.RUNNING and record.end is not None and now - record.end > 2 * TENSORBOARD_SETTLE
 
     def collect_metrics(self) -> None:
         """Read each started run's last step and last values of its own points for the summary."""
@@ -7009,8 +7033,11 @@ def run_sweep(argv: Sequence[str]) -> int:
                 console.warn(cluster.warning)
             what = (f"{len(runs)} runs" if settings.search == "grid" else
                     f"{settings.search} search of {settings.num_trials} trials (--search-seed {settings.search_seed})")
-            console.say(f"sweep {settings.run_id}: {what}, at most {settings.concurrency} at once{where}{shuffled}; "
-                        f"folder {settings.sweep_dir}")
+            confirming = (f", then its {settings.confirm} best confirmed on {settings.confirm_seeds} fresh seeds"
+                          if settings.confirm else "")
+            gpus = f" on GPUs {','.join(settings.gpus)}" if settings.gpus else ""
+            console.say(f"sweep {settings.run_id}: {what}{confirming}, at most {settings.concurrency} at once{gpus}{where}"
+                        f"{shuffled}; seed {settings.seed}; folder {settings.sweep_dir}")
             with Waker() as waker:
                 supervisor.sleep = waker.sleep
                 code = supervisor.run()

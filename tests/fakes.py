@@ -160,9 +160,11 @@ class FakeWatcher:
         self.requests: List["ml.MetricsRequest"] = []
         self.notes: List[tuple] = []
 
-    def serve(self, taken: float, points: Dict[tuple, list], newest: Optional[Dict[tuple, tuple]] = None) -> None:
-        """Points by (run id, behavior, tag); newest: (wall, step) of a key's latest point, when it was written."""
-        self.snapshot = ml.Snapshot(taken, dict(points), newest=dict(newest or {}))
+    def serve(self, taken: float, points: Dict[tuple, list], newest: Optional[Dict[tuple, tuple]] = None,
+              settled: tuple = ()) -> None:
+        """Points by (run id, behavior, tag); newest: (wall, step) of a key's latest point, when it was written;
+        settled: the run ids read as final (see ml.Snapshot.settled)."""
+        self.snapshot = ml.Snapshot(taken, dict(points), newest=dict(newest or {}), settled=frozenset(settled))
 
     def want(self, request: "ml.MetricsRequest") -> None:
         self.requests.append(request)
@@ -220,6 +222,7 @@ class Harness:
         """sampler: a search's (with its budget of trials), in place of the grid."""
         self.settings = settings(folder, **changes)
         self.plan = ml.SweepPlan(ml.parse_config(config), "r")
+        self.plan.seed = self.settings.seed  # the sweep's seed (None: runs have none, as before seeds were kept)
         searched = sampler is not None
         self.runs = [] if searched else [self.plan.make_run(spec) for spec in self.plan.grid(self.settings.repetitions)]
         self.clock = FakeClock()
@@ -237,7 +240,10 @@ class Harness:
             make_run = self.plan.make_run
         else:
             self.policy = ml.make_policy(self.runs, order)
-            make_run = lambda spec: self.runs[spec.index]  # noqa: E731
+            make_run = self.grid_run
+        if self.settings.confirm:
+            self.policy = ml.ConfirmingPolicy(self.policy, self.settings.confirm, self.settings.confirm_seeds,
+                                              self.settings.seed or 0, self.settings.repetitions, self.settings.metric_mode)
         records, sweep = [], ml.SweepFile("0123456789ab", self.settings.force, {})
         if previous is not None:  # as --resume reads an earlier sweep's state file back
             records = ml.read_records(previous, self.store.state_path, make_run, self.policy)
@@ -247,6 +253,12 @@ class Harness:
             console=ml.Console(wall=lambda: 0.0, out=self.out, err=self.err), results=self.results,
             make_run=make_run, sweep=sweep, watcher=watcher, clock=self.clock, wall=self.clock,
             sleep=self.clock.sleep, marker=lambda settings, run: f"marker-{run.run_id}")
+
+    def grid_run(self, spec: "ml.RunSpec") -> "ml.Run":
+        """A proposed run as the sweep makes it: the grid's own, else (a confirmation run) made from the config."""
+        if spec.index < len(self.runs) and self.runs[spec.index].spec == spec:
+            return self.runs[spec.index]
+        return self.plan.make_run(spec)
 
     def earlier(self, run_id: str, ending: "ml.Ending", saved: Optional[float] = None, reason: str = "") -> "ml.RunRecord":
         """A run as an earlier sweep in this folder recorded it: one session (10 s of training) that ended with

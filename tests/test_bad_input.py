@@ -244,6 +244,43 @@ CASES = [
      "opt_range's step 0.15 does not fit from 0.1 to 0.3 (c.yaml: behaviors.B.x.opt_range): give a step that divides "
      "high - low, e.g. opt_range: [32, 512], step: 32"),
     (["--search", "tpe", "--num-trials", "3"], RANGED, None),
+    # Seeds, confirmation, GPUs.
+    (["--seed", "x"], GOOD, "--seed 'x' is not a seed (command line): give a whole number, e.g. --seed 7"),
+    (["--seed", "2147483648"], GOOD, "--seed '2147483648' is not a seed (command line): give a whole number, e.g. --seed 7"),
+    ([], "env_settings:\n  seed: abc\nbehaviors:\n  B:\n    max_steps: 10\n", "env_settings.seed is 'abc', not a seed "
+     "(c.yaml): give a whole number, e.g. seed: 7, or -1 to let the sweep draw one"),
+    ([], "env_settings:\n  seed: -1\nbehaviors:\n  B:\n    max_steps: 10\n", None),
+    (["--num-repetitions", "2"], "env_settings:\n  seed: {opt_values: [1, 2]}\nbehaviors:\n  B:\n    max_steps: 10\n",
+     "env_settings.seed is an option, and --num-repetitions 2 would train each seed again (c.yaml): drop one: "
+     "repetitions get seeds of their own (--seed N)"),
+    (["--confirm", "2"], "env_settings:\n  seed: {opt_values: [1, 2]}\nbehaviors:\n  B:\n    max_steps: 10\n",
+     "env_settings.seed is an option, and --confirm trains on seeds of its own (c.yaml): give env_settings.seed one value "
+     "(or --seed N), or drop --confirm"),
+    (["--confirm", "-1"], GOOD, "--confirm must be at least 1, not -1 (command line): pass --confirm 1 or more"),
+    (["--confirm", "2", "--confirm-seeds", "0"], GOOD,
+     "--confirm-seeds must be at least 1, not 0 (command line): pass --confirm-seeds 1 or more"),
+    (["--confirm-seeds", "4"], GOOD, "--confirm-seeds without --confirm (command line): pass --confirm K as well (how many "
+     "of the best combinations to confirm), or drop --confirm-seeds"),
+    (["--confirm", "2", "--no-tensorboard"], GOOD, "--confirm picks the best combinations by their scores in TensorBoard, "
+     "and --no-tensorboard leaves it out (command line): drop --no-tensorboard"),
+    (["--confirm", "2", "--confirm-seeds", "5"], GOOD, None),
+    (["--gpus", "0,x"], GOOD, "--gpus '0,x': 'x' is not a GPU (command line): list GPU numbers, e.g. --gpus 0,1, or --gpus all"),
+    (["--gpus", "1,1"], GOOD, "--gpus '1,1' names a GPU twice (command line): list each GPU once; --runs-per-gpu K trains "
+     "K runs on each"),
+    (["--runs-per-gpu", "2"], GOOD, "--runs-per-gpu without --gpus (command line): pass --gpus 0,1 (or all) as well, or "
+     "drop --runs-per-gpu"),
+    (["--gpus", "0", "--runs-per-gpu", "0"], GOOD, "--runs-per-gpu must be at least 1, not 0 (command line): pass "
+     "--runs-per-gpu 1 or more"),
+    (["--gpus", "0,1", "--num-envs", "3", "--env=Game"], GOOD, "--num-envs 3 is more runs at once than 2 GPUs x "
+     "--runs-per-gpu 1 hold (command line): pass --runs-per-gpu 2, or --num-envs 2 or fewer"),
+    (["--gpus", "0,1", "--torch-device", "cpu"], GOOD, "--gpus gives each run its GPU as --torch-device cuda, and "
+     "--torch-device cpu says otherwise (command line): drop --torch-device"),
+    (["--gpus", "0", "--ray", "auto"], GOOD, "--gpus places runs on this machine's GPUs, and --ray trains on a cluster "
+     "(command line): pass --gpus-per-run G for the cluster, or drop --ray"),
+    (["--gpus", "0,1"], GOOD, "--num-envs 2 without --env: the Unity Editor trains one run at a time on its fixed port "
+     "(command line): pass --env=<your build> to train runs at once, or --num-envs 1"),
+    (["--gpus", "0,1", "--runs-per-gpu", "2", "--num-envs", "3", "--env=Game"], GOOD, None),
+    (["--gpus", "GPU-8f2a61c0-0d3c-4a1e-9f51-2b7d0c1e2f3a", "--env=Game"], GOOD, None),
 ]
 
 

@@ -78,16 +78,19 @@ def processes_mentioning(text: str) -> list[str]:
 
 def test_a_real_sweep_trains_saves_every_model_and_stops_the_runs_going_nowhere(tmp_path):
     # The example: learning_rate [3e-3, 1e-5] x hidden_units [64, 32]; runs below -0.3 at step 8000 stop.
-    result = subprocess.run(sweep_command(SWEEP, "--num-envs", "2", "--poll-interval", "2",
+    result = subprocess.run(sweep_command(SWEEP, "--num-envs", "2", "--poll-interval", "2", "--seed", "3",
                                          "--tensorboard-url", f"http://127.0.0.1:{free_port()}"),
                             cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     results = tmp_path / "results"
     info = (results / "e2e-sweep" / "config_info.txt").read_text()
-    assert info == ("e2e-0\n- MoveToTarget\n  - learning_rate: 0.003\n  - hidden_units: 64\n\n"
-                    "e2e-1\n- MoveToTarget\n  - learning_rate: 0.003\n  - hidden_units: 32\n\n"
-                    "e2e-2\n- MoveToTarget\n  - learning_rate: 1.0e-05\n  - hidden_units: 64\n\n"
-                    "e2e-3\n- MoveToTarget\n  - learning_rate: 1.0e-05\n  - hidden_units: 32\n")
+    assert info == ("e2e-0\n- seed 3\n- MoveToTarget\n  - learning_rate: 0.003\n  - hidden_units: 64\n\n"
+                    "e2e-1\n- seed 3\n- MoveToTarget\n  - learning_rate: 0.003\n  - hidden_units: 32\n\n"
+                    "e2e-2\n- seed 3\n- MoveToTarget\n  - learning_rate: 1.0e-05\n  - hidden_units: 64\n\n"
+                    "e2e-3\n- seed 3\n- MoveToTarget\n  - learning_rate: 1.0e-05\n  - hidden_units: 32\n")
+    # ML-Agents trained each run with the seed written in its config (its own record of the options it ran with).
+    assert {yaml.safe_load((results / f"e2e-{n}" / "configuration.yaml").read_text())["env_settings"]["seed"]
+            for n in range(4)} == {3}
     expected = {"e2e-0": (0.003, 64), "e2e-1": (0.003, 32), "e2e-2": (1e-05, 64), "e2e-3": (1e-05, 32)}
     for run_id, (learning_rate, hidden_units) in expected.items():
         assert (results / run_id / "MoveToTarget.onnx").stat().st_size > 1000
@@ -228,3 +231,44 @@ def test_a_search_with_asha_pauses_its_trials_at_the_rung_and_trains_the_best_on
     assert rows[0]["run"] == best and all(row["note"].startswith("asha: ") for row in rows[1:])
     assert (tmp_path / "results" / "e2e-sweep" / "optuna-journal.log").exists()
     assert processes_mentioning(str(tmp_path)) == []
+
+
+def test_a_confirmation_trains_the_grids_best_again_on_fresh_seeds_and_ranks_by_them(tmp_path):
+    # The example's learning rates (3e-3 learns, 1e-5 does not) at hidden_units 32, 4000 steps, --seed 11; then
+    # --confirm 1: the better trains again on 2 fresh seeds, each to max_steps.
+    config = yaml.safe_load(example(tmp_path, max_steps=4000, summary_freq=1000, opt_stop=None).read_text())
+    config["behaviors"]["MoveToTarget"]["network_settings"]["hidden_units"] = 32
+    path = tmp_path / "confirm.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    result = subprocess.run(sweep_command(path, "--seed", "11", "--confirm", "1", "--confirm-seeds", "2", "--num-envs", "2",
+                                          "--poll-interval", "2", "--tensorboard-url", f"http://127.0.0.1:{free_port(1)}"),
+                            cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    results = tmp_path / "results"
+    state = json.loads((results / "e2e-sweep" / "sweep_state.json").read_text())
+    fresh = ml_fresh_seeds(11, 2)
+    assert [(run["run_id"], run["seed"], run["confirms"], run["status"]) for run in state["runs"]] == [
+        ("e2e-0", 11, False, "finished"), ("e2e-1", 11, False, "finished"),
+        ("e2e-2", fresh[0], True, "finished"), ("e2e-3", fresh[1], True, "finished")]
+    for run in state["runs"]:
+        trained = yaml.safe_load((results / run["run_id"] / "configuration.yaml").read_text())
+        assert trained["env_settings"]["seed"] == run["seed"]  # ML-Agents trained each on its own seed
+        status = json.loads((results / run["run_id"] / "run_logs" / "training_status.json").read_text())
+        assert status["MoveToTarget"]["final_checkpoint"]["steps"] >= 4000
+    assert all(run["values"][0][2] == "0.003" for run in state["runs"][2:])  # the learner was confirmed
+    with (results / "e2e-sweep" / "summary_confirmation.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(row["values"], row["scored"], row["seeds"]) for row in rows] == [
+        ("learning_rate=0.003", "2", f"{fresh[0]} {fresh[1]}")]
+    with (results / "e2e-sweep" / "summary.csv").open() as handle:
+        scores = {row["run"]: float(row["score"]) for row in csv.DictReader(handle)}
+    assert float(rows[0]["mean score"]) == pytest.approx((scores["e2e-2"] + scores["e2e-3"]) / 2, abs=1e-5)
+    assert ("Best settings, confirmed on 2 fresh seeds: learning_rate=0.003, mean score "
+            in result.stdout) and "no other combination was confirmed to compare it with." in result.stdout
+    assert processes_mentioning(str(tmp_path)) == []
+
+
+def ml_fresh_seeds(base: int, count: int) -> list:
+    import mlagents_learn
+
+    return mlagents_learn.fresh_seeds(base, 1, [base], count)

@@ -131,7 +131,7 @@ def test_every_run_trains_once_on_the_cluster_never_more_at_once_than_it_holds(f
     for run_id, run in state.items():
         assert f"start {run_id}: tag={run_id[-1]}" in out and f"on {run['sessions'][-1]['node']}" in out
     summary = (folder / "results" / "r-sweep" / "summary.csv").read_text().splitlines()
-    assert summary[0].split(",")[:4] == ["run", "values", "status", "node"]
+    assert summary[0].split(",")[:5] == ["run", "values", "seed", "status", "node"]
     # Each run's log is in the sweep's logs/, its ports from the lane its node gave it.
     for run_id in state:
         assert (folder / "results" / "r-sweep" / "logs" / f"{run_id}.log").exists()
@@ -333,3 +333,31 @@ def test_a_random_search_with_halving_trains_and_promotes_its_trials_on_the_clus
     assert sorted(rec["run_id"] for rec in records if not rec["resumed"]) == [f"r-{n}" for n in range(6)]
     assert sorted(rec["run_id"] for rec in records if rec["resumed"]) == sorted([f"r-{ranked[0]}"] * 2 + [f"r-{ranked[1]}"])
     assert len({session["node"] for run in state.values() for session in run["sessions"]}) == 2  # both nodes trained
+
+
+@in_loopback_namespace
+def test_a_confirmation_trains_on_the_cluster_as_the_search_did(folder):
+    from helpers import TensorBoardServer
+
+    import yaml
+
+    f0, f1 = ml.fresh_seeds(5, 1, [5], 2)
+    tables = {"first": {5: 1.0, f0: 0.2, f1: 0.4}, "second": {5: 0.5}}
+    scalars = {label: {"B": {"Score": {"by_seed": table, "other": 0.0}}} for label, table in tables.items()}
+    path = folder / "confirm.yaml"
+    path.write_text(yaml.safe_dump({"behaviors": {"B": {"max_steps": 900, "summary_freq": 100}},
+                                    "stand_in": {"duration": 1, "points": 9, "steps": 900,
+                                                 "scalars": {"opt_values": scalars}}}, sort_keys=False))
+    with TensorBoardServer(str(folder / "results"), reload_interval=1) as board, LocalCluster(nodes=2) as cluster:
+        argv = sweep_argv(path, cluster.address, "--num-envs", "2", "--seed", "5", "--confirm", "1", "--confirm-seeds", "2",
+                          "--tensorboard-url", board.url, "--poll-interval", "0.5", "--metric", "Score")
+        argv.remove("--no-tensorboard")
+        assert ml.main(argv) == 0
+    state = state_of(folder)
+    assert [(run_id, run["seed"], run["confirms"], run["values"][0][3], run["status"]) for run_id, run in state.items()] == [
+        ("r-0", 5, False, "first", "finished"), ("r-1", 5, False, "second", "finished"),
+        ("r-2", f0, True, "first", "finished"), ("r-3", f1, True, "first", "finished")]
+    assert {rec["run_id"]: rec["seed"] for rec in read_records(folder / "records")} == {"r-0": 5, "r-1": 5, "r-2": f0, "r-3": f1}
+    assert all(run["sessions"][-1]["node"] for run in state.values())  # every run trained on a node of the cluster
+    with (folder / "results" / "r-sweep" / "summary_confirmation.csv").open() as handle:
+        assert [(row["runs"], row["mean score"]) for row in csv.DictReader(handle)] == [("2", "0.3")]

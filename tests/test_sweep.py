@@ -297,7 +297,7 @@ def test_resume_and_force_in_the_config_are_the_sweeps_not_every_runs(records, t
 
 def test_a_closed_stdout_silences_the_console_never_the_sweep(records, tmp_path):
     config = write_config(tmp_path, "  duration: {opt_values: [0.3, 0.3, 0.3, 0.3]}\n")
-    sweep = subprocess.Popen([sys.executable, str(SCRIPT), *sweep_args(config)], cwd=tmp_path,
+    sweep = subprocess.Popen([sys.executable, str(SCRIPT), *sweep_args(config, "--seed", "9")], cwd=tmp_path,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     first = [sweep.stdout.readline() for _ in range(2)]  # as `... | head -n 2` reads
     sweep.stdout.close()
@@ -305,7 +305,7 @@ def test_a_closed_stdout_silences_the_console_never_the_sweep(records, tmp_path)
     assert sweep.wait(timeout=60) == 0, err
     assert err == ""  # no BrokenPipeError, no traceback
     assert [line.split(b"] ", 1)[1] for line in first] == [
-        b"sweep r: 4 runs, at most 1 at once; folder results/r-sweep\n", b"start r-0: duration=0.3\n"]
+        b"sweep r: 4 runs, at most 1 at once; seed 9; folder results/r-sweep\n", b"start r-0: duration=0.3\n"]
     assert sorted((rec["run_id"], rec["exit_code"]) for rec in read_records(records)) == [(f"r-{n}", 0) for n in range(4)]
     log = (tmp_path / "results" / "r-sweep" / "sweep.log").read_text()
     assert log.count("] finished r-") == 4 and "Summary: results/r-sweep/summary.md" in log
