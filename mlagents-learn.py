@@ -965,7 +965,7 @@ def parse_range(node: Mapping[Any, Any], place: str) -> Range:
     if not isinstance(log, bool):
         raise SweepError(f"opt_range's log is not true or false: {cut(flow(log))}", place, "write log: true for a log scale")
     if log and low <= 0:
-        raise SweepError(f"opt_range on a log scale must be above 0, not from {low!r}", place, f"raise low above 0, or drop log: true")
+        raise SweepError(f"opt_range on a log scale must be above 0, not from {low!r}", place, "raise low above 0, or drop log: true")
     if step is not None:
         if log:
             raise SweepError("opt_range takes log or step, not both", place,
@@ -6258,7 +6258,7 @@ class SearchStudy:
             basis = "each trial's value at the first rung of halving"
         else:
             scored = [(record, record.score[1] if record.score else None) for record in mine if record.status is Status.FINISHED]
-            basis = f"the score of each trial trained to the end"
+            basis = "the score of each trial trained to the end"
         complete = [Trial(tuple(value for _, _, value in record.run.values), "complete", score)
                     for record, score in scored if finite_number(score)]
         if len(complete) < 2 or len({trial.value for trial in complete}) < 2:

@@ -45,12 +45,12 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SCRIPT, STAND_IN, emit, figure, free_port_range  # noqa: E402
-from early_stopping import ENV, FULL_GRID, QUICK_GRID, TRAINER, checkpoint_steps, grid_config, run_logged, tail  # noqa: E402
+from common import STAND_IN, emit, figure  # noqa: E402
+from early_stopping import FULL_GRID, QUICK_GRID, TRAINER, checkpoint_steps, grid_config  # noqa: E402
 from helpers import TensorBoardServer  # noqa: E402  (tests/helpers.py)
+from search import sweep_process  # noqa: E402
 
 TAG = "Environment/Cumulative Reward"
-SWEEP_TIMEOUT = 7200.0  # only keeps a hung sweep from hanging the benchmark
 REFERENCE_SEEDS = 3
 
 
@@ -76,17 +76,7 @@ class Sweep:
 
 
 def run_sweep(name: str, config_text: str, extra: list[str], board_url: str, tmp: Path, results: Path, trainer: str) -> Sweep:
-    config = tmp / f"{name}.yaml"
-    config.write_text(config_text, encoding="utf-8")
-    log = tmp / f"{name}.out"
-    command = [sys.executable, str(SCRIPT), str(config), f"--env={ENV}", "--trainer", trainer, "--num-envs", "2",
-               "--tensorboard-url", board_url, "--poll-interval", "2", "--results-dir", str(results), "--run-id", name,
-               "--base-port", str(free_port_range(2)), *extra]
-    print(f"{name}: {' '.join(extra)} ...", flush=True)
-    code, _, wall = run_logged(name, command, tmp, log, SWEEP_TIMEOUT)
-    sweep_dir = results / f"{name}-sweep"
-    if code != 0 or not (sweep_dir / "summary.csv").exists():
-        raise SystemExit(f"the {name} sweep exited {code}:\n{tail(log, 3000)}")
+    sweep_dir, wall = sweep_process(name, config_text, extra, board_url, tmp, results, trainer)
 
     def table(file: str) -> list[dict[str, str]]:
         if not (sweep_dir / file).exists():
@@ -127,8 +117,9 @@ def main() -> int:
             config = grid_config(grid)
             reference = run_sweep("reference", config, ["--num-repetitions", str(repetitions), "--seed", "1000"],
                                   board.url, tmp, results, trainer)
-            done = [run_sweep(f"sweep-{k}", config, ["--seed", str(k), "--confirm", str(confirm)], board.url, tmp, results,
-                              trainer) for k in range(1, sweeps + 1)]
+            seeds = ["--confirm-seeds", "2"] if args.quick else []
+            done = [run_sweep(f"sweep-{k}", config, ["--seed", str(k), "--confirm", str(confirm), *seeds], board.url, tmp,
+                              results, trainer) for k in range(1, sweeps + 1)]
         figures = report(reference, done, repetitions)
     finally:
         if args.keep:

@@ -161,8 +161,10 @@ class Sweep:
         return {dotted: by_label[dotted.rsplit(".", 1)[1]] for dotted in space.ranges}
 
 
-def run_sweep(name: str, config_text: str, extra: list[str], board_url: str, tmp: Path, results: Path,
-              trainer: str = str(TRAINER)) -> Sweep:
+def sweep_process(name: str, config_text: str, extra: list[str], board_url: str, tmp: Path, results: Path,
+                  trainer: str) -> tuple[Path, float]:
+    """Run one sweep as a user runs it (2 at once, our TensorBoard, polled every 2 s): its folder and wall time;
+    SystemExit with the end of its output if it failed."""
     config = tmp / f"{name}.yaml"
     config.write_text(config_text, encoding="utf-8")
     log = tmp / f"{name}.out"
@@ -174,6 +176,12 @@ def run_sweep(name: str, config_text: str, extra: list[str], board_url: str, tmp
     sweep_dir = results / f"{name}-sweep"
     if code != 0 or not (sweep_dir / "summary.csv").exists():
         raise SystemExit(f"the {name} sweep exited {code}:\n{tail(log, 3000)}")
+    return sweep_dir, wall
+
+
+def run_sweep(name: str, config_text: str, extra: list[str], board_url: str, tmp: Path, results: Path,
+              trainer: str = str(TRAINER)) -> Sweep:
+    sweep_dir, wall = sweep_process(name, config_text, extra, board_url, tmp, results, trainer)
     with open(sweep_dir / "summary.csv", encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
     state = json.loads((sweep_dir / "sweep_state.json").read_text())

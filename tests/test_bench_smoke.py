@@ -52,6 +52,11 @@ EXPECTED = {
           for name in ("within_noise", "steps_share_max", "wall_share_mean", "pick_reward_mean")),
         "tpe_minus_random_reward",
     ],
+    "confirm.py": [
+        "reference_best_reward", "reference_top2_gap", "reward_noise_sd",
+        *(f"{way}_{name}" for way in ("last", "score", "confirm") for name in ("within_noise", "best_exactly")),
+        "confirm_steps_ratio", "confirm_wall_share", "confirm_told_apart",
+    ],
     "ray_cluster.py": [
         "ray_makespan_ratio_runs", "ray_makespan_ratio_sweep", "local_makespan_ratio_runs", "local_makespan_ratio_sweep",
         "ray_vs_local_runs", "ray_driver_cpu_share_pct", "ray_driver_cpu_share_steady_pct", "local_sweep_cpu_share_pct",
@@ -68,6 +73,8 @@ MAY_BE_ZERO = {
     # search.py's smoke run trains with the stand-in: every run scores alike, so there is no noise and no
     # difference, and a pick may fall outside the noise.
     "reward_noise_sd", "tpe_minus_random_reward", "random_within_noise", "tpe_within_noise",
+    # confirm.py's smoke run too: the top two tie, and no lead is beyond a noise of 0.
+    "reference_top2_gap", "confirm_told_apart",
 }
 # 1000 steps of training are too few to learn: the best final reward is below 0.  Other
 # programs' CPU is the machine's busy time less ours: about 0 on an idle machine, either side.

@@ -303,14 +303,18 @@ def stand_in_sweep(folder, config_text, *extra):
             "--base-port", str(free_port(8)), *extra]
 
 
-def test_each_run_sees_only_its_gpu_and_no_gpu_holds_more_runs_than_asked(folder, monkeypatch):
-    # A stand-in for nvidia-smi lists two GPUs: --gpus all finds them.
+def nvidia_smi(folder, monkeypatch, script: str) -> None:
+    """A stand-in for nvidia-smi (no GPU here), first on PATH: it runs the shell script given."""
     bin_dir = folder / "bin"
     bin_dir.mkdir()
     smi = bin_dir / "nvidia-smi"
-    smi.write_text("#!/bin/sh\nprintf '0\\n1\\n'\n")
+    smi.write_text(f"#!/bin/sh\n{script}\n")
     smi.chmod(smi.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+
+def test_each_run_sees_only_its_gpu_and_no_gpu_holds_more_runs_than_asked(folder, monkeypatch):
+    nvidia_smi(folder, monkeypatch, "printf '0\\n1\\n'")  # two GPUs: --gpus all finds them
     config = "behaviors:\n  B:\n    max_steps: 1000\nstand_in:\n  duration: 0.5\n  n: {opt_values: [0, 1, 2, 3, 4, 5]}\n"
     assert ml.main(stand_in_sweep(folder, config, "--gpus", "all", "--runs-per-gpu", "2", "--no-tensorboard")) == 0
     records = read_records(folder / "records")
@@ -346,7 +350,7 @@ def test_a_confirmation_with_tensorboard_ranks_the_fresh_seeds_and_resume_adds_s
         assert rows == [("scalars=second", "2", "0.85", "0.8 to 0.9", f"{f0} {f1}"),
                         ("scalars=first", "2", "0.3", "0.2 to 0.4", f"{f0} {f1}")]
         out = capsys.readouterr().out
-        assert (f"Best settings, confirmed on 2 fresh seeds: scalars=second, mean score 0.85 (95% interval 0.8 to 0.9) "
+        assert ("Best settings, confirmed on 2 fresh seeds: scalars=second, mean score 0.85 (95% interval 0.8 to 0.9) "
                 "over r-4 r-6; its lead is beyond the noise measured: 0.55 ahead of scalars=first (interval 0.4 to 0.7).") in out
         assert "Best run of the search: r-0 (scalars=first), score 1 " in out
         # --resume with a third seed: two runs more, none trained again.
@@ -357,12 +361,7 @@ def test_a_confirmation_with_tensorboard_ranks_the_fresh_seeds_and_resume_adds_s
 
 
 def test_gpus_all_without_a_gpu_to_find_is_one_line(folder, monkeypatch, capsys):
-    bin_dir = folder / "bin"
-    bin_dir.mkdir()
-    smi = bin_dir / "nvidia-smi"
-    smi.write_text("#!/bin/sh\necho 'NVIDIA-SMI has failed because it could not communicate with the NVIDIA driver.'\nexit 9\n")
-    smi.chmod(smi.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    nvidia_smi(folder, monkeypatch, "echo 'NVIDIA-SMI has failed because it could not communicate with the NVIDIA driver.'; exit 9")
     config = "behaviors:\n  B:\n    max_steps: 1000\n"
     assert ml.main(stand_in_sweep(folder, config, "--gpus", "all")) == 2
     assert capsys.readouterr().err == ("error: --gpus all found no GPU (nvidia-smi lists none, or is not installed) (command "
