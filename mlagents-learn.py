@@ -615,6 +615,7 @@ class RunRecord:
         session = Session(began, resumed, from_step)
         self.sessions.append(session)
         self._status, self._reason = Status.RUNNING, ""
+        self.settled = False  # it writes new points: its score is not final until they are read
         return session
 
     def ask(self, what: str, reason: str) -> None:

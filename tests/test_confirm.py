@@ -153,6 +153,18 @@ def test_confirmation_waits_for_the_searchs_last_scores_then_trains_the_best_com
     assert "r-7\n- confirmation: its combination trained again on a seed the search never used\n- seed 1529766679\n" in info
 
 
+def test_a_run_read_as_settled_is_unsettled_by_its_next_session(tmp_path):
+    # A paused halving run was read as final; it went on and finished: its score is not final until read again.
+    h, _ = confirm_harness(tmp_path, count=1)
+    record = ml.RunRecord(h.runs[0])
+    record.begin_session(10.0, False, None)
+    record.end_session(20.0, ml.Ending.PAUSED, exit_code=0, saved=300)
+    record.settled = True
+    record.go_on()
+    record.begin_session(30.0, True, 300)
+    assert record.settled is False
+
+
 def test_confirmation_runs_are_judged_by_no_stop_rule(tmp_path):
     rule = f"    opt_stop: {{tag: {TAG}, step: 500, min: 0.95}}\n"  # every run below 0.95 at step 500 stops
     from fakes import FakeWatcher
