@@ -5908,6 +5908,8 @@ def write_summary(outcome: Outcome, settings: Settings, console: Console) -> Non
                      if top is not None and finite_number(top.mean) else "")
     verdict = confirmation_verdict(confirmed, settings.metric_mode)
     confirm_line = verdict_line(verdict, settings.confirm_seeds, so_far) if verdict is not None else ""
+    if settings.confirm and not confirmed and not outcome.unfinished:
+        confirm_line = "Nothing was confirmed: no run of the search has a score to rank its combination by (see the table)."
     files = {"summary.csv": csv_text(*summary_rows(outcome, settings, whole=True)[:2])}
     markdown = f"# Sweep {settings.run_id}\n\n{markdown_table(header, rows)}\n"
     if by_combination is not None:

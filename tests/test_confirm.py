@@ -390,3 +390,16 @@ def test_a_dry_run_says_what_confirmation_and_the_gpus_will_cost(folder, capsys)
         "--torch-device cuda; at most 1 per GPU)",
         "then --confirm 2: the 2 best combinations trained again on 3 fresh seeds (seeds 1079836010, 1529766679, "
         "1871900544), to max_steps: 6 runs, 6000 steps more (the grid's 4 runs train at most 4000 steps)"]
+
+
+def test_a_confirmation_with_nothing_scored_says_so_and_the_sweep_ends(tmp_path):
+    h, watcher = confirm_harness(tmp_path, count=2, confirm=1, confirm_seeds=1)
+    h.tick()
+    for run in h.launcher.started:
+        run.end(3)  # both failed: no score
+    h.tick(1)
+    watcher.serve(h.clock(), {}, settled=("r-0", "r-1"))
+    assert h.tick(1) is True and h.launcher.ids() == ["r-0", "r-1"]
+    h.summary()
+    assert (tmp_path / "results" / "r-sweep" / "summary.md").read_text().splitlines()[-1] == (
+        "Nothing was confirmed: no run of the search has a score to rank its combination by (see the table).")
