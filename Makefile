@@ -28,7 +28,7 @@ demo:
 
 test: install $(VENV)/.test-requirements
 	$(BIN)/python -m bandit --quiet --recursive mlagents-learn.py scripts examples bench images --skip $(BANDIT_SKIPS)
-	$(BIN)/python -m pytest tests -q -n 2
+	$(BIN)/python -m pytest tests -q -n 2 --dist worksteal
 
 bench: install $(VENV)/.test-requirements
 	$(BIN)/python bench/run

@@ -336,10 +336,13 @@ def test_a_random_search_with_halving_trains_and_promotes_its_trials_on_the_clus
 
 
 @in_loopback_namespace
-def test_a_confirmation_trains_on_the_cluster_as_the_search_did(folder):
+def test_a_confirmation_trains_on_the_cluster_as_the_search_did(folder, monkeypatch):
     from helpers import TensorBoardServer
 
     import yaml
+
+    # Every point of a run has its seed's value: a shorter wait for TensorBoard to settle changes no score.
+    monkeypatch.setattr(ml, "TENSORBOARD_SETTLE", 2.0)
 
     f0, f1 = ml.fresh_seeds(5, 1, [5], 2)
     tables = {"first": {5: 1.0, f0: 0.2, f1: 0.4}, "second": {5: 0.5}}
