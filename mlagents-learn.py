@@ -5044,7 +5044,8 @@ class Supervisor:
         else:
             self.follow_policy()
             self.fill_slots()
-        if self.watcher is not None and any(record.run.run_id not in self.asked_final and self.settles(record, self.wall())
+        now = self.wall()
+        if self.watcher is not None and any(record.run.run_id not in self.asked_final and self.settles(record, now)
                                             for record in self.records):
             self.changed = True  # a run settled since the watcher was last asked: it is read once more, as final
         if self.changed:  # once per tick: a burst of starts or ends is one write
@@ -5424,7 +5425,8 @@ class Supervisor:
                 self.first_point.setdefault(record.run.run_id, progress)
         for record in self.records:
             self.note_score(record, snapshot)
-            if record.run.run_id in snapshot.settled and record.status not in (Status.RUNNING, Status.PENDING):
+            if record.status not in (Status.RUNNING, Status.PENDING) and (
+                    record.run.run_id in snapshot.settled or self.last_points_read(record, snapshot)):
                 record.settled = True
         for decision in self.policy.decide(self.records, snapshot):
             record = self.by_id[decision.run_id]
@@ -5490,6 +5492,18 @@ class Supervisor:
         return MetricsRequest(tuple(self.summary_tags), tuple((record.run.run_id, behavior) for record in started
                                                               for behavior in record.run.behaviors), final, self.due,
                               {record.run.run_id: record.windows() for record in started})
+
+    def last_points_read(self, record: RunRecord, snapshot: Snapshot) -> bool:
+        """Has a run that trained to the end had its last points read? Once each behavior's latest point of --metric
+        is within one summary period of its max_steps, no later one can come: its score is final at once."""
+        if record.status is not Status.FINISHED:
+            return False
+        for behavior in record.run.behaviors:
+            points = snapshot.of(record.run.run_id, behavior, self.settings.metric)
+            max_steps, summary_freq = record.run.horizons.get(behavior, (math.inf, 0.0))
+            if not points or points[-1][0] + summary_freq <= max_steps:
+                return False
+        return True
 
     def settles(self, record: RunRecord, now: float) -> bool:
         """Has the run ended long enough ago for TensorBoard to have read its last points?"""
@@ -5806,14 +5820,14 @@ class Verdict:
         return self.interval is not None and self.interval[0] > 0
 
 
-def confirmations(records: Sequence[RunRecord], mode: str) -> list[Confirmed]:
+def confirmations(records: Sequence[RunRecord], metric: str, mode: str) -> list[Confirmed]:
     """The confirmed combinations, best mean first (those without a score last, in the order they were confirmed)."""
     groups: dict[str, Confirmed] = {}
     for record in sorted((record for record in records if record.run.confirms), key=lambda record: record.run.index):
         run = record.run
         group = groups.setdefault(run.combination, Confirmed(run.describe(), run.describe(True), [], []))
         group.records.append(record)
-        score = ranking_value(record, "")
+        score = ranking_value(record, metric)
         if record.status is Status.FINISHED and finite_number(score):
             group.scores.append(score)
     return best_first(list(groups.values()), lambda group: group.mean, mode)
@@ -5887,7 +5901,7 @@ def write_summary(outcome: Outcome, settings: Settings, console: Console) -> Non
     summary.md (values cut short: for people)."""
     header, rows, ranked = summary_rows(outcome, settings)
     by_combination = combination_rows(outcome, settings) if settings.repetitions > 1 else None
-    confirmed = confirmations(outcome.records, settings.metric_mode)
+    confirmed = confirmations(outcome.records, settings.metric, settings.metric_mode)
     so_far = " so far" if outcome.unfinished else ""
     of_search = " of the search" if confirmed else ""
     best_line = ""
@@ -6363,7 +6377,7 @@ def build_parser() -> ArgumentParser:
     parser.flag(ours, "--seed", metavar="N",
                       help="the sweep's seed: repetition 1 trains on N, each later one on a seed derived from N "
                            "(default: the config's env_settings.seed, else one drawn and recorded)")
-    trust = parser.add_argument_group("a winner you can trust (see README, Confirming the winner)")
+    trust = parser.add_argument_group("a winner you can trust (see README, A winner you can trust)")
     parser.flag(trust, "--confirm", type=int, default=0, metavar="K",
                        help="once the search is over, train its K best combinations again on fresh seeds, to max_steps, "
                             "and rank them by those runs")

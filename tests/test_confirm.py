@@ -98,10 +98,9 @@ def test_the_summary_ranks_by_score_and_shows_the_last_value_beside_it(tmp_path)
 # -- confirmation ------------------------------------------------------------------------
 
 
-def scores(h, values):
-    """Serve each run's points: three points of its value at the end (its score is that value)."""
-    points = {(run_id, "B", TAG): [(800, value), (900, value), (1000, value)] for run_id, value in values.items()}
-    return points
+def scores(h, values, last=1000):
+    """Each run's points up to step `last`, all of its value (its score is that value); max_steps is 1000."""
+    return {(run_id, "B", TAG): [(step, value) for step in range(100, last + 1, 100)] for run_id, value in values.items()}
 
 
 def confirm_harness(tmp_path, count=4, **changes):
@@ -114,13 +113,13 @@ def confirm_harness(tmp_path, count=4, **changes):
 
 
 def train_grid(h, watcher, values):
-    """Train every grid run to the end; TensorBoard serves their scores (not yet read as final)."""
+    """Train every grid run to the end; TensorBoard serves their points up to step 900: their last is not read yet."""
     while any(h.status(f"r-{n}") is not ml.Status.FINISHED for n in range(len(values))):
         h.tick()
         for run in h.launcher.started:
             if run.code is None and run.run_id in values:
                 run.end(0)
-        watcher.serve(h.clock(), scores(h, values))
+        watcher.serve(h.clock(), scores(h, values, last=900))
         h.tick(1)
 
 
@@ -129,9 +128,10 @@ def test_confirmation_waits_for_the_searchs_last_scores_then_trains_the_best_com
     values = {"r-0": 0.1, "r-1": 0.9, "r-2": 0.5, "r-3": 0.7}
     train_grid(h, watcher, values)
     assert h.launcher.ids() == ["r-0", "r-1", "r-2", "r-3"]
-    # The search is over, but its runs' last points may not be read yet: nothing starts, the sweep is not over.
+    # The search is over, but its runs' last points (step 1000) are not read yet: nothing starts, the sweep is not over.
     assert h.tick(1) is False and h.launcher.ids() == ["r-0", "r-1", "r-2", "r-3"]
-    watcher.serve(h.clock(), scores(h, values), settled=tuple(values))
+    # Once each finished run's point at max_steps is read, nothing later can come: confirmation starts.
+    watcher.serve(h.clock(), scores(h, values))
     h.tick(1)
     # The two best (n=1 0.9, n=3 0.7), on the first fresh seed, then the second.
     assert h.launcher.ids()[4:] == ["r-4", "r-5"]
@@ -176,6 +176,9 @@ def test_confirmation_runs_are_judged_by_no_stop_rule(tmp_path):
     watcher.serve(h.clock(), {("r-0", "B", TAG): [(600, 0.5)], ("r-1", "B", TAG): [(600, 0.6)]})
     h.tick(1)
     assert [run.asked for run in h.launcher.started] == [["interrupt"], ["interrupt"]]  # stopped by the rule
+    h.tick(30)
+    # Stopped early, their last points are known read only once TensorBoard was read after they settled.
+    assert h.launcher.ids() == ["r-0", "r-1"] and h.tick(1) is False
     watcher.serve(h.clock(), {("r-0", "B", TAG): [(600, 0.5)], ("r-1", "B", TAG): [(600, 0.6)]}, settled=("r-0", "r-1"))
     h.tick(1)
     assert h.launcher.ids() == ["r-0", "r-1", "r-2"] and h.supervisor.by_id["r-2"].run.describe() == "n=1"
@@ -263,7 +266,7 @@ def test_a_confirmation_ranks_only_runs_that_trained_to_the_end(tmp_path):
     h.launcher.last("r-3").end(5)  # failed: its points are no result
     watcher.serve(h.clock(), scores(h, {**values, "r-2": 0.3, "r-3": 0.9}), settled=tuple(values))
     h.tick(1)
-    ranked = ml.confirmations(h.outcome().records, "max")
+    ranked = ml.confirmations(h.outcome().records, TAG, "max")
     assert [(group.label, group.scores, [record.run.run_id for record in group.records]) for group in ranked] == [
         ("n=1", [0.3], ["r-2"]), ("n=0", [], ["r-3"])]
     h.summary()
