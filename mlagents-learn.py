@@ -144,8 +144,7 @@ MLAGENTS_FLAGS: dict[str, bool] = {
     "--train": False,
 }
 # Flags the sweep owns: each run gets its own value for them.
-# --seed: each run's seed is written in its config, derived from the sweep's (see run_seed); --torch-device:
-# with --gpus each run trains on the GPU it is given.
+# --seed: each run's seed is written in its config, derived from the sweep's (see run_seed).
 SWEEP_OWNED_FLAGS = ("--run-id", "--num-envs", "--base-port", "--seed")
 
 OPTION_KEY = "opt_values"
@@ -1230,9 +1229,7 @@ def run_seed(base: int, repetition: int) -> int:
     """
     if repetition == 1:
         return base
-    import random
-
-    return random.Random(f"{base}:{repetition}").randrange(SEED_LIMIT)  # nosec B311  # a seed, not a secret
+    return seeded(base, repetition).randrange(SEED_LIMIT)
 
 
 def fresh_seeds(base: int, after: int, used: Iterable[int], count: int) -> list[int]:
@@ -1596,10 +1593,11 @@ class Sampler(Protocol):
 
 
 def seeded(seed: int, number: int) -> Any:
-    """The random source of trial `number`: from the search seed and the trial, never from what came before."""
+    """The random source of number `number` of a seed (a search's trial, a sweep's repetition): from the seed and
+    the number alone, never from what came before."""
     import random
 
-    return random.Random(f"{seed}:{number}")  # nosec B311  # a search, not a secret
+    return random.Random(f"{seed}:{number}")  # nosec B311  # a search or a seed, not a secret
 
 
 def distinct_places(option: Option) -> dict[str, int]:
@@ -3060,45 +3058,46 @@ class ConfirmingPolicy:
         self.base_seed, self.repetitions = base_seed, repetitions  # confirmation seeds come after the search's laps
 
     @staticmethod
-    def searched(records: Iterable[RunRecord]) -> list[RunRecord]:
+    def of_search(records: Iterable[RunRecord]) -> list[RunRecord]:
+        """The search's runs: every run but the confirmation's."""
         return [record for record in records if not record.run.confirms]
 
     def search_ended(self, recorded: Mapping[str, RunRecord]) -> bool:
         """Nothing of the search is left to propose, train, or decide."""
         return (self.search.unproposed(recorded) == 0 and self.search.propose(recorded) is None
                 and all(record.status in (Status.FINISHED, Status.STOPPED, Status.FAILED)
-                        for record in self.searched(recorded.values())))
+                        for record in self.of_search(recorded.values())))
 
-    def search_over(self, recorded: Mapping[str, RunRecord]) -> bool:
-        """The search ended, and every score it is ranked by is of its runs' last points: a run that ended a
-        moment ago still has its last points unread (TensorBoard reads event files every few seconds)."""
-        return self.search_ended(recorded) and all(record.settled or record.status is Status.FAILED
-                                                   for record in self.searched(recorded.values()))
+    def scores_read(self, recorded: Mapping[str, RunRecord]) -> bool:
+        """Every score the search is ranked by is of its runs' last points: a run that ended a moment ago still
+        has its last points unread (TensorBoard reads event files every few seconds)."""
+        return all(record.settled or record.status is Status.FAILED for record in self.of_search(recorded.values()))
 
     def chosen(self, recorded: Mapping[str, RunRecord]) -> list[RunRecord]:
         """A run of each combination to confirm, best first: those confirmation runs already train, then the
         next best of the search's ranking, up to K."""
         confirming = sorted((record for record in recorded.values() if record.run.confirms), key=lambda record: record.run.index)
         picked = {record.run.combination: record for record in confirming}
-        for runs in combination_ranking(self.searched(recorded.values()), self.mode, self.search.standing):
+        for runs in combination_ranking(self.of_search(recorded.values()), self.mode, self.search.standing):
             if len(picked) >= self.count:
                 break
             picked.setdefault(runs[0].run.combination, runs[0])
         return list(picked.values())
 
     def confirmation_seeds(self, recorded: Mapping[str, RunRecord]) -> list[int]:
-        used = [record.run.seed for record in self.searched(recorded.values()) if record.run.seed is not None]
+        used = [record.run.seed for record in self.of_search(recorded.values()) if record.run.seed is not None]
         return fresh_seeds(self.base_seed, self.repetitions, used, self.seeds)
 
     def propose(self, recorded: Mapping[str, RunRecord]) -> RunSpec | None:
         spec = self.search.propose(recorded)
-        if spec is not None or not self.search_over(recorded):
+        if spec is not None or not self.search_ended(recorded) or not self.scores_read(recorded):
             return spec
         done = {(record.run.combination, record.run.seed) for record in recorded.values() if record.run.confirms}
         index = max((record.run.index for record in recorded.values()), default=-1) + 1
+        chosen = self.chosen(recorded)
         # Seed by seed: an interrupted confirmation has every chosen combination on the same seeds so far.
         for lap, seed in enumerate(self.confirmation_seeds(recorded), start=self.repetitions + 1):
-            for record in self.chosen(recorded):
+            for record in chosen:
                 run = record.run
                 if (run.combination, seed) not in done:
                     return RunSpec(tuple(run.values), tuple(run.names or [None] * len(run.values)), lap, index, seed,
@@ -3113,20 +3112,20 @@ class ConfirmingPolicy:
         return self.search.unproposed(recorded) + max(0, self.count * self.seeds - confirming)
 
     def decide(self, records: Sequence[RunRecord], snapshot: Snapshot) -> list[Decision]:
-        return self.search.decide(self.searched(records), snapshot)
+        return self.search.decide(self.of_search(records), snapshot)
 
     def tags(self) -> list[str]:
         return self.search.tags()
 
     def waits(self, records: Sequence[RunRecord]) -> bool:
         """The search waits for a decision, or the confirmation for the search's last scores."""
-        if self.search.waits(self.searched(records)):
+        if self.search.waits(self.of_search(records)):
             return True
         recorded = {record.run.run_id: record for record in records}
-        return self.search_ended(recorded) and not self.search_over(recorded) and self.unproposed(recorded) > 0
+        return self.search_ended(recorded) and not self.scores_read(recorded) and self.unproposed(recorded) > 0
 
     def due(self, records: Sequence[RunRecord], snapshot: Snapshot) -> bool:
-        return self.search.due(self.searched(records), snapshot)
+        return self.search.due(self.of_search(records), snapshot)
 
     def memory_from_json(self, data: Any, status: Status) -> Any:
         return self.search.memory_from_json(data, status)
