@@ -45,7 +45,7 @@ import time
 import urllib.parse
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence, TypeVar
 
 import yaml
@@ -67,6 +67,13 @@ DEFAULT_METRIC = "Environment/Cumulative Reward"
 DEFAULT_MAX_RUNS = 10_000
 DEFAULT_MEDIAN_MIN_RUNS = 3
 DEFAULT_HALVING_FACTOR = 3
+# rule: pbt (population based training, Jaderberg et al. 2017; the defaults are Ray Tune's PBT's): every
+# DEFAULT_PBT_INTERVAL steps the worst quarter of the population takes over a checkpoint of the best quarter and
+# goes on with its values perturbed by a factor, or drawn afresh one time in four.
+DEFAULT_PBT_INTERVAL = 50_000
+DEFAULT_PBT_QUANTILE = 0.25
+DEFAULT_PBT_PERTURB = (0.8, 1.2)
+DEFAULT_PBT_RESAMPLE = 0.25
 MLAGENTS_MAX_STEPS, MLAGENTS_SUMMARY_FREQ = 500_000, 50_000  # mlagents-learn's defaults per behavior
 MAX_STEPS_LIMIT = 1e15  # more steps than any run trains; past it a number is a typo (or 400 digits)
 TICK = 0.2  # supervisor period: a freed slot is refilled within this
@@ -251,6 +258,10 @@ class StopRule:
     min_runs: int = DEFAULT_MEDIAN_MIN_RUNS
     mode: str = "max"  # "max" when higher is better
     factor: float = DEFAULT_HALVING_FACTOR  # rule: halving
+    interval: float = DEFAULT_PBT_INTERVAL  # rule: pbt, and its quantile, perturb and resample
+    quantile: float = DEFAULT_PBT_QUANTILE
+    perturb: tuple[float, ...] = DEFAULT_PBT_PERTURB
+    resample: float = DEFAULT_PBT_RESAMPLE
 
 
 @dataclass(frozen=True)
@@ -259,6 +270,35 @@ class Origin:
 
     parent: str
     step: float
+
+
+@dataclass(frozen=True)
+class Exploit:
+    """A run's weights changed hands (population based training): at an interval it took over another run's
+    checkpoint and went on with other values. Its points from before are not its own (see RunRecord.windows)."""
+
+    interval: int  # the interval it happened at (1: the first, at `interval` steps)
+    donor: str  # the run whose checkpoint it took
+    step: float | None  # the step of that checkpoint: where it trained on from
+    before: tuple[tuple[str, str, Any], ...]  # its values before, (heading, label, value) per option
+    after: tuple[tuple[str, str, Any], ...]  # and after
+    names: tuple[tuple[str | None, ...], tuple[str | None, ...]]  # each value's label from the config, before and after
+    session: int  # the number of its first session with the new weights
+
+    def to_json(self) -> dict[str, Any]:
+        return {"interval": self.interval, "donor": self.donor, "step": self.step, "session": self.session,
+                "before": values_json(self.before, self.names[0]), "after": values_json(self.after, self.names[1])}
+
+    @staticmethod
+    def from_json(data: Any) -> "Exploit":
+        """Read back from the state file, every field checked; ValueError says which is wrong."""
+        fields = expect_fields(data, {"interval": (int,), "donor": (str,), "step": (int, float, type(None)),
+                                      "session": (int,), "before": (list,), "after": (list,)})
+        if fields["interval"] < 1 or fields["session"] < 0:
+            raise ValueError("interval or session is out of range")
+        before, after = values_from_json(fields["before"]), values_from_json(fields["after"])
+        return Exploit(fields["interval"], fields["donor"], None if fields["step"] is None else float(fields["step"]),
+                       before[0], after[0], (before[1], after[1]), fields["session"])
 
 
 @dataclass(frozen=True)
@@ -530,7 +570,8 @@ class RunRecord:
 
     def __init__(self, run: Run, status: Status = Status.PENDING, sessions: Sequence[Session] = (),
                  memory: Any = None, attempts: int = 0, reason: str = "",
-                 inherited: Mapping[str, Sequence[int]] | None = None, score: tuple[float, float] | None = None) -> None:
+                 inherited: Mapping[str, Sequence[int]] | None = None, score: tuple[float, float] | None = None,
+                 lineage: Sequence[Exploit] = ()) -> None:
         self.run = run
         self._status = status
         self.sessions: list[Session] = list(sessions)
@@ -543,6 +584,7 @@ class RunRecord:
         # (step, value) of --metric at its latest own point, the mean over its behaviors: what a search is told
         # of it, kept so that a resumed search knows it before TensorBoard has served anything.
         self.score = score
+        self.lineage: list[Exploit] = list(lineage)  # each time its weights changed hands, oldest first
         # Not kept: the supervisor's at-hand view while the run trains.
         self.handle: RunHandle | None = None
         self.slot: int | None = None
@@ -604,8 +646,19 @@ class RunRecord:
         return self.trained_s + (now - self.session_began if self.session_began is not None else 0.0)
 
     def windows(self) -> tuple[tuple[float, float | None], ...]:
-        """The wall-clock spans of its sessions: only points written in them are the run's own."""
-        return tuple((session.began, session.ended) for session in self.sessions)
+        """The wall-clock spans of its sessions: only points written in them are the run's own. Once it took over
+        another run's checkpoint (see Exploit), only those since: its earlier points are of weights it no longer has."""
+        since = self.lineage[-1].session if self.lineage else 0
+        return tuple((session.began, session.ended) for session in self.sessions[since:])
+
+    def take_over(self, run: Run, donor: str, step: float | None, interval: int) -> None:
+        """A paused run took over another run's checkpoint (copied into its folder) and goes on as `run`:
+        other values, from that checkpoint's step (see go_on)."""
+        before = self.run
+        self.lineage.append(Exploit(interval, donor, step, tuple(before.values), tuple(run.values),
+                                    (tuple(before.names or [None] * len(before.values)),
+                                     tuple(run.names or [None] * len(run.values))), len(self.sessions)))
+        self.go_on(run)
 
     # -- its transitions -------------------------------------------------------------
 
@@ -677,14 +730,13 @@ class RunRecord:
 
     def to_json(self, memory_json: Callable[[Any], Any]) -> dict[str, Any]:
         run = self.run
-        return {"run_id": run.run_id, "index": run.index,
-                "values": [[heading, label, flow(value), name] for (heading, label, value), name
-                           in zip(run.values, run.names or [None] * len(run.values))],
+        return {"run_id": run.run_id, "index": run.index, "values": values_json(run.values, run.names),
                 "combination": run.combination, "repetition": run.repetition, "seed": run.seed,
                 "origin": [run.origin.parent, run.origin.step] if run.origin else None, "confirms": run.confirms,
                 "status": self._status.value, "reason": self._reason, "attempts": self.attempts,
                 "inherited": self.inherited, "memory": memory_json(self.memory),
                 "score": list(self.score) if self.score is not None else None,
+                "lineage": [exploit.to_json() for exploit in self.lineage],
                 "sessions": [session.to_json() for session in self.sessions]}
 
 
@@ -693,13 +745,18 @@ RECORD_FIELDS: dict[str, tuple[type, ...]] = {
     "run_id": (str,), "index": (int,), "values": (list,), "combination": (str,), "repetition": (int,),
     "seed": (int, type(None)), "origin": (list, type(None)), "status": (str,), "reason": (str,), "attempts": (int,),
     "inherited": (dict,), "memory": (dict, type(None)), "sessions": (list,), "score": (list, type(None)),
-    "confirms": (bool,)}
+    "confirms": (bool,), "lineage": (list,)}
 
 
-def record_spec(fields: Mapping[str, Any]) -> RunSpec:
-    """The spec a record of the state file names, every value read back from its YAML; ValueError if malformed."""
+def values_json(values: Sequence[tuple[str, str, Any]], names: Sequence[str | None] | None) -> list[list[Any]]:
+    """A run's values as the state file keeps them: [heading, label, YAML text, label from the config]."""
+    return [[heading, label, flow(value), name] for (heading, label, value), name in zip(values, names or [None] * len(values))]
+
+
+def values_from_json(items: Sequence[Any]) -> tuple[tuple[tuple[str, str, Any], ...], tuple[str | None, ...]]:
+    """Values as values_json wrote them, each read back from its YAML; ValueError if malformed."""
     values, names = [], []
-    for item in fields["values"]:
+    for item in items:
         if not (isinstance(item, list) and len(item) == 4 and all(isinstance(part, str) for part in item[:3])
                 and isinstance(item[3], (str, type(None)))):
             raise ValueError("values is malformed")
@@ -710,12 +767,18 @@ def record_spec(fields: Mapping[str, Any]) -> RunSpec:
             raise ValueError("values is malformed") from None
         values.append((item[0], item[1], value))
         names.append(item[3])
+    return tuple(values), tuple(names)
+
+
+def record_spec(fields: Mapping[str, Any]) -> RunSpec:
+    """The spec a record of the state file names, every value read back from its YAML; ValueError if malformed."""
+    values, names = values_from_json(fields["values"])
     origin = fields["origin"]
     if origin is not None and not (len(origin) == 2 and isinstance(origin[0], str) and finite_number(origin[1])):
         raise ValueError("origin is malformed")
     if fields["index"] < 0 or fields["repetition"] < 1 or fields["attempts"] < 0:
         raise ValueError("index, repetition or attempts is out of range")
-    spec = RunSpec(tuple(values), tuple(names), fields["repetition"], fields["index"], fields["seed"],
+    spec = RunSpec(values, names, fields["repetition"], fields["index"], fields["seed"],
                    Origin(origin[0], float(origin[1])) if origin else None, fields["confirms"])
     if spec.combination != fields["combination"]:
         raise ValueError("combination does not match its values")
@@ -1148,11 +1211,20 @@ def parse_stop_rules(config: Mapping[str, Any], where: str = "config") -> list[S
         if not items:
             raise SweepError("opt_stop is an empty list", f"{where}: {place}", "give at least one condition or remove opt_stop")
         rules += [parse_stop_rule(str(name), item, f"{where}: {place}") for item in items]
-    halving = {(rule.step, rule.factor, rule.mode) for rule in rules if RULE_KINDS[rule.rule].schedules}
+    kinds = sorted({rule.rule for rule in rules if RULE_KINDS[rule.rule].schedules})
+    if len(kinds) > 1:
+        raise SweepError(f"opt_stop asks for both rule: {kinds[0]} and rule: {kinds[1]}, and a run follows one schedule",
+                         where, "keep one of them")
+    halving = {(rule.step, rule.factor, rule.mode) for rule in rules if rule.rule == "halving"}
     if len(halving) > 1:
         # A run pauses as a whole: its behaviors' rungs must be the same ones.
         raise SweepError("the halving rules of the behaviors differ in step, factor or mode", where,
                          "give every behavior's rule: halving the same step, factor and mode")
+    pbt = {(rule.interval, rule.quantile, rule.perturb, rule.resample, rule.mode) for rule in rules if rule.rule == "pbt"}
+    if len(pbt) > 1:
+        # A population is compared as a whole: at the same intervals, by one rule.
+        raise SweepError("the pbt rules of the behaviors differ in interval, quantile, perturb, resample or mode", where,
+                         "give every behavior's rule: pbt the same settings")
     return rules
 
 
@@ -1194,7 +1266,7 @@ def parse_stop_rule(behavior: str, spec: Any, where: str) -> StopRule:
     if kind is None:
         choices = ", ".join(f"rule: {rule}" for rule in RULE_KINDS if rule != "threshold")
         raise SweepError(f"unknown opt_stop rule {name!r}", where, f"use {choices}, or leave rule out for min/max")
-    for key in ("step", "min", "max", "factor"):
+    for key in ("step", "min", "max", "factor", "interval", "quantile", "resample"):
         value = spec.get(key)
         if value is not None and not finite_number(value):
             raise SweepError(f"opt_stop {key} is not a number: {shown(value)}", where, f"write {key} as a number")
@@ -1209,8 +1281,14 @@ def parse_stop_rule(behavior: str, spec: Any, where: str) -> StopRule:
     min_runs = spec.get("min_runs", DEFAULT_MEDIAN_MIN_RUNS)
     if isinstance(min_runs, bool) or not isinstance(min_runs, int) or min_runs < 1:
         raise SweepError(f"opt_stop min_runs is not a whole number of at least 1: {shown(min_runs)}", where, "e.g. min_runs: 3")
+    perturb = spec.get("perturb", list(DEFAULT_PBT_PERTURB))
+    if not isinstance(perturb, list) or not perturb or not all(finite_number(factor) and factor > 0 for factor in perturb):
+        raise SweepError(f"opt_stop perturb is not a list of factors above 0: {shown(perturb)}", where,
+                         "e.g. perturb: [0.8, 1.2]")
     rule = StopRule(behavior, tag, spec.get("step") or 0, spec.get("min"), spec.get("max"), name, min_runs, mode,
-                    spec.get("factor", DEFAULT_HALVING_FACTOR))
+                    spec.get("factor", DEFAULT_HALVING_FACTOR), spec.get("interval", DEFAULT_PBT_INTERVAL),
+                    spec.get("quantile", DEFAULT_PBT_QUANTILE), tuple(float(factor) for factor in perturb),
+                    spec.get("resample", DEFAULT_PBT_RESAMPLE))
     kind.validate(rule, where)
     return rule
 
@@ -1335,6 +1413,60 @@ class SweepPlan:
                   [] if spec.confirms else self.stop_rules, instances_per_run(config, self.where), list(self.behaviors),
                   horizons(config, self.where), list(spec.names), spec.seed, spec.origin, spec.confirms)
         return run
+
+
+# What a checkpoint fixes, found in mlagents 1.1.0's source: what makes the networks' shape or kind (a checkpoint
+# of another shape loads partly, with a warning only: TorchModelSaver loads with strict=False and takes a size
+# mismatch as a warning), and SAC's init_entcoef, read once to make the entropy coefficient, which is learned and
+# restored from the checkpoint. Everything else is read from the config at every launch: the learning rate,
+# beta and epsilon are set from it at every update (ppo/optimizer_torch.py), so a resumed run trains with new ones.
+NETWORK_SHAPE = ("hidden_units", "num_layers", "normalize", "vis_encode_type", "memory", "goal_conditioning_type")
+SIGNAL_SHAPE = ("network_settings", "encoding_size", "use_actions", "use_vail")
+
+
+def checkpoint_fixed(behavior: Any) -> dict[str, str]:
+    """A behavior's settings that a checkpoint fixes (see NETWORK_SHAPE), by dotted name, as YAML text."""
+    behavior = behavior if isinstance(behavior, dict) else {}
+
+    def section(node: Any, key: str) -> dict[str, Any]:
+        found = node.get(key) if isinstance(node, dict) else None
+        return found if isinstance(found, dict) else {}
+
+    network, hyperparameters, signals = (section(behavior, key) for key in ("network_settings", "hyperparameters",
+                                                                             "reward_signals"))
+    fixed: dict[str, Any] = {"trainer_type": behavior.get("trainer_type", "ppo"), "reward_signals": sorted(map(str, signals)),
+                             "self_play": behavior.get("self_play") is not None}
+    fixed.update({f"network_settings.{key}": network.get(key) for key in NETWORK_SHAPE})
+    fixed.update({f"hyperparameters.{key}": hyperparameters.get(key) for key in ("shared_critic", "init_entcoef")})
+    for name in signals:
+        fixed.update({f"reward_signals.{name}.{key}": section(signals, name).get(key) for key in SIGNAL_SHAPE})
+    return {name: flow(value) for name, value in fixed.items()}
+
+
+def check_pbt_options(plan: "SweepPlan") -> None:
+    """rule: pbt changes a run's values from a checkpoint: an option that changes what a checkpoint fixes (the
+    network's shape or kind) cannot be explored, nor max_steps (the population is compared at the same steps)."""
+    if not any(rule.rule == "pbt" for rule in plan.stop_rules):
+        return
+    base = list(plan.probes()[0].values)
+    for number, (option, name) in enumerate(zip(plan.options, plan.param_names())):
+        candidates = option.values if option.range is None else (option.range.low, option.range.high)
+        seen: dict[str, dict[str, str]] = {}
+        for value in candidates:
+            values = [*base[:number], (base[number][0], base[number][1], value), *base[number + 1:]]
+            run = plan.make_run(RunSpec(tuple(values), (None,) * len(values)))
+            for behavior in run.behaviors:
+                shape = checkpoint_fixed(run.config["behaviors"].get(behavior))
+                shape["max_steps"] = f"{run.horizons.get(behavior, (0, 0))[0]:g}"
+                first = seen.setdefault(behavior, shape)
+                changed = next((key for key in shape if shape[key] != first[key]), None)
+                if changed == "max_steps":
+                    raise SweepError(f"{name} changes max_steps, and rule: pbt compares its population at the same steps "
+                                     "to the same end", plan.where, "give max_steps one value in a pbt sweep")
+                if changed is not None:
+                    raise SweepError(f"{name} changes {changed}, which a checkpoint fixes (the network's shape or kind): "
+                                     "rule: pbt cannot explore it from a checkpoint", plan.where,
+                                     f"give {name} one value, or sweep it with a grid or rule: halving instead")
 
 
 def expand(config: Mapping[str, Any], run_id: str, repetitions: int = 1,
@@ -1592,7 +1724,7 @@ class Sampler(Protocol):
     def sample(self, number: int, trials: Sequence[Trial]) -> tuple[Any, ...]: ...
 
 
-def seeded(seed: int, number: int) -> Any:
+def seeded(seed: int, number: int | str) -> Any:
     """The random source of number `number` of a seed (a search's trial, a sweep's repetition): from the seed and
     the number alone, never from what came before."""
     import random
@@ -2084,6 +2216,25 @@ def check_halving(rule: StopRule, points: Points, others: Sequence[Points]) -> s
     return None
 
 
+def _validate_pbt(rule: StopRule, where: str) -> None:
+    if rule.step:
+        raise SweepError("rule: pbt has no step: it is judged every interval", where, "e.g. interval: 50000, and drop step")
+    if rule.interval <= 0:
+        raise SweepError(f"opt_stop interval {rule.interval:g} is not above 0", where, "e.g. interval: 50000 (steps)")
+    if not 0 < rule.quantile <= 0.5:
+        raise SweepError(f"opt_stop quantile {rule.quantile:g} is not above 0 and at most 0.5", where,
+                         "e.g. quantile: 0.25 (the worst quarter takes over the best quarter's checkpoints)")
+    if not 0 <= rule.resample <= 1:
+        raise SweepError(f"opt_stop resample {rule.resample:g} is not a chance from 0 to 1", where, "e.g. resample: 0.25")
+
+
+@register_rule("pbt", fields=("interval", "quantile", "perturb", "resample", "mode"), compares_runs=True,
+               validate=_validate_pbt, schedules=True)
+def check_pbt(rule: StopRule, points: Points, others: Sequence[Points]) -> str | None:
+    """Never stops a run: the policy pauses runs at every interval, and continues them (see PbtPolicy)."""
+    return None
+
+
 def check_rule(rule: StopRule, points: Points, others: Sequence[Points]) -> str | None:
     """Why a run breaks a rule of any kind, or None."""
     return RULE_KINDS[rule.rule].check(rule, points, others)
@@ -2409,9 +2560,10 @@ class Decision:
     action: Action
     reason: str
     remember: Any = None  # replaces what the policy keeps of the run (RunRecord.memory), if not None
-    # A run that continues as another run (other values, from this one's checkpoint): a later policy's
-    # (population based training) way to change a run, with no new kind of action.
+    # A paused run that goes on as another run (other values): population based training's way to change a run,
+    # with no new kind of action; with takes_over, from a copy of that run's checkpoint (see Supervisor.carry_out).
     spec: RunSpec | None = None
+    takes_over: str | None = None
 
 
 @dataclass(frozen=True)
@@ -2674,7 +2826,8 @@ def judge_rung(entries: Sequence[RungEntry], rung: float, factor: float, mode: s
 
 @dataclass(frozen=True)
 class HalvingMemory:
-    """What halving keeps of a run: the rungs it passed, its values at rungs, and the rung it ended at."""
+    """What halving keeps of a run: the rungs it passed, its values at rungs, and the rung it ended at. Population
+    based training keeps the same of its intervals (it ends none)."""
 
     passed: int = 0
     values: Mapping[int, float] = field(default_factory=dict)  # rung number -> the run's value there
@@ -2771,11 +2924,21 @@ class HalvingPolicy:
             points = snapshot.of(record.run.run_id, rule.behavior, rule.tag)
             if not points or (points[-1][0] < rung and record.status is not Status.FINISHED):
                 return None
-            found = rung_value(points, rung)
+            found = self.value_there(points, rung)
             if found is None:
                 return None
             values.append(found)
         return statistics.fmean(values) if values else None
+
+    def placed(self, members: Sequence[tuple[RunRecord, float]]) -> list[RunRecord]:
+        """A rung's runs, best first (ties: by their values, then their numbers; never by when they came)."""
+        ordered = sorted(members, key=lambda member: (ranking_key(member[1], self.mode), member[0].run.describe(whole=True),
+                                                      member[0].run.index))
+        return [record for record, _ in ordered]
+
+    def value_there(self, points: Points, rung: float) -> float | None:
+        """A behavior's value at a rung, from its points (see rung_value)."""
+        return rung_value(points, rung)
 
     def decide(self, records: Sequence[RunRecord], snapshot: Snapshot) -> list[Decision]:
         decisions = self.grid.decide(records, snapshot)
@@ -2915,12 +3078,6 @@ class AshaPolicy(HalvingPolicy):
         kept, rungs = record.memory or HalvingMemory(), self.rungs(record.run)
         return {rungs[k]: value for k, value in kept.values.items() if k < len(rungs)}
 
-    def placed(self, members: Sequence[tuple[RunRecord, float]]) -> list[RunRecord]:
-        """A rung's runs, best first."""
-        ordered = sorted(members, key=lambda member: (ranking_key(member[1], self.mode), member[0].run.describe(whole=True),
-                                                      member[0].run.index))
-        return [record for record, _ in ordered]
-
     def decide(self, records: Sequence[RunRecord], snapshot: Snapshot) -> list[Decision]:
         decisions = self.grid.decide(records, snapshot)
         stopping = {decision.run_id for decision in decisions}
@@ -3000,20 +3157,195 @@ class AshaPolicy(HalvingPolicy):
         return decisions + [decision for run_id, decision in said.items() if run_id not in stopping]
 
 
-def make_policy(runs: Sequence[Run], order: Sequence[int] | None = None) -> GridPolicy | HalvingPolicy:
-    """The policy the runs' stop rules ask for: the grid's, with halving if a rule asks for it."""
+def interval_value(points: Points, step: float, interval: float) -> float | None:
+    """A run's value at an interval's end (step): the mean of its points in the second half of the interval, or
+    with none there its last point of the interval. Only its points of that interval count: a run is compared
+    on how its current weights and values did lately, never on what it did before it took over a checkpoint."""
+    window = [value for at, value in points if step - interval / 2 < at <= step]
+    if window:
+        return statistics.fmean(window)
+    inside = [value for at, value in points if step - interval < at <= step]
+    return inside[-1] if inside else None
+
+
+def neighbour(option: Option, value: Any, factor: float) -> Any:
+    """A list option's value moved one place by a perturbation: up for a factor above 1, down below it (numbers
+    by size, other values in the list's order), staying at the ends. A run keeps to values the config names:
+    a batch size of 1.2 x 512 may not divide the buffer, and a schedule has no number to multiply."""
+    distinct = [option.values[place] for place in distinct_places(option).values()]
+    if all(finite_number(each) for each in distinct):
+        distinct.sort()
+    texts = [flow(each) for each in distinct]
+    if flow(value) not in texts or factor == 1:
+        return value
+    place = texts.index(flow(value)) + (1 if factor > 1 else -1)
+    return distinct[min(max(place, 0), len(distinct) - 1)]
+
+
+def explore(options: Sequence[Option], values: Sequence[Any], chooser: Any, perturb: Sequence[float], resample: float,
+            kept: Iterable[int] = ()) -> list[Any]:
+    """PBT's explore: each value drawn afresh from its option (a chance of `resample`), else perturbed by one of
+    the factors (a range's number times it, kept in the range; a list's value moved to a neighbour). The options
+    numbered in `kept` keep their value (the seed)."""
+    kept = set(kept)
+    found = []
+    for number, (option, value) in enumerate(zip(options, values)):
+        if number in kept:
+            found.append(value)
+        elif chooser.random() < resample:
+            found.append(draw(option.range, chooser) if option.range is not None else chooser.choice(option.values))
+        elif option.range is not None:
+            factor = chooser.choice(list(perturb))
+            found.append(range_value(option.range, value * factor) if finite_number(value) else value)
+        else:
+            found.append(neighbour(option, value, chooser.choice(list(perturb))))
+    return found
+
+
+def intervals_of(run: Run, rule: StopRule) -> list[float]:
+    """The steps a PBT run is compared at: interval, 2 x interval, ... while it is not yet in its last summary
+    period (it trains to the end then, and exports its final model)."""
+    behaviors = [other.behavior for other in run.stop_rules if other.rule == "pbt"]
+    found: list[float] = []
+    step = rule.interval
+    while not any(run.in_last_stretch(behavior, step) for behavior in behaviors) and len(found) < 10_000:
+        found.append(step)
+        step += rule.interval
+    return found
+
+
+class PbtPolicy(HalvingPolicy):
+    """Population based training (Jaderberg et al., 2017) by the runs' rule: pbt, synchronous.
+
+    The population is the runs first proposed (the grid's, or a search's
+    --num-trials), trained --num-envs at a time. A run that reaches its next
+    interval pauses (Ctrl-C: it saves a checkpoint). Once every run of the
+    population has paused there (or is out: failed, or stopped by another
+    rule), they are ranked by their values over the interval's second half:
+    each of the worst quantile takes over the checkpoint of one of the best
+    quantile (Supervisor.carry_out copies it into its own folder) with that
+    run's values explored (see explore), and goes on with --resume; the
+    others go on unchanged. Every run waits for the slowest, so the verdict is
+    of the same stretch of training for all, and depends on nothing but the
+    values there: not on the order runs arrived in, nor on how many trained at
+    once. Which top run is copied and how values move is drawn from the
+    sweep's seed, the interval and the run's number: a resumed sweep decides
+    as the interrupted one would have.
+    """
+
+    def __init__(self, grid: GridPolicy, options: Sequence[Option], seed: int, kept: Iterable[int] = ()) -> None:
+        super().__init__(grid)
+        self.rule = next(rule for rule in grid.rules if rule.rule == "pbt")
+        self.mode = self.rule.mode
+        self.options, self.seed, self.kept = list(options), seed, tuple(kept)
+
+    def rungs(self, run: Run) -> list[float]:
+        if run.run_id not in self._rungs:
+            self._rungs[run.run_id] = intervals_of(run, self.rule) if self.halving(run) else []
+        return self._rungs[run.run_id]
+
+    def value_there(self, points: Points, rung: float) -> float | None:
+        return interval_value(points, rung, self.rule.interval)
+
+    def standing(self, record: RunRecord) -> Standing | None:
+        return None  # every run trains to the end: the runs rank by their scores
+
+    def spec_of(self, record: RunRecord, values: Sequence[Any]) -> RunSpec:
+        """The spec a run goes on as with new values: its own number, repetition and seed."""
+        run = record.run
+        names = [option.names[option.values.index(value)] if option.names and value in option.values else None
+                 for option, value in zip(self.options, values)]
+        return RunSpec(tuple((heading, label, value) for (heading, label, _), value in zip(run.values, values)),
+                       tuple(names), run.repetition, run.index, run.seed)
+
+    def decide(self, records: Sequence[RunRecord], snapshot: Snapshot) -> list[Decision]:
+        decisions = self.grid.decide(records, snapshot)
+        stopping = {decision.run_id for decision in decisions}
+        minds = {record.run.run_id: record.memory or HalvingMemory() for record in records}
+        said: dict[str, Decision] = {}
+
+        def tell(record: RunRecord, action: Action, reason: str, mind: HalvingMemory, **more: Any) -> None:
+            minds[record.run.run_id] = mind
+            said[record.run.run_id] = Decision(record.run.run_id, action, reason, mind, **more)
+
+        # What each run reached: its value at its next interval, once TensorBoard serves it.
+        for record in records:
+            mind, intervals = minds[record.run.run_id], self.rungs(record.run)
+            if (mind.passed < len(intervals) and mind.passed not in mind.values
+                    and record.status in (Status.RUNNING, Status.PAUSED, Status.FINISHED)):
+                value = self.value(record, intervals[mind.passed], snapshot)
+                if value is not None:
+                    tell(record, Action.NOTE, "", HalvingMemory(mind.passed, {**mind.values, mind.passed: value}))
+        # A run at its next interval pauses there, unless it is about to export its final model.
+        for record in records:
+            mind = minds[record.run.run_id]
+            if (record.status is Status.RUNNING and record.stop_asked is None and record.run.run_id not in stopping
+                    and mind.passed in mind.values and not self.finishing(record, snapshot)):
+                tell(record, Action.PAUSE, f"pbt: at interval {mind.passed + 1}, step {self.rungs(record.run)[mind.passed]:g}",
+                     mind)
+        # The population's next interval: the runs still in it that have not passed it. A run not proposed yet is
+        # of it too, still to come; a run that failed or was stopped by another rule is out.
+        playing = [record for record in records if record.status in (Status.PENDING, Status.RUNNING, Status.PAUSED)
+                   and record.run.run_id not in stopping and minds[record.run.run_id].passed < len(self.rungs(record.run))]
+        if playing and self.grid.unproposed({record.run.run_id: record for record in records}) == 0:
+            k = min(minds[record.run.run_id].passed for record in playing)
+            cohort = [record for record in playing if minds[record.run.run_id].passed == k]
+            if all(record.status is Status.PAUSED and k in minds[record.run.run_id].values for record in cohort):
+                self.judge(cohort, k, minds, tell)
+        return decisions + [decision for run_id, decision in said.items() if run_id not in stopping]
+
+    def judge(self, cohort: Sequence[RunRecord], k: int, minds: Mapping[str, HalvingMemory],
+              tell: Callable[..., None]) -> None:
+        """Interval k's verdict on its cohort, every run paused there: the worst quantile exploits and explores."""
+        ranked = self.placed([(record, minds[record.run.run_id].values[k]) for record in cohort])
+        n = len(ranked)
+        count = min(math.ceil(n * self.rule.quantile), n // 2)
+        top, step = ranked[:count], self.rungs(ranked[0].run)[k]
+        for place, record in enumerate(ranked):
+            mind = minds[record.run.run_id]
+            value = mind.values[k]
+            after = HalvingMemory(k + 1, dict(mind.values))
+            if place < n - count:
+                tell(record, Action.CONTINUE, f"pbt: {ordinal(place + 1)} of {n} at step {step:g} ({value:g}): goes on", after)
+                continue
+            chooser = seeded(self.seed, f"pbt:{k + 1}:{record.run.index}")
+            donor = chooser.choice(top)
+            values = explore(self.options, [value for _, _, value in donor.run.values], chooser, self.rule.perturb,
+                             self.rule.resample, self.kept)
+            spec = self.spec_of(record, values)
+            changed = [f"{name} {shown_value(old, None)} -> {shown_value(new, None)}" for name, old, new
+                       in zip(donor.run.value_names(), (value for _, _, value in donor.run.values), values) if flow(old) != flow(new)]
+            donor_value = minds[donor.run.run_id].values[k]
+            tell(record, Action.CONTINUE, f"pbt: {ordinal(place + 1)} of {n} at step {step:g} ({value:g}): takes over "
+                 f"{donor.run.run_id}'s checkpoint ({ordinal(ranked.index(donor) + 1)}, {donor_value:g}) and its values"
+                 f"{', ' + ', '.join(changed) if changed else ', unchanged'}", after, spec=spec, takes_over=donor.run.run_id)
+
+
+def make_policy(runs: Sequence[Run], order: Sequence[int] | None = None, plan: "SweepPlan | None" = None,
+                seed: int = 0) -> GridPolicy | HalvingPolicy:
+    """The policy the runs' stop rules ask for: the grid's, with halving or population based training if a rule asks."""
     grid = GridPolicy(GridProposer(runs, order), runs[0].stop_rules if runs else [])
-    if any(RULE_KINDS[rule.rule].schedules for rule in grid.rules):
-        return HalvingPolicy(grid)
-    return grid
+    return scheduled(grid, plan, seed) or grid
 
 
-def make_search_policy(plan: SweepPlan, sampler: Sampler, budget: int, concurrency: int) -> GridPolicy | AshaPolicy:
-    """A sampled search's policy: its trials with the config's stop rules, and asynchronous halving if a rule asks for it."""
+def scheduled(grid: GridPolicy, plan: "SweepPlan | None", seed: int, concurrency: int | None = None) -> HalvingPolicy | None:
+    """The schedule a rule asks for over the grid's or a search's runs (None: none): halving (asynchronous for a
+    search, given its concurrency), or population based training (its options from the plan)."""
+    kinds = {rule.rule for rule in grid.rules if RULE_KINDS[rule.rule].schedules}
+    if "pbt" in kinds:
+        if plan is None:
+            raise ValueError("rule: pbt explores the plan's options: make_policy needs the plan")
+        return PbtPolicy(grid, plan.options, seed, () if plan.seed_option is None else (plan.seed_option,))
+    if kinds:
+        return HalvingPolicy(grid) if concurrency is None else AshaPolicy(grid, concurrency)
+    return None
+
+
+def make_search_policy(plan: SweepPlan, sampler: Sampler, budget: int, concurrency: int, seed: int = 0) -> GridPolicy | HalvingPolicy:
+    """A sampled search's policy: its trials with the config's stop rules, and asynchronous halving or population
+    based training if a rule asks for it."""
     grid = GridPolicy(SampledProposer(plan, sampler, budget), plan.stop_rules)
-    if any(RULE_KINDS[rule.rule].schedules for rule in grid.rules):
-        return AshaPolicy(grid, concurrency)
-    return grid
+    return scheduled(grid, plan, seed, concurrency) or grid
 
 
 def combination_ranking(records: Sequence[RunRecord], mode: str,
@@ -4614,8 +4946,14 @@ def read_records(data: Mapping[str, Any], path: Path, make_run: Callable[[RunSpe
         try:
             # A state file of a sweep before scores were kept has none: its runs' scores come with the first poll;
             # nor had it confirmation runs.
-            fields = expect_fields({"score": None, "confirms": False, **entry} if isinstance(entry, dict) else entry,
-                                   RECORD_FIELDS)
+            fields = expect_fields({"score": None, "confirms": False, "lineage": [], **entry} if isinstance(entry, dict)
+                                   else entry, RECORD_FIELDS)
+            lineage = []
+            for index, exploit in enumerate(fields["lineage"]):
+                try:
+                    lineage.append(Exploit.from_json(exploit))
+                except ValueError as exc:
+                    raise ValueError(f"lineage[{index}].{exc}") from None
             spec = record_spec(fields)
             score = fields["score"]
             if score is not None and not (len(score) == 2 and finite_number(score[0]) and isinstance(score[1], (int, float))
@@ -4643,7 +4981,7 @@ def read_records(data: Mapping[str, Any], path: Path, make_run: Callable[[RunSpe
             raise state_error(path, f"is malformed: runs[{number}].{exc}") from None
         seen.add(run.run_id)
         records.append(RunRecord(run, status, sessions, memory, fields["attempts"], fields["reason"], fields["inherited"],
-                                 (float(score[0]), float(score[1])) if score is not None else None))
+                                 (float(score[0]), float(score[1])) if score is not None else None, lineage))
     return records
 
 
@@ -4742,8 +5080,13 @@ class Results:
         return True
 
     def steps_saved(self, run: Run, inherited: Mapping[str, Sequence[int]]) -> float | None:
-        """The latest step this sweep's sessions of the run saved a checkpoint of, of any behavior, or None."""
-        steps = [step for _, listed in self.saved(run, inherited).values() for step in listed]
+        """The step this sweep's sessions of the run saved their last checkpoint at, of any behavior, or None:
+        the final checkpoint ML-Agents records (what --resume loads), else the latest it lists. Not simply the
+        latest listed: a run that took over another's checkpoint (see take_over) lists its own older ones, which
+        may be of later steps than the one it trains on from."""
+        record = self.saved(run, inherited).values()
+        finals = [final for final, _ in record if final is not None]
+        steps = finals or [step for _, listed in record for step in listed]
         return max(steps) if steps else None
 
     def checkpoint_since(self, run: Run, since: float) -> float | None:
@@ -4771,6 +5114,72 @@ class Results:
         """True if this sweep saved a checkpoint of every behavior of the run: mlagents-learn --resume loads
         <run>/<Behavior>/checkpoint.pt and fails without it, and an older sweep's is not this run's."""
         return all(self.changed(run, inherited, f"{behavior}/checkpoint.pt") for behavior in run.behaviors)
+
+    def take_over(self, run: Run, donor: Run, step: float | None) -> None:
+        """Population based training's exploit, as ML-Agents' own files: the donor's checkpoint (and a SAC replay
+        buffer, and its exported model) copied into the run's folder, and the run's training_status.json rewritten
+        to name that checkpoint, so that mlagents-learn --resume of the run loads it and trains on from its step.
+
+        Done with the donor paused, so its files hold still. Each file is written whole before it replaces the
+        run's own, the record last: taken over twice (the sweep died before it recorded the first), it is the
+        same. The run keeps its own list of older checkpoints, which ML-Agents prunes as it saves new ones
+        (a list naming the donor's files would make it delete them). OSError if a file cannot be copied."""
+        theirs, mine = self.run_folder(donor.run_id), self.run_folder(run.run_id)
+        try:
+            status = json.loads((theirs / self.STATUS).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            status = {}
+        try:
+            own = json.loads((mine / self.STATUS).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            own = {}
+        status, own = (status if isinstance(status, dict) else {}), (own if isinstance(own, dict) else {})
+
+        def moved(path: Any) -> Any:
+            """A path of the donor's folder as the same path in the run's (ML-Agents writes <run>/<B>/<B>-<step>.*)."""
+            if not isinstance(path, str):
+                return path
+            parts = PurePath(path).parts
+            if len(parts) < 3 or parts[-3] != donor.run_id:
+                return path
+            return str(PurePath(path).parents[2] / run.run_id / parts[-2] / parts[-1])
+
+        copies: list[tuple[Path, Path]] = []
+        for behavior in run.behaviors:
+            copies.append((theirs / behavior / "checkpoint.pt", mine / behavior / "checkpoint.pt"))
+            for optional in (f"{behavior}/last_replay_buffer.hdf5", f"{behavior}.onnx"):
+                if (theirs / optional).exists():
+                    copies.append((theirs / optional, mine / optional))
+                elif optional.endswith(".hdf5"):
+                    (mine / optional).unlink(missing_ok=True)  # its own buffer is of weights it no longer has
+            entry = status.get(behavior) if isinstance(status.get(behavior), dict) else {}
+            final = dict(entry.get("final_checkpoint")) if isinstance(entry.get("final_checkpoint"), dict) else None
+            if final is not None:
+                for path in [final.get("file_path"), *(final.get("auxillary_file_paths") or [])]:
+                    if isinstance(path, str) and moved(path) != path and Path(path).exists():
+                        copies.append((Path(path), Path(moved(path))))
+                final["file_path"] = moved(final.get("file_path"))
+                final["auxillary_file_paths"] = [moved(path) for path in final.get("auxillary_file_paths") or []]
+                if step is not None:
+                    final["steps"] = int(step)
+            mine_entry = own.get(behavior) if isinstance(own.get(behavior), dict) else {}
+            listed = mine_entry.get("checkpoints") if isinstance(mine_entry.get("checkpoints"), list) else []
+            status[behavior] = {**entry, "checkpoints": [*listed, *([final] if final else [])], "final_checkpoint": final}
+        # Every copy is staged before any replaces the run's own: a copy that fails (a full disk) leaves the run
+        # as it was, its own checkpoint and record whole.
+        staged: list[tuple[Path, Path]] = []
+        try:
+            for source, target in [*copies, (Path(), mine / self.STATUS)]:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                temporary = target.with_name(target.name + ".sweep-copy")
+                temporary.write_bytes(json.dumps(status, indent=4).encode() if source == Path() else source.read_bytes())
+                staged.append((temporary, target))
+        except OSError:
+            for temporary, _ in staged:
+                temporary.unlink(missing_ok=True)
+            raise
+        for temporary, target in staged:  # the record last: it names the checkpoint copied before it
+            os.replace(temporary, target)
 
     def clear_events(self, run: Run) -> None:
         """What mlagents-learn --force does to a run's old TensorBoard event files, done before the run starts
@@ -5466,6 +5875,8 @@ class Supervisor:
         action, run_id = decision.action, record.run.run_id
         if action in (Action.STOP, Action.PAUSE) and record.status is Status.RUNNING:
             self.stop(record, decision.reason, pause=action is Action.PAUSE)
+        elif action is Action.CONTINUE and record.status is Status.PAUSED and decision.takes_over is not None:
+            self.take_over(record, decision)
         elif action is Action.CONTINUE and record.status is Status.PAUSED:
             record.go_on(self.make_run(decision.spec) if decision.spec is not None else None)
             self.console.say(f"{run_id} goes on: {decision.reason}")
@@ -5475,6 +5886,29 @@ class Supervisor:
             self.console.say(f"stopped {run_id} early: {decision.reason}")
             self.changed = True
             self.write_hparams()
+
+    def take_over(self, record: RunRecord, decision: Decision) -> None:
+        """A paused run takes over another paused run's checkpoint (population based training's exploit) and goes
+        on as the decision's run. The copy is made before the donor can train on (runs start only after the
+        decisions), and recorded at once: a sweep that dies before the record is written copies it again, the same."""
+        donor = self.by_id[decision.takes_over or ""]
+        step = donor.session.saved if donor.session is not None else None
+        if step is None:  # its pause was closed by --resume, which reads no step: ML-Agents' own record says it
+            step = self.results.steps_saved(donor.run, donor.inherited)
+        run = self.make_run(decision.spec) if decision.spec is not None else record.run
+        try:
+            self.results.take_over(record.run, donor.run, step)
+        except OSError as exc:
+            # Its own checkpoint is whole (each file replaces its own only once written): it goes on with it.
+            self.console.warn(f"{record.run.run_id} cannot take over {donor.run.run_id}'s checkpoint "
+                              f"({exc.strerror or exc}): it goes on with its own, unchanged")
+            record.go_on()
+        else:
+            interval = decision.remember.passed if isinstance(decision.remember, HalvingMemory) else len(record.lineage) + 1
+            record.take_over(run, donor.run.run_id, step, interval)
+            self.console.say(f"{record.run.run_id} goes on: {decision.reason}")
+        self.changed = True
+        self.save()
 
     def metrics_request(self, everything: bool = False) -> MetricsRequest:
         """Every started run, for the ranking metric and every tag the policy reads, with the spans of its
@@ -5701,7 +6135,8 @@ def summary_rows(outcome: Outcome, settings: Settings, whole: bool = False) -> t
     if nodes:
         header.insert(4, "node")
     header += [tag if len(behaviors) == 1 else f"{behavior}: {tag}" for behavior, tag in columns]
-    header.append("note")
+    lineage = any(record.lineage for record in records)  # population based training: whose checkpoints it took
+    header += ["lineage", "note"] if lineage else ["note"]
     ranked = rank(records, settings.metric, settings.metric_mode, outcome.standing)
     rows = []
     for record in ranked:
@@ -5718,6 +6153,9 @@ def summary_rows(outcome: Outcome, settings: Settings, whole: bool = False) -> t
         if nodes:
             row.insert(4, record.node)
         row += [f"{record.metrics[key]:g}" if key in record.metrics else "" for key in columns]
+        if lineage:
+            row.append(lineage_text(record) if whole else f"{len(record.lineage)} takeover{'s' if len(record.lineage) != 1 else ''}"
+                       if record.lineage else "")
         row.append(note)
         rows.append(row)
     return header, rows, ranked
@@ -5894,12 +6332,69 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join([line(header), line(["---"] * len(header)), *(line(row) for row in rows)])
 
 
+def describe_values(values: Sequence[tuple[str, str, Any]], names: Sequence[str | None]) -> str:
+    """Values in one line, as Run.describe shows a run's."""
+    if not values:
+        return "no value options"
+    return " ".join(f"{name}={shown_value(value, label)}" for name, (_, _, value), label
+                    in zip(qualified_names([(heading, label) for heading, label, _ in values]), values, names))
+
+
+@dataclass(frozen=True)
+class Stretch:
+    """One stretch of a model's training under population based training: from a step, which run trained it,
+    with which values."""
+
+    start: float
+    run_id: str
+    values: tuple[tuple[str, str, Any], ...]
+    names: tuple[str | None, ...]
+
+
+def schedule(run_id: str, records: Mapping[str, RunRecord], before: int | None = None) -> list[Stretch]:
+    """The schedule of values a run's model was trained under, from step 0: its weights came from the run whose
+    checkpoint it took over last (before interval `before`), whose weights came from ..., so the schedule is that
+    run's up to the step it was copied at, then this run's values from there."""
+    record = records[run_id]
+    taken = [exploit for exploit in record.lineage if before is None or exploit.interval < before]
+    if not taken or taken[-1].donor not in records:
+        first = record.lineage[0] if record.lineage else None
+        values, names = ((first.before, first.names[0]) if first is not None else
+                         (tuple(record.run.values), tuple(record.run.names or [None] * len(record.run.values))))
+        return [Stretch(0.0, run_id, values, names)]
+    last = taken[-1]
+    return [*schedule(last.donor, records, last.interval), Stretch(last.step or 0.0, run_id, last.after, last.names[1])]
+
+
+def schedule_text(stretches: Sequence[Stretch], end: float | None) -> str:
+    """A schedule in one line: "steps 0-100000 r-3 (lr=0.0003); 100000-500000 r-0 (lr=0.00036)"."""
+    bounds = [*(stretch.start for stretch in stretches[1:]), end]
+    return "; ".join(f"{'steps ' if number == 0 else ''}{stretch.start:g}-{'' if until is None else f'{until:g}'} "
+                     f"{stretch.run_id} ({describe_values(stretch.values, stretch.names)})"
+                     for number, (stretch, until) in enumerate(zip(stretches, bounds)))
+
+
+def lineage_text(record: RunRecord) -> str:
+    """Each time a run took over another's checkpoint: "at 100000 took r-3's (lr 0.0001 -> 0.00036)"."""
+    parts = []
+    for exploit in record.lineage:
+        changed = [f"{name} {shown_value(old, old_label)} -> {shown_value(new, new_label)}" for name, (_, _, old), (_, _, new),
+                   old_label, new_label in zip(qualified_names([(heading, label) for heading, label, _ in exploit.before]),
+                                               exploit.before, exploit.after, *exploit.names) if flow(old) != flow(new)]
+        at = "" if exploit.step is None else f"at {exploit.step:g} "
+        parts.append(f"{at}took over {exploit.donor}'s checkpoint ({', '.join(changed) or 'same values'})")
+    return "; ".join(parts)
+
+
 def write_summary(outcome: Outcome, settings: Settings, console: Console) -> None:
     """Print the table of all runs, best first, and with repetitions the table of combinations, best
     mean first; save them as summary.csv, summary_by_combination.csv (whole values: for machines) and
     summary.md (values cut short: for people)."""
     header, rows, ranked = summary_rows(outcome, settings)
-    by_combination = combination_rows(outcome, settings) if settings.repetitions > 1 else None
+    # Under population based training a run's values change as it goes (its lineage says how): no combination
+    # is trained by all its repetitions alike.
+    pbt = any(rule.rule == "pbt" for record in outcome.records for rule in record.run.stop_rules)
+    by_combination = combination_rows(outcome, settings) if settings.repetitions > 1 and not pbt else None
     confirmed = confirmations(outcome.records, settings.metric, settings.metric_mode)
     so_far = " so far" if outcome.unfinished else ""
     of_search = " of the search" if confirmed else ""
@@ -5919,6 +6414,12 @@ def write_summary(outcome: Outcome, settings: Settings, console: Console) -> Non
         best_line = (f"Best settings{of_search}{so_far}: {top.label}, mean score {top.mean:g} over {len(top.scores)} "
                      f"of its {len(top.records)} runs ({' '.join(record.run.run_id for record in top.records)})"
                      if top is not None and finite_number(top.mean) else "")
+    if pbt and best is not None and best_line:
+        records = {record.run.run_id: record for record in outcome.records}
+        models = ", ".join(str(settings.results_dir / best.run.run_id / f"{behavior}.onnx") for behavior in best.run.behaviors)
+        best_line += (f"; its model: {models}; the schedule of values it was trained under: "
+                      f"{schedule_text(schedule(best.run.run_id, records), best.last_step)}")
+    lineage = [f"- {record.run.run_id}: {lineage_text(record)}" for record in ranked if record.lineage]
     verdict = confirmation_verdict(confirmed, settings.metric_mode)
     confirm_line = verdict_line(verdict, settings.confirm_seeds, so_far) if verdict is not None else ""
     if settings.confirm and not confirmed and not outcome.unfinished:
@@ -5931,6 +6432,8 @@ def write_summary(outcome: Outcome, settings: Settings, console: Console) -> Non
     if confirmed:
         files["summary_confirmation.csv"] = csv_text(*confirmation_rows(confirmed, whole=True))
         markdown += f"\n## Confirmation on fresh seeds\n\n{markdown_table(*confirmation_rows(confirmed))}\n"
+    if lineage:
+        markdown += "\n## Lineage (each run that took over another's checkpoint)\n\n" + "\n".join(lineage) + "\n"
     if best_line:
         markdown += f"\n{best_line}\n"
     if confirm_line:
@@ -5954,6 +6457,8 @@ def write_summary(outcome: Outcome, settings: Settings, console: Console) -> Non
                       + text_table(*by_combination[:2]) + "\n")
     if confirmed:
         console.block("Confirmation on fresh seeds, best mean first:\n\n" + text_table(*confirmation_rows(confirmed)) + "\n")
+    if lineage:
+        console.block("Lineage (each run that took over another's checkpoint):\n" + "\n".join(lineage))
     if best_line:
         console.block(best_line)
     if confirm_line:
@@ -6811,9 +7316,16 @@ def prepare(argv: Sequence[str], console: Console) -> Prepared:
         checked, run_ids = runs, [run.run_id for run in runs]
     check_run_id_length(settings.run_id, len(run_ids), settings.run_id_source)
     check_seed_option(settings, plan)
-    if settings.tensorboard_url is None and any(RULE_KINDS[rule.rule].schedules for rule in plan.stop_rules):
-        raise SweepError("rule: halving decides from TensorBoard, and --no-tensorboard leaves it out", "command line",
-                         "drop --no-tensorboard, or the halving rule")
+    schedule = next((rule.rule for rule in plan.stop_rules if RULE_KINDS[rule.rule].schedules), None)
+    if settings.tensorboard_url is None and schedule is not None:
+        raise SweepError(f"rule: {schedule} decides from TensorBoard, and --no-tensorboard leaves it out", "command line",
+                         f"drop --no-tensorboard, or the {schedule} rule")
+    if schedule == "pbt":
+        check_pbt_options(plan)
+        if settings.confirm:
+            raise SweepError("--confirm trains the best combinations again, and rule: pbt's result is a model trained "
+                             "under a schedule of values, not a combination", "command line",
+                             "drop --confirm (see the README's population based training section)")
     if settings.tensorboard_url is None and sampled:
         raise SweepError(f"--search {settings.search} learns from the trials' scores in TensorBoard, and --no-tensorboard "
                          "leaves it out", "command line", "drop --no-tensorboard")
@@ -6852,9 +7364,10 @@ def prepare(argv: Sequence[str], console: Console) -> Prepared:
         origin = made_by(text, settings, runs)
         policy: GridPolicy | HalvingPolicy | AshaPolicy | ConfirmingPolicy
         if sampled:
-            policy = make_search_policy(plan, make_sampler(settings, plan), settings.num_trials or 0, settings.concurrency)
+            policy = make_search_policy(plan, make_sampler(settings, plan), settings.num_trials or 0, settings.concurrency,
+                                        settings.seed)
         else:
-            policy = make_policy(runs, training_order(runs, settings.shuffle))
+            policy = make_policy(runs, training_order(runs, settings.shuffle), plan, settings.seed)
         if settings.confirm:
             policy = ConfirmingPolicy(policy, settings.confirm, settings.confirm_seeds, settings.seed,
                                       settings.repetitions, settings.metric_mode)

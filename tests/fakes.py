@@ -40,6 +40,7 @@ class FakeResults:
         self.cleared: List[str] = []  # runs whose old event files were deleted before a fresh start
         self.own_events: Dict[str, bytes] = {}  # the sweep's own event file (HParams) of each run
         self.unrecorded: Dict[str, float] = {}  # checkpoints written in the latest session, unrecorded (see save_unrecorded)
+        self.taken: List[tuple] = []  # (run id, donor's run id, step): each checkpoint taken over (see take_over)
 
     def save(self, run: "ml.Run", step: float) -> None:
         self.final[run.run_id] = step
@@ -74,6 +75,12 @@ class FakeResults:
 
     def clear_events(self, run) -> None:
         self.cleared.append(run.run_id)
+
+    def take_over(self, run, donor, step) -> None:
+        """Population based training's copy: the run's checkpoint and record become the donor's."""
+        self.taken.append((run.run_id, donor.run_id, step))
+        self.final[run.run_id] = self.final[donor.run_id] if step is None else step
+        self.checkpoints.add(run.run_id)
 
     def write_own_events(self, run_id: str, suffix: str, name: str, data: bytes) -> None:
         self.own_events[run_id] = data  # the sweep's file replaces the one before
@@ -236,10 +243,10 @@ class Harness:
         (self.store.folder / "configs").mkdir(exist_ok=True)
         self.sampler, self.budget = sampler, budget
         if searched:
-            self.policy = ml.make_search_policy(self.plan, sampler, budget, self.settings.concurrency)
+            self.policy = ml.make_search_policy(self.plan, sampler, budget, self.settings.concurrency, self.settings.seed or 0)
             make_run = self.plan.make_run
         else:
-            self.policy = ml.make_policy(self.runs, order)
+            self.policy = ml.make_policy(self.runs, order, self.plan, self.settings.seed or 0)
             make_run = self.grid_run
         if self.settings.confirm:
             self.policy = ml.ConfirmingPolicy(self.policy, self.settings.confirm, self.settings.confirm_seeds,

@@ -130,9 +130,9 @@ CASES = [
      "quote it, e.g. tag: 'Environment/Cumulative Reward'"),
     ([], "behaviors:\n  B:\n    opt_stop: {tag: R, min: 2, max: 1}\n", "opt_stop min 2 is above max 1 (c.yaml: behaviors.B.opt_stop): swap them, or drop one"),
     ([], "behaviors:\n  B:\n    opt_stop: {tag: R, minimum: 2}\n", "unknown opt_stop field minimum (c.yaml: behaviors.B.opt_stop): "
-     "use only factor, max, min, min_runs, mode, rule, step, tag"),
+     "use only factor, interval, max, min, min_runs, mode, perturb, quantile, resample, rule, step, tag"),
     ([], "behaviors:\n  B:\n    opt_stop: {tag: R, rule: best}\n", "unknown opt_stop rule 'best' (c.yaml: behaviors.B.opt_stop): "
-     "use rule: median, rule: halving, or leave rule out for min/max"),
+     "use rule: median, rule: halving, rule: pbt, or leave rule out for min/max"),
     ([], "behaviors:\n  B:\n    opt_stop: {tag: R, min: '0.5'}\n", "opt_stop min is not a number: '0.5' (c.yaml: behaviors.B.opt_stop): write min as a number"),
     ([], "behaviors:\n  B:\n    opt_stop: {tag: R, step: 1k, min: 0}\n", "opt_stop step is not a number: '1k' (c.yaml: behaviors.B.opt_stop): write step as a number"),
     ([], "behaviors:\n  B:\n    opt_stop: {tag: R, max: .nan}\n", "opt_stop max is not a number: nan (c.yaml: behaviors.B.opt_stop): write max as a number"),

@@ -366,7 +366,8 @@ def training_status(folder, run_id: str, steps: int, model: bool = True) -> None
     ('{"B": {"final_checkpoint": {"steps": 600}}}', 600.0, False),  # stopped at 600 of 1000
     ('{"B": {"final_checkpoint": {"steps": 1000}}}', 1000.0, True),
     ('{"B": {"checkpoints": [{"steps": 500}, {"steps": 900}, "x"]}}', 900.0, False),  # saved, never ended
-    ('{"B": {"checkpoints": [{"steps": 1200}], "final_checkpoint": {"steps": 1000}}}', 1200.0, True),
+    # the final checkpoint is what --resume loads: a run that took over another's checkpoint lists later ones of its own
+    ('{"B": {"checkpoints": [{"steps": 1200}], "final_checkpoint": {"steps": 1000}}}', 1000.0, True),
     ('{"Other": {"final_checkpoint": {"steps": 1000}}}', None, False),  # another behavior's record
 ])
 def test_what_mlagents_recorded_it_saved_tells_the_last_step_and_whether_a_run_finished(tmp_path, text, saved, to_the_end):
