@@ -5136,13 +5136,15 @@ class Results:
         status, own = (status if isinstance(status, dict) else {}), (own if isinstance(own, dict) else {})
 
         def moved(path: Any) -> Any:
-            """A path of the donor's folder as the same path in the run's (ML-Agents writes <run>/<B>/<B>-<step>.*)."""
+            """A path of the donor's folder as the same path in the run's. ML-Agents writes <run>/<B>/<B>-<step>.*
+            for a checkpoint and <run>/<B>.onnx for the model it exports when it stops."""
             if not isinstance(path, str):
                 return path
             parts = PurePath(path).parts
-            if len(parts) < 3 or parts[-3] != donor.run_id:
-                return path
-            return str(PurePath(path).parents[2] / run.run_id / parts[-2] / parts[-1])
+            for depth in (3, 2):
+                if len(parts) >= depth and parts[-depth] == donor.run_id:
+                    return str(PurePath(*parts[:-depth], run.run_id, *parts[len(parts) - depth + 1:]))
+            return path
 
         copies: list[tuple[Path, Path]] = []
         for behavior in run.behaviors:
@@ -5169,7 +5171,7 @@ class Results:
         # as it was, its own checkpoint and record whole.
         staged: list[tuple[Path, Path]] = []
         try:
-            for source, target in [*copies, (Path(), mine / self.STATUS)]:
+            for target, source in {**{target: source for source, target in copies}, mine / self.STATUS: Path()}.items():
                 target.parent.mkdir(parents=True, exist_ok=True)
                 temporary = target.with_name(target.name + ".sweep-copy")
                 temporary.write_bytes(json.dumps(status, indent=4).encode() if source == Path() else source.read_bytes())

@@ -280,3 +280,154 @@ def test_a_population_larger_than_the_slots_trains_in_turns_to_each_interval(tmp
     # The slots' turns: the runs of one interval all started before any run of the next.
     order = [run.run_id for run in h.launcher.started]
     assert order == ["r-0", "r-1", "r-2", "r-3", "r-4", "r-5"] * 4
+
+
+# -- the copy, on disk --------------------------------------------------------------------------
+
+def status_entry(run_dir, step, final_at_model=True):
+    """An entry of training_status.json as mlagents-learn 1.1.0 writes it (read off a real run): a checkpoint's
+    model is <run>/<B>/<B>-<step>.onnx, the final one, written when a run stops, <run>/<B>.onnx."""
+    return {"steps": step, "file_path": f"{run_dir}/B.onnx" if final_at_model else f"{run_dir}/B/B-{step}.onnx",
+            "reward": 0.5, "creation_time": 1.0, "auxillary_file_paths": [f"{run_dir}/B/B-{step}.pt"]}
+
+
+def make_run_folder(root, run_id, step, own=b"", buffer=False):
+    run_dir = root / run_id
+    (run_dir / "B").mkdir(parents=True)
+    (run_dir / "run_logs").mkdir()
+    (run_dir / "B" / "checkpoint.pt").write_bytes(b"checkpoint of " + run_id.encode() + own)
+    (run_dir / "B" / f"B-{step}.pt").write_bytes(b"pt of " + run_id.encode())
+    (run_dir / "B.onnx").write_bytes(b"model of " + run_id.encode())
+    if buffer:
+        (run_dir / "B" / "last_replay_buffer.hdf5").write_bytes(b"buffer of " + run_id.encode())
+    listed = [status_entry(f"{root}/{run_id}", step - 1000, False), status_entry(f"{root}/{run_id}", step)]
+    status = {"B": {"checkpoints": listed, "final_checkpoint": listed[-1]},
+              "metadata": {"stats_format_version": "0.3.0", "mlagents_version": "1.1.0", "torch_version": "2.13.0+cpu"}}
+    (run_dir / "run_logs" / "training_status.json").write_text(json.dumps(status))
+    return run_dir
+
+
+def snapshot(folder):
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def test_a_takeover_copies_the_checkpoint_and_rewrites_the_runs_record_to_name_it(tmp_path):
+    [run, donor] = ml.expand(ml.parse_config("behaviors:\n  B:\n    x: {opt_values: [1, 2]}\n"), "r")
+    root = tmp_path / "results"
+    make_run_folder(root, "r-0", 2600, own=b" (own)", buffer=True)
+    make_run_folder(root, "r-1", 2800)
+    theirs = snapshot(root / "r-1")
+    ml.Results(root).take_over(run, donor, 2800)
+    assert snapshot(root / "r-1") == theirs  # the donor's folder is untouched
+    mine = root / "r-0"
+    assert (mine / "B" / "checkpoint.pt").read_bytes() == b"checkpoint of r-1"
+    assert (mine / "B" / "B-2800.pt").read_bytes() == b"pt of r-1"
+    assert (mine / "B.onnx").read_bytes() == b"model of r-1"
+    assert not (mine / "B" / "last_replay_buffer.hdf5").exists()  # its own buffer is of weights it no longer has
+    status = json.loads((mine / "run_logs" / "training_status.json").read_text())
+    final = {"steps": 2800, "file_path": f"{root}/r-0/B.onnx", "reward": 0.5, "creation_time": 1.0,
+             "auxillary_file_paths": [f"{root}/r-0/B/B-2800.pt"]}
+    assert status["B"] == {"checkpoints": [status_entry(f"{root}/r-0", 1600, False), status_entry(f"{root}/r-0", 2600),
+                                           final], "final_checkpoint": final}
+    assert status["metadata"]["mlagents_version"] == "1.1.0"
+    assert "r-1" not in json.dumps(status)  # ML-Agents prunes what its record lists: never the donor's files
+    assert ml.Results(root).steps_saved(run, {}) == 2800.0  # --resume trains on from the copied checkpoint's step
+    assert not list(root.rglob("*.sweep-copy"))
+    ml.Results(root).take_over(run, donor, 2800)  # made again (the sweep died before recording it): the same
+    assert json.loads((mine / "run_logs" / "training_status.json").read_text())["B"]["final_checkpoint"] == final
+
+
+def test_a_sac_replay_buffer_goes_with_the_checkpoint(tmp_path):
+    [run, donor] = ml.expand(ml.parse_config("behaviors:\n  B:\n    x: {opt_values: [1, 2]}\n"), "r")
+    root = tmp_path / "results"
+    make_run_folder(root, "r-0", 2600)
+    make_run_folder(root, "r-1", 2800, buffer=True)
+    ml.Results(root).take_over(run, donor, 2800)
+    assert (root / "r-0" / "B" / "last_replay_buffer.hdf5").read_bytes() == b"buffer of r-1"
+
+
+def test_a_takeover_that_cannot_copy_leaves_the_run_as_it_was(tmp_path):
+    [run, donor] = ml.expand(ml.parse_config("behaviors:\n  B:\n    x: {opt_values: [1, 2]}\n"), "r")
+    root = tmp_path / "results"
+    make_run_folder(root, "r-0", 2600, own=b" (own)")
+    make_run_folder(root, "r-1", 2800)
+    (root / "r-1" / "B" / "checkpoint.pt").unlink()  # as a file that cannot be read
+    mine = snapshot(root / "r-0")
+    with pytest.raises(OSError):
+        ml.Results(root).take_over(run, donor, 2800)
+    assert snapshot(root / "r-0") == mine
+    assert not list(root.rglob("*.sweep-copy"))
+
+
+def test_a_takeover_that_fails_goes_on_with_its_own_checkpoint_and_says_so(tmp_path):
+    h = Harness(tmp_path, config(), watcher=FakeWatcher(), seed=7)
+
+    def refuse(run, donor, step):
+        raise OSError(28, "No space left on device")
+
+    h.results.take_over = refuse
+    Trainer(h).until()
+    assert [w for w in h.warnings() if "cannot take over" in w] == [f"warning: {line}" for line in [
+        "r-1 cannot take over r-5's checkpoint (No space left on device): it goes on with its own, unchanged",
+        "r-0 cannot take over r-4's checkpoint (No space left on device): it goes on with its own, unchanged",
+        "r-1 cannot take over r-5's checkpoint (No space left on device): it goes on with its own, unchanged",
+        "r-0 cannot take over r-4's checkpoint (No space left on device): it goes on with its own, unchanged",
+        "r-1 cannot take over r-4's checkpoint (No space left on device): it goes on with its own, unchanged",
+        "r-0 cannot take over r-4's checkpoint (No space left on device): it goes on with its own, unchanged"]]
+    assert all(not record.lineage and record.status is ml.Status.FINISHED for record in h.supervisor.records)
+    assert [record.run.values[0][2] for record in h.supervisor.records] == [1, 2, 3, 4, 5, 6]
+
+
+# -- lineage in the records, and in the summary -------------------------------------------------
+
+def test_the_lineage_is_kept_in_the_state_file_and_read_back(tmp_path):
+    h = sweep(tmp_path)
+    data = h.records_json()
+    assert data["runs"][1]["lineage"] == [
+        {"interval": 1, "donor": "r-5", "step": 100.0, "session": 1, "before": [["B", "learning_rate", "2", None]],
+         "after": [["B", "learning_rate", "3", None]]},
+        {"interval": 2, "donor": "r-0", "step": 200.0, "session": 2, "before": [["B", "learning_rate", "3", None]],
+         "after": [["B", "learning_rate", "6", None]]}]
+    records = ml.read_records(data, h.store.state_path, h.plan.make_run, h.policy)
+    assert [[e.to_json() for e in record.lineage] for record in records] == [run["lineage"] for run in data["runs"]]
+    # Its points since its last takeover are its own: the windows of its sessions from then on.
+    r1 = records[1]
+    assert r1.windows() == tuple((s.began, s.ended) for s in r1.sessions[2:])
+    bad = json.loads(json.dumps(data))
+    bad["runs"][1]["lineage"][0]["interval"] = 0
+    with pytest.raises(ml.SweepError, match=r"is malformed: runs\[1\]\.lineage\[0\]\.interval or session is out of range"):
+        ml.read_records(bad, h.store.state_path, h.plan.make_run, h.policy)
+
+
+def test_the_summary_names_the_best_runs_model_and_the_schedule_it_was_trained_under(tmp_path):
+    h = sweep(tmp_path)
+    for record in h.supervisor.records:
+        record.last_step = 400.0
+    h.lines()
+    h.summary()
+    text = "\n".join(h.lines())
+    # Every run ends with learning_rate 5 or 6 and scores it; r-0 is the best of those at 6 by the tie rule.
+    assert "- r-1: at 100 took over r-5's checkpoint (learning_rate 2 -> 3); at 200 took over r-0's checkpoint " \
+           "(learning_rate 3 -> 6)" in text
+    results = h.settings.results_dir
+    assert (f"Best run: r-0 (learning_rate=6), score 6 (the mean of its last 3 points of {METRIC}); its config: "
+            f"{h.settings.sweep_dir / 'configs' / 'r-0.yaml'}; its model: {results / 'r-0' / 'B.onnx'}; the schedule of "
+            "values it was trained under: steps 0-100 r-4 (learning_rate=5); 100-400 r-0 (learning_rate=6)") in text
+    csv_rows = (h.settings.sweep_dir / "summary.csv").read_text().splitlines()
+    assert csv_rows[0].endswith(",lineage,note")
+
+
+def test_a_schedule_follows_the_weights_back_through_every_run_they_came_from():
+    def record(run_id, value, *lineage):
+        run = ml.Run(0, run_id, {}, [("B", "lr", value)], 1, [], 1, ["B"])
+        return ml.RunRecord(run, lineage=[ml.Exploit(k, donor, step, (("B", "lr", before),), (("B", "lr", after),),
+                                                     ((None,), (None,)), 1) for k, donor, step, before, after in lineage])
+    records = {r.run.run_id: r for r in [
+        record("a", 1),                                  # never took over
+        record("b", 4, (1, "a", 100.0, 2, 3), (3, "c", 300.0, 3, 4)),
+        record("c", 9, (2, "b", 200.0, 5, 9)),           # took over b at 200, when b's weights were a's from 100
+    ]}
+    stretches = ml.schedule("b", records)
+    assert [(s.start, s.run_id, s.values[0][2]) for s in stretches] == [
+        (0.0, "a", 1), (100.0, "b", 3), (200.0, "c", 9), (300.0, "b", 4)]
+    assert ml.schedule_text(stretches, 400.0) == "steps 0-100 a (lr=1); 100-200 b (lr=3); 200-300 c (lr=9); 300-400 b (lr=4)"
