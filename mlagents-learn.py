@@ -7197,12 +7197,29 @@ def check_results(settings: Settings, run_ids: Sequence[str]) -> None:
                          "pass --resume to continue them, --force to overwrite them, or choose another --run-id")
 
 
+def pbt_text(rules: Sequence[StopRule], population: int, concurrency: int) -> str:
+    """--dry-run: what population based training will do with the population, or "" without rule: pbt."""
+    rule = next((rule for rule in rules if rule.rule == "pbt"), None)
+    if rule is None:
+        return ""
+    count = min(math.ceil(population * rule.quantile), population // 2)
+    turns = (f", {concurrency} at a time: each waits, paused, for the others to reach each interval"
+             if population > concurrency else "")
+    return (f"population based training (rule: pbt): a population of {population} runs{turns}; every {rule.interval:g} "
+            f"steps the worst {count} take over checkpoints of the best {count} and explore their values (numbers times "
+            f"{' or '.join(f'{factor:g}' for factor in rule.perturb)}, list values moved to a neighbour, drawn afresh "
+            f"with a chance of {rule.resample:g}); every run trains to max_steps")
+
+
 def print_plan(settings: Settings, runs: Sequence[Run], console: Console) -> None:
     """--dry-run: every run's values and exact command line."""
     combos = len(runs) // settings.repetitions
     laps = f" ({combos} combinations x {settings.repetitions} repetitions)" if settings.repetitions > 1 else ""
     console.block(f"{len(runs)} runs{laps}, at most {settings.concurrency} at once; "
                   f"configs and config_info.txt in {settings.sweep_dir}")
+    population = pbt_text(runs[0].stop_rules if runs else [], len(runs), settings.concurrency)
+    if population:
+        console.block(population)
     stride = max(run.instances for run in runs)
     if settings.shuffle is not None:
         console.block(f"(in the order they would train: --shuffle {settings.shuffle})")
@@ -7246,7 +7263,7 @@ def confirm_text(settings: Settings, steps: float, used: Sequence[int], search: 
 def print_search(settings: Settings, plan: SweepPlan, probes: Sequence[Run], console: Console) -> None:
     """--dry-run of a sampled search: its space and budget (its trials are drawn as it trains), and one
     trial's command line."""
-    asha = " with asynchronous halving (rule: halving)" if any(RULE_KINDS[rule.rule].schedules for rule in plan.stop_rules) else ""
+    asha = " with asynchronous halving (rule: halving)" if any(rule.rule == "halving" for rule in plan.stop_rules) else ""
     console.block(f"{settings.search} search{asha}: {settings.num_trials} trials, at most {settings.concurrency} at once, "
                   f"--search-seed {settings.search_seed}; configs and config_info.txt in {settings.sweep_dir} as trials are drawn")
     lines = []
@@ -7257,6 +7274,9 @@ def print_search(settings: Settings, plan: SweepPlan, probes: Sequence[Run], con
             texts = [shown_value(value, label) for value, label in zip(option.values, option.names or [None] * len(option.values))]
             lines.append(f"  {name}: one of {', '.join(texts)}")
     console.block("the space:\n" + "\n".join(lines))
+    population = pbt_text(plan.stop_rules, settings.num_trials or 0, settings.concurrency)
+    if population:
+        console.block(population)
     steps = max(run.total_steps() for run in probes)
     console.block(f"at most {settings.num_trials} x {steps:g} = {(settings.num_trials or 0) * steps:g} steps"
                   + (" (halving stops most trials far earlier)" if asha else ""))

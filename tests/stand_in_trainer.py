@@ -34,11 +34,15 @@ The config's top-level `stand_in:` section (all keys optional) drives it:
           Policy/Beta: 0.005                                      # constant
           Losses/Value Loss: [3, 2, 1]                            # per point, last repeats
           Score: {by_seed: {7: 1.0, 8: [0, 2]}, other: 0.5}      # the spec of the run's seed, else `other`
+          Reward: {config: hyperparameters.learning_rate}         # a value of the behavior's config: constant
 
 Without `scalars`, each behavior under `behaviors:` gets `Environment/Cumulative
 Reward` linear from 0.0 to 1.0.  Behaviors only in `scalars` are written too.
-With --resume, training goes on from the last step of the previous run (kept
-in <results>/<run-id>/stand_in_state.json) up to the same total `steps`, as
+With --resume, training goes on from the step of <Behavior>/checkpoint.pt (its
+text names the run that wrote it and the step, and what was loaded is recorded
+as `loaded`), as mlagents-learn resumes from the checkpoint's step, or without
+one from the last step of the previous run (kept in
+<results>/<run-id>/stand_in_state.json), up to the same total `steps`, as
 mlagents-learn resumes up to max_steps; a point keeps its value spec's value.
 
 Where it differs from the real trainer on purpose:
@@ -164,6 +168,16 @@ def for_seed(spec: Any, seed: int) -> Any:
     return spec
 
 
+def from_config(spec: Any, behavior: Any) -> Any:
+    """A spec that is a value of the behavior's config ({config: dotted.path}) as that value."""
+    if isinstance(spec, dict) and set(spec) == {"config"}:
+        node = behavior
+        for key in str(spec["config"]).split("."):
+            node = node.get(key) if isinstance(node, dict) else None
+        return node
+    return spec
+
+
 def scalar_plan(config: Dict[str, Any], stand_in: Dict[str, Any], seed: int = -1) -> Dict[str, Dict[str, Any]]:
     """behavior -> tag -> spec: every behavior of the config, then those only in `scalars`."""
     behaviors = list((config.get("behaviors") or {}).keys())
@@ -174,7 +188,8 @@ def scalar_plan(config: Dict[str, Any], stand_in: Dict[str, Any], seed: int = -1
         raise StandInError("stand_in.scalars must map behavior -> tag -> value spec")
     plan: Dict[str, Dict[str, Any]] = {name: {} for name in behaviors}
     for name, tags in scalars.items():
-        plan.setdefault(name, {}).update({tag: for_seed(spec, seed) for tag, spec in (tags or {}).items()})
+        behavior = (config.get("behaviors") or {}).get(name)
+        plan.setdefault(name, {}).update({tag: from_config(for_seed(spec, seed), behavior) for tag, spec in (tags or {}).items()})
     return plan
 
 
@@ -222,6 +237,7 @@ class Record:
             "exit_code": None,
             "ports": [],
             "resumed": False,
+            "loaded": None,  # with --resume, the checkpoint it loaded ("stand-in checkpoint <run> <step>")
             "last_step": None,
             "held_at": [],  # the hold steps it waited at, in order
             "child_pid": None,
@@ -376,7 +392,18 @@ def write_checkpoints(run_dir: str, behaviors: List[str], step: int) -> None:
     for name in behaviors:
         os.makedirs(os.path.join(run_dir, name), exist_ok=True)
         with open(os.path.join(run_dir, name, "checkpoint.pt"), "wb") as f:
-            f.write(b"stand-in checkpoint %d\n" % step)
+            f.write(b"stand-in checkpoint %s %d\n" % (os.path.basename(run_dir).encode(), step))
+
+
+def read_checkpoint(run_dir: str, behaviors: List[str]) -> Optional[str]:
+    """What --resume loads: the first behavior's checkpoint.pt, as text (None if there is none)."""
+    for name in behaviors:
+        try:
+            with open(os.path.join(run_dir, name, "checkpoint.pt"), encoding="utf-8") as f:
+                return f.read().strip()
+        except OSError:
+            return None
+    return None
 
 
 def save_models(run_dir: str, behaviors: List[str], step: int) -> None:
@@ -450,9 +477,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                 raise StandInError(MSG_PREVIOUS_DATA)
         elif resume:
             raise StandInError(MSG_NO_PREVIOUS_DATA)
-        first_step = read_state(run_dir) if resume else 0
+        loaded = read_checkpoint(run_dir, list(plan)) if resume else None
+        first_step = int(loaded.rsplit(" ", 1)[1]) if loaded else read_state(run_dir) if resume else 0
         ports: List[socket.socket] = bind_ports(base_port, num_envs) if env_path else []
-        record.write(ports=[s.getsockname()[1] for s in ports], resumed=resume, last_step=first_step or None)
+        record.write(ports=[s.getsockname()[1] for s in ports], resumed=resume, last_step=first_step or None, loaded=loaded)
     except StandInError as e:
         print(e, file=sys.stderr, flush=True)
         record.write(error=str(e), end=time.time(), exit_code=1)

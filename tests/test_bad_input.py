@@ -16,6 +16,7 @@ from mlagents_learn import SweepError, expand, main, parse_config
 SCRIPT = Path(__file__).resolve().parent.parent / "mlagents-learn.py"
 TRAINER = shlex.join([sys.executable, STAND_IN])
 GOOD = "behaviors:\n  B:\n    max_steps: 10\n"
+PBT = "behaviors:\n  B:\n    max_steps: 1000\n    opt_stop: {tag: R, rule: pbt, interval: 100%s}\n"
 RANGED = "behaviors:\n  B:\n    x: {opt_range: [1.0e-5, 1.0e-2], log: true}\n"
 NOT_A_LIST = ("write the options as a list, e.g. opt_values: [0.1, 0.2], or as labels and values, "
               "e.g. opt_values: {fast: 3.0e-3, slow: 1.0e-5}")
@@ -163,6 +164,35 @@ CASES = [
      "rule: halving the same step, factor and mode"),
     (["--no-tensorboard"], "behaviors:\n  B:\n    opt_stop: {tag: R, rule: halving, step: 100}\n", "rule: halving decides "
      "from TensorBoard, and --no-tensorboard leaves it out (command line): drop --no-tensorboard, or the halving rule"),
+    # population based training (rule: pbt)
+    ([], PBT % ", step: 100", "rule: pbt has no step: it is judged every interval (c.yaml: behaviors.B.opt_stop): "
+     "e.g. interval: 50000, and drop step"),
+    ([], PBT.replace("interval: 100", "interval: 0") % "", "opt_stop interval 0 is not above 0 (c.yaml: behaviors.B.opt_stop): "
+     "e.g. interval: 50000 (steps)"),
+    ([], PBT % ", quantile: 0.75", "opt_stop quantile 0.75 is not above 0 and at most 0.5 (c.yaml: behaviors.B.opt_stop): "
+     "e.g. quantile: 0.25 (the worst quarter takes over the best quarter's checkpoints)"),
+    ([], PBT % ", resample: 2", "opt_stop resample 2 is not a chance from 0 to 1 (c.yaml: behaviors.B.opt_stop): e.g. resample: 0.25"),
+    ([], PBT % ", perturb: []", "opt_stop perturb is not a list of factors above 0: [] (c.yaml: behaviors.B.opt_stop): "
+     "e.g. perturb: [0.8, 1.2]"),
+    ([], PBT % ", perturb: [0.8, x]", "opt_stop perturb is not a list of factors above 0: [0.8, 'x'] (c.yaml: "
+     "behaviors.B.opt_stop): e.g. perturb: [0.8, 1.2]"),
+    ([], PBT % ", interval: 1k", "opt_stop interval is not a number: '1k' (c.yaml: behaviors.B.opt_stop): write interval as a number"),
+    ([], "behaviors:\n  A:\n    opt_stop: {tag: R, rule: pbt}\n  B:\n    opt_stop: {tag: R, rule: halving, step: 100}\n",
+     "opt_stop asks for both rule: halving and rule: pbt, and a run follows one schedule (c.yaml): keep one of them"),
+    ([], "behaviors:\n  A:\n    opt_stop: {tag: R, rule: pbt}\n  B:\n    opt_stop: {tag: R, rule: pbt, interval: 10}\n",
+     "the pbt rules of the behaviors differ in interval, quantile, perturb, resample or mode (c.yaml): give every "
+     "behavior's rule: pbt the same settings"),
+    (["--no-tensorboard"], PBT % "", "rule: pbt decides from TensorBoard, and --no-tensorboard leaves it out (command line): "
+     "drop --no-tensorboard, or the pbt rule"),
+    (["--confirm", "1"], PBT % "", "--confirm trains the best combinations again, and rule: pbt's result is a model trained "
+     "under a schedule of values, not a combination (command line): drop --confirm (see the README's population based "
+     "training section)"),
+    ([], PBT.replace("max_steps: 1000", "max_steps: 1000\n    network_settings: {hidden_units: {opt_values: [32, 64]}}") % "",
+     "hidden_units changes network_settings.hidden_units, which a checkpoint fixes (the network's shape or kind): rule: pbt "
+     "cannot explore it from a checkpoint (c.yaml): give hidden_units one value, or sweep it with a grid or rule: halving instead"),
+    # a control: what ML-Agents reads at every launch may be explored
+    ([], PBT.replace("max_steps: 1000", "max_steps: 1000\n    hyperparameters: {learning_rate: {opt_values: [0.001, 0.003]}}")
+     % "", None),
     (["--shuffle", "x"], GOOD, "--shuffle 'x' is not a seed (command line): give a whole number, e.g. --shuffle 7"),
     (["--shuffle", "-3"], GOOD, "--shuffle '-3' is not a seed (command line): give a whole number, e.g. --shuffle 7"),
     # values the sweep itself uses

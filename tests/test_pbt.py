@@ -18,7 +18,7 @@ import yaml
 
 import mlagents_learn as ml
 from fakes import FakeWatcher, Harness
-from helpers import STAND_IN, TensorBoardServer, free_port
+from helpers import STAND_IN, free_port, read_records, scalars
 
 TAG = "Score"
 METRIC = "Environment/Cumulative Reward"
@@ -431,3 +431,57 @@ def test_a_schedule_follows_the_weights_back_through_every_run_they_came_from():
     assert [(s.start, s.run_id, s.values[0][2]) for s in stretches] == [
         (0.0, "a", 1), (100.0, "b", 3), (200.0, "c", 9), (300.0, "b", 4)]
     assert ml.schedule_text(stretches, 400.0) == "steps 0-100 a (lr=1); 100-200 b (lr=3); 200-300 c (lr=9); 300-400 b (lr=4)"
+
+
+def test_a_dry_run_says_what_the_population_will_do(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    Path("c.yaml").write_text(config(rule="{tag: Score, rule: pbt, interval: 100, perturb: [0.5, 2]}"))
+    assert ml.main(["c.yaml", "--trainer", shlex.join([sys.executable, STAND_IN]), "--dry-run", "--num-envs", "2",
+                    "--env=Fake"]) == 0
+    assert ("population based training (rule: pbt): a population of 6 runs, 2 at a time: each waits, paused, for the "
+            "others to reach each interval; every 100 steps the worst 2 take over checkpoints of the best 2 and explore "
+            "their values (numbers times 0.5 or 2, list values moved to a neighbour, drawn afresh with a chance of 0.25); "
+            "every run trains to max_steps") in capsys.readouterr().out
+
+
+# -- with the stand-in trainer: real processes, real files, a real TensorBoard --------------------
+
+@pytest.mark.skipif(os.name != "posix", reason="the stand-in's signals")
+def test_a_run_takes_over_a_checkpoint_and_the_trainer_resumes_from_it_with_its_new_values(real):
+    folder, board = real
+    state = json.dumps(str(folder / "results" / "p-sweep" / "sweep_state.json"))
+    # Four runs, two at a time; each point's Score is the run's learning_rate. At steps 300 and 600 the worst run
+    # takes over the best one's checkpoint, its learning rate moved down a place (perturb 0.8, no resampling).
+    # Each run holds at an interval until the sweep pauses it: no late poll lets it train past one.
+    path = folder / "pbt.yaml"
+    path.write_text("behaviors:\n  B:\n    max_steps: 900\n    summary_freq: 100\n"
+                    "    hyperparameters:\n      learning_rate: {opt_values: [1, 2, 3, 4]}\n"
+                    f"    opt_stop: {{tag: {TAG}, rule: pbt, interval: 300, perturb: [0.8], resample: 0}}\n"
+                    f"stand_in:\n  duration: 1\n  points: 9\n  steps: 900\n  hold: {{steps: [300, 600], sweep_state: {state}}}\n"
+                    f"  scalars: {{B: {{{TAG}: {{config: hyperparameters.learning_rate}}}}}}\n")
+    argv = [str(path), "--trainer", shlex.join([sys.executable, STAND_IN]), "--results-dir", "results", "--run-id", "p",
+            "--tensorboard-url", board.url, "--poll-interval", "0.5", "--num-envs", "2", "--env=Fake",
+            "--base-port", str(free_port()), "--metric", TAG, "--seed", "3"]
+    assert ml.main(argv) == 0
+    runs = {run["run_id"]: run for run in json.loads((folder / "results" / "p-sweep" / "sweep_state.json").read_text())["runs"]}
+    assert {run_id: [(e["interval"], e["donor"], e["step"], e["before"][0][2], e["after"][0][2]) for e in run["lineage"]]
+            for run_id, run in runs.items()} == {"p-0": [(1, "p-3", 300.0, "1", "3")], "p-1": [(2, "p-3", 600.0, "2", "3")],
+                                                 "p-2": [], "p-3": []}
+    assert all(run["status"] == "finished" for run in runs.values())
+    records = [record for record in read_records(folder / "records") if record["run_id"] == "p-0"]
+    # p-0: fresh to 300, then from p-3's checkpoint at 300 (what its trainer loaded), on to 900 with learning_rate 3.
+    assert [(record["resumed"], record["loaded"]) for record in records] == [
+        (False, None), (True, "stand-in checkpoint p-3 300"), (True, "stand-in checkpoint p-0 600")]
+    assert records[-1]["last_step"] == 900 and records[-1]["exit_code"] == 0
+    assert yaml.safe_load((folder / "results" / "p-0" / "configuration.yaml").read_text())[
+        "behaviors"]["B"]["hyperparameters"]["learning_rate"] == 3
+    status = json.loads((folder / "results" / "p-0" / "run_logs" / "training_status.json").read_text())
+    assert status["B"]["final_checkpoint"]["steps"] == 900
+    # Its own points since it took over are of its new value, from the copied checkpoint's step on.
+    served = [(step, value) for step, value in scalars(board.url, "p-0/B", TAG) if step > 300]
+    assert served[-6:] == [(400, 3.0), (500, 3.0), (600, 3.0), (700, 3.0), (800, 3.0), (900, 3.0)]
+    summary = (folder / "results" / "p-sweep" / "summary.md").read_text()
+    assert "- p-0: at 300 took over p-3's checkpoint (learning_rate 1 -> 3)" in summary
+    assert ("Best run: p-3 (learning_rate=4), score 4 (the mean of its last 3 points of Score); its config: "
+            f"results/p-sweep/configs/p-3.yaml; its model: results/p-3/B.onnx; the schedule of values it was trained "
+            "under: steps 0-900 p-3 (learning_rate=4)") in summary
