@@ -9,7 +9,6 @@ the same takeovers whatever --num-envs or the order runs arrive in, and after an
 import json
 import os
 import shlex
-import subprocess
 import sys
 from pathlib import Path
 
@@ -483,5 +482,5 @@ def test_a_run_takes_over_a_checkpoint_and_the_trainer_resumes_from_it_with_its_
     summary = (folder / "results" / "p-sweep" / "summary.md").read_text()
     assert "- p-0: at 300 took over p-3's checkpoint (learning_rate 1 -> 3)" in summary
     assert ("Best run: p-3 (learning_rate=4), score 4 (the mean of its last 3 points of Score); its config: "
-            f"results/p-sweep/configs/p-3.yaml; its model: results/p-3/B.onnx; the schedule of values it was trained "
+            "results/p-sweep/configs/p-3.yaml; its model: results/p-3/B.onnx; the schedule of values it was trained "
             "under: steps 0-900 p-3 (learning_rate=4)") in summary
