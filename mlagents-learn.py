@@ -5660,6 +5660,11 @@ class Supervisor:
                 # A run that got to its end meanwhile finished; one that saved its checkpoint waits.
                 finished = self.results.trained_to_the_end(record.run, record.inherited)
                 self.finish(record, Ending.FINISHED if finished else Ending.PAUSED, 0)
+            elif (asked in ("stop", "pause") and ended.code != 0 and not record.killed
+                  and self.results.trained_to_the_end(record.run, record.inherited)):
+                # It reached max_steps and exported its model as the signal came: Python's own SIGINT, once its
+                # handlers are gone on the way out, ended a run that had finished (seen: exit -2).
+                self.finish(record, Ending.FINISHED, ended.code)
             elif (asked in ("stop", "pause") and ended.code != 0 and not record.killed and record.session is not None
                   and (saved := self.results.checkpoint_since(record.run, record.session.began)) is not None):
                 # ML-Agents saved on the SIGINT and then failed closing its environment workers (seen: EOFError
@@ -6801,6 +6806,8 @@ def start_study(settings: Settings, plan: SweepPlan, policy: "GridPolicy | Halvi
     else one line says what is missing."""
     if isinstance(policy, ConfirmingPolicy):
         policy = policy.search
+    if isinstance(policy, PbtPolicy):
+        return None  # its runs' values change as they train: no trial's values are what its score was trained under
     try:
         optuna = import_optuna()
     except SweepError:

@@ -555,6 +555,26 @@ def test_a_trainer_that_saves_on_its_pause_and_then_fails_closing_is_paused_not_
         assert h.supervisor.by_id["r-0"].session.exit_code == 1 and launcher.ids() == ["r-0", "r-1"]
 
 
+@pytest.mark.parametrize("to_the_end, status", [(True, ml.Status.FINISHED), (False, ml.Status.FAILED)])
+def test_a_run_that_finished_as_its_pause_came_and_died_of_the_signal_on_its_way_out_finished(tmp_path, to_the_end, status):
+    # Seen in bench/search.py --quick: a trainer that had trained to the end and exported its model got the pause's
+    # SIGINT as Python was shutting down (its handlers gone): exit -2. ML-Agents' record says it finished, so it did.
+    watcher, launcher = FakeWatcher(), FakeLauncher(on_interrupt=None)
+    h = Harness(tmp_path, search_config(), launcher=launcher, watcher=watcher, concurrency=1, tensorboard_url="http://board",
+                metric=TAG, sampler=Scripted([0.5, 0.2]), budget=2)
+    h.tick()
+    watcher.serve(1.0, {("r-0", "B", TAG): [(100.0, 0.5)]})
+    h.tick(1)
+    assert launcher.last("r-0").asked == ["interrupt"]
+    run = launcher.last("r-0").request.run
+    if to_the_end:
+        h.results.save(run, run.total_steps())
+    launcher.last("r-0").end(-2)
+    h.tick(1)
+    assert h.status("r-0") is status
+    assert h.supervisor.by_id["r-0"].session.exit_code == -2
+
+
 def test_the_checkpoint_a_session_wrote_is_read_from_ml_agents_file_names_when_its_record_is_missing(tmp_path):
     plan = parse("behaviors:\n  B:\n    max_steps: 100\n  C:\n    max_steps: 100\n")
     run = plan.make_run(plan.grid()[0])
