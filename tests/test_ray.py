@@ -364,3 +364,31 @@ def test_a_confirmation_trains_on_the_cluster_as_the_search_did(folder, monkeypa
     assert all(run["sessions"][-1]["node"] for run in state.values())  # every run trained on a node of the cluster
     with (folder / "results" / "r-sweep" / "summary_confirmation.csv").open() as handle:
         assert [(row["runs"], row["mean score"]) for row in csv.DictReader(handle)] == [("2", "0.3")]
+
+
+@in_loopback_namespace
+def test_population_based_training_copies_checkpoints_in_the_shared_results_folder(folder):
+    from helpers import TensorBoardServer
+
+    # As tests/test_pbt.py's stand-in sweep, on two nodes: four runs, two at once, each point's Score its
+    # learning_rate; at steps 300 and 600 the worst takes over the best one's checkpoint, its rate a place lower.
+    state_path = json.dumps(str(folder / "results" / "r-sweep" / "sweep_state.json"))
+    path = folder / "pbt.yaml"
+    path.write_text("behaviors:\n  B:\n    max_steps: 900\n    summary_freq: 100\n"
+                    "    hyperparameters:\n      learning_rate: {opt_values: [1, 2, 3, 4]}\n"
+                    "    opt_stop: {tag: Score, rule: pbt, interval: 300, perturb: [0.8], resample: 0}\n"
+                    f"stand_in:\n  duration: 1\n  points: 9\n  steps: 900\n  hold: {{steps: [300, 600], sweep_state: {state_path}}}\n"
+                    "  scalars: {B: {Score: {config: hyperparameters.learning_rate}}}\n")
+    with TensorBoardServer(str(folder / "results"), reload_interval=1) as board, LocalCluster(nodes=2) as cluster:
+        argv = sweep_argv(path, cluster.address, "--num-envs", "2", "--seed", "3", "--tensorboard-url", board.url,
+                          "--poll-interval", "0.5", "--metric", "Score")
+        argv.remove("--no-tensorboard")
+        assert ml.main(argv) == 0
+    state = state_of(folder)
+    assert {run_id: [(e["interval"], e["donor"], e["step"], e["before"][0][2], e["after"][0][2]) for e in run["lineage"]]
+            for run_id, run in state.items()} == {"r-0": [(1, "r-3", 300.0, "1", "3")], "r-1": [(2, "r-3", 600.0, "2", "3")],
+                                                  "r-2": [], "r-3": []}
+    assert all(run["status"] == "finished" for run in state.values())
+    loaded = [(rec["resumed"], rec["loaded"]) for rec in read_records(folder / "records") if rec["run_id"] == "r-0"]
+    assert loaded == [(False, None), (True, "stand-in checkpoint r-3 300"), (True, "stand-in checkpoint r-0 600")]
+    assert len({session["node"] for run in state.values() for session in run["sessions"]}) == 2  # both nodes trained
