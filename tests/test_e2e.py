@@ -302,7 +302,9 @@ def test_population_based_training_hands_a_checkpoint_over_and_the_run_trains_on
     donor = runs[first["donor"]]
     rate = float(first["after"][0][2])
     assert first["before"][0][2] != first["after"][0][2]
-    assert rate == float(f"{float(donor['values'][0][2]) * 0.5:.4g}")  # the donor's rate, perturbed
+    later = [e for e in donor["lineage"] if e["interval"] > interval]  # the donor's values then, before any later takeover
+    donor_rate = float((later[0]["before"] if later else donor["values"])[0][2])
+    assert rate == float(f"{donor_rate * 0.5:.4g}")  # the donor's rate, perturbed
     step = int(first["step"])
     assert step >= 2000
     log = (tmp_path / "results" / "e2e-sweep" / "logs" / f"{taker}.log").read_text()
