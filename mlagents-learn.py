@@ -2940,6 +2940,27 @@ class HalvingPolicy:
         """A behavior's value at a rung, from its points (see rung_value)."""
         return rung_value(points, rung)
 
+    def pause_reason(self, k: int, rung: float) -> str:
+        return f"halving: at rung {k + 1}, step {rung:g}"
+
+    def reach(self, records: Sequence[RunRecord], snapshot: Snapshot, minds: Mapping[str, HalvingMemory],
+              stopping: set[str], tell: Callable[..., None]) -> None:
+        """For the policies that pause a run as soon as it is at its next rung (asynchronous halving, PBT): each
+        run's value at its next rung once TensorBoard serves it, and a pause for a run there, unless it is about
+        to export its final model."""
+        for record in records:
+            mind, rungs = minds[record.run.run_id], self.rungs(record.run)
+            if (mind.ended is None and mind.passed < len(rungs) and mind.passed not in mind.values
+                    and record.status in (Status.RUNNING, Status.PAUSED, Status.FINISHED)):
+                value = self.value(record, rungs[mind.passed], snapshot)
+                if value is not None:
+                    tell(record, Action.NOTE, "", HalvingMemory(mind.passed, {**mind.values, mind.passed: value}))
+        for record in records:
+            mind = minds[record.run.run_id]
+            if (record.status is Status.RUNNING and record.stop_asked is None and record.run.run_id not in stopping
+                    and mind.ended is None and mind.passed in mind.values and not self.finishing(record, snapshot)):
+                tell(record, Action.PAUSE, self.pause_reason(mind.passed, self.rungs(record.run)[mind.passed]), mind)
+
     def decide(self, records: Sequence[RunRecord], snapshot: Snapshot) -> list[Decision]:
         decisions = self.grid.decide(records, snapshot)
         stopping = {decision.run_id for decision in decisions}
@@ -3073,6 +3094,9 @@ class AshaPolicy(HalvingPolicy):
         if isinstance(grid.proposer, SampledProposer):
             grid.proposer.reached_of = self.reached
 
+    def pause_reason(self, k: int, rung: float) -> str:
+        return f"asha: at rung {k + 1}, step {rung:g}"
+
     def reached(self, record: RunRecord) -> dict[float, float]:
         """A trial's values at the rungs it reached, by the rungs' steps: what the sampler is told."""
         kept, rungs = record.memory or HalvingMemory(), self.rungs(record.run)
@@ -3089,21 +3113,7 @@ class AshaPolicy(HalvingPolicy):
             minds[record.run.run_id] = mind
             said[record.run.run_id] = Decision(record.run.run_id, action, reason, mind)
 
-        # What each run reached: its value at its next rung, once TensorBoard serves it.
-        for record in records:
-            mind, rungs = minds[record.run.run_id], self.rungs(record.run)
-            if (mind.ended is None and mind.passed < len(rungs) and mind.passed not in mind.values
-                    and record.status in (Status.RUNNING, Status.PAUSED, Status.FINISHED)):
-                value = self.value(record, rungs[mind.passed], snapshot)
-                if value is not None:
-                    tell(record, Action.NOTE, "", HalvingMemory(mind.passed, {**mind.values, mind.passed: value}))
-        # A run at its next rung pauses there, unless it is about to export its final model.
-        for record in records:
-            mind = minds[record.run.run_id]
-            if (record.status is Status.RUNNING and record.stop_asked is None and record.run.run_id not in stopping
-                    and mind.ended is None and mind.passed in mind.values and not self.finishing(record, snapshot)):
-                rung = self.rungs(record.run)[mind.passed]
-                tell(record, Action.PAUSE, f"asha: at rung {mind.passed + 1}, step {rung:g}", mind)
+        self.reach(records, snapshot, minds, stopping, tell)
         # Each rung: the runs that reached it, best first.
         reached_by: dict[int, list[RunRecord]] = {}
         for record in records:
@@ -3247,6 +3257,9 @@ class PbtPolicy(HalvingPolicy):
     def value_there(self, points: Points, rung: float) -> float | None:
         return interval_value(points, rung, self.rule.interval)
 
+    def pause_reason(self, k: int, rung: float) -> str:
+        return f"pbt: at interval {k + 1}, step {rung:g}"
+
     def standing(self, record: RunRecord) -> Standing | None:
         return None  # every run trains to the end: the runs rank by their scores
 
@@ -3268,21 +3281,7 @@ class PbtPolicy(HalvingPolicy):
             minds[record.run.run_id] = mind
             said[record.run.run_id] = Decision(record.run.run_id, action, reason, mind, **more)
 
-        # What each run reached: its value at its next interval, once TensorBoard serves it.
-        for record in records:
-            mind, intervals = minds[record.run.run_id], self.rungs(record.run)
-            if (mind.passed < len(intervals) and mind.passed not in mind.values
-                    and record.status in (Status.RUNNING, Status.PAUSED, Status.FINISHED)):
-                value = self.value(record, intervals[mind.passed], snapshot)
-                if value is not None:
-                    tell(record, Action.NOTE, "", HalvingMemory(mind.passed, {**mind.values, mind.passed: value}))
-        # A run at its next interval pauses there, unless it is about to export its final model.
-        for record in records:
-            mind = minds[record.run.run_id]
-            if (record.status is Status.RUNNING and record.stop_asked is None and record.run.run_id not in stopping
-                    and mind.passed in mind.values and not self.finishing(record, snapshot)):
-                tell(record, Action.PAUSE, f"pbt: at interval {mind.passed + 1}, step {self.rungs(record.run)[mind.passed]:g}",
-                     mind)
+        self.reach(records, snapshot, minds, stopping, tell)
         # The population's next interval: the runs still in it that have not passed it. A run not proposed yet is
         # of it too, still to come; a run that failed or was stopped by another rule is out.
         playing = [record for record in records if record.status in (Status.PENDING, Status.RUNNING, Status.PAUSED)
@@ -5156,6 +5155,9 @@ class Results:
                     (mine / optional).unlink(missing_ok=True)  # its own buffer is of weights it no longer has
             entry = status.get(behavior) if isinstance(status.get(behavior), dict) else {}
             final = dict(entry.get("final_checkpoint")) if isinstance(entry.get("final_checkpoint"), dict) else None
+            if final is None and step is not None:  # the donor's pause wrote no record (see Supervisor.reap): one is made
+                final = {"steps": int(step), "file_path": str(theirs / f"{behavior}.onnx"), "reward": None,
+                         "creation_time": time.time(), "auxillary_file_paths": []}
             if final is not None:
                 for path in [final.get("file_path"), *(final.get("auxillary_file_paths") or [])]:
                     if isinstance(path, str) and moved(path) != path and Path(path).exists():

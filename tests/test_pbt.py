@@ -484,3 +484,18 @@ def test_a_run_takes_over_a_checkpoint_and_the_trainer_resumes_from_it_with_its_
     assert ("Best run: p-3 (learning_rate=4), score 4 (the mean of its last 3 points of Score); its config: "
             "results/p-sweep/configs/p-3.yaml; its model: results/p-3/B.onnx; the schedule of values it was trained "
             "under: steps 0-900 p-3 (learning_rate=4)") in summary
+
+
+def test_a_donor_whose_pause_left_no_record_still_hands_over_its_step(tmp_path):
+    # mlagents-learn that fails closing its workers after it saved writes no training_status.json (see
+    # Supervisor.reap): the run's record then names the checkpoint at the step the sweep read from the file names.
+    [run, donor] = ml.expand(ml.parse_config("behaviors:\n  B:\n    x: {opt_values: [1, 2]}\n"), "r")
+    root = tmp_path / "results"
+    make_run_folder(root, "r-0", 2600)
+    make_run_folder(root, "r-1", 2800)
+    (root / "r-1" / "run_logs" / "training_status.json").unlink()
+    ml.Results(root).take_over(run, donor, 2900)
+    status = json.loads((root / "r-0" / "run_logs" / "training_status.json").read_text())
+    assert (status["B"]["final_checkpoint"]["steps"], status["B"]["final_checkpoint"]["file_path"]) == (2900, str(root / "r-0" / "B.onnx"))
+    assert ml.Results(root).steps_saved(run, {}) == 2900.0
+    assert (root / "r-0" / "B" / "checkpoint.pt").read_bytes() == b"checkpoint of r-1"
