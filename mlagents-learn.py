@@ -3311,6 +3311,8 @@ class PbtPolicy(HalvingPolicy):
             donor = chooser.choice(top)
             values = explore(self.options, [value for _, _, value in donor.run.values], chooser, self.rule.perturb,
                              self.rule.resample, self.kept)
+            for number in self.kept:  # the run keeps its own seed: what a checkpoint carries is the donor's weights
+                values[number] = record.run.values[number][2]
             spec = self.spec_of(record, values)
             changed = [f"{name} {shown_value(old, None)} -> {shown_value(new, None)}" for name, old, new
                        in zip(donor.run.value_names(), (value for _, _, value in donor.run.values), values) if flow(old) != flow(new)]

@@ -499,3 +499,13 @@ def test_a_donor_whose_pause_left_no_record_still_hands_over_its_step(tmp_path):
     assert (status["B"]["final_checkpoint"]["steps"], status["B"]["final_checkpoint"]["file_path"]) == (2900, str(root / "r-0" / "B.onnx"))
     assert ml.Results(root).steps_saved(run, {}) == 2900.0
     assert (root / "r-0" / "B" / "checkpoint.pt").read_bytes() == b"checkpoint of r-1"
+
+
+def test_a_seed_option_keeps_each_runs_seed_through_a_takeover(tmp_path):
+    text = config(values="[1, 2, 3, 4]", extra="").replace("behaviors:", "env_settings:\n  seed: {opt_values: [11, 12]}\nbehaviors:", 1)
+    h = sweep(tmp_path, text)
+    for record in h.supervisor.records:
+        assert record.run.values[1][1] == "seed"  # the second option (the first is the learning rate)
+        seed = record.run.values[1][2]
+        assert record.run.seed == seed and all(e.before[1][2] == e.after[1][2] == seed for e in record.lineage)
+    assert any(record.lineage for record in h.supervisor.records)
