@@ -141,7 +141,7 @@ class FakeLauncher:
 
     def start(self, request: "ml.LaunchRequest") -> FakeRun:
         if request.run.run_id in self.failing:
-            raise ml.LaunchError(f"could not start trainer: No such file or directory")
+            raise ml.LaunchError("could not start trainer: No such file or directory")
         ports = (6000 + request.slot, 6000 + request.slot) if request.needs_ports else None
         run = FakeRun(request, ports, 100 + len(self.started), self.node, self.on_interrupt, self.results)
         self.started.append(run)
