@@ -86,6 +86,11 @@ def best_score(sweep: Sweep) -> float:
     return float(sweep.rows[0]["score"])
 
 
+def scores(sweep: Sweep) -> list[float]:
+    """Every run's score (the summary's score column)."""
+    return [float(row["score"]) for row in sweep.rows if row["score"]]
+
+
 def takeovers(sweep: Sweep) -> int:
     return sum(len(run.get("lineage", [])) for run in sweep.state["runs"])
 
@@ -122,8 +127,8 @@ def main() -> int:
                                     board.url, tmp, results, trainer)
             ids = [run["run_id"] for run in noise_sweep.state["runs"]]
             wait_for_points(board.url, ids, space.max_steps)
-            scores = list(final_rewards(board.url, ids).values())
-        figures = report(done, scores)
+            noise_scores = list(final_rewards(board.url, ids).values())
+        figures = report(done, noise_scores)
     finally:
         if args.keep:
             print(f"kept {tmp}", file=sys.stderr)
@@ -133,13 +138,13 @@ def main() -> int:
     return 0
 
 
-def report(done: dict[str, list[Sweep]], scores: list[float]) -> list[dict[str, Any]]:
-    noise = statistics.stdev(scores) if len(scores) >= 2 else 0.0
+def report(done: dict[str, list[Sweep]], noise_scores: list[float]) -> list[dict[str, Any]]:
+    noise = statistics.stdev(noise_scores) if len(noise_scores) >= 2 else 0.0
     margin = 2 * noise * math.sqrt(2)
-    print(f"\nnoise: a run's score over {len(scores)} seeds has sd {noise:.3f}; PBT beats random beyond the noise when its "
+    print(f"\nnoise: a run's score over {len(noise_scores)} seeds has sd {noise:.3f}; PBT beats random beyond the noise when its "
           f"best is higher by more than {margin:.3f}\n")
-    print(f"{'seed':<5} {'random best':>11} {'pbt best':>9} {'pbt - random':>13} {'beyond':>7} {'steps ratio':>12} "
-          f"{'wall ratio':>11} {'takeovers':>10}")
+    print(f"{'seed':<5} {'random best':>11} {'pbt best':>9} {'pbt - random':>13} {'beyond':>7} {'random mean':>12} "
+          f"{'pbt mean':>9} {'steps ratio':>12} {'wall ratio':>11} {'takeovers':>10}")
     beyond, gaps, steps, walls, counts = [], [], [], [], []
     for random_sweep, pbt_sweep in zip(done["random"], done["pbt"]):
         gap = best_score(pbt_sweep) - best_score(random_sweep)
@@ -149,13 +154,21 @@ def report(done: dict[str, list[Sweep]], scores: list[float]) -> list[dict[str, 
         walls.append(pbt_sweep.wall / random_sweep.wall)
         counts.append(takeovers(pbt_sweep))
         print(f"{random_sweep.name.split('-')[1]:<5} {best_score(random_sweep):>11.3f} {best_score(pbt_sweep):>9.3f} "
-              f"{gap:>+13.3f} {'yes' if gap > margin else 'no':>7} {steps[-1]:>12.3f} {walls[-1]:>11.2f} {counts[-1]:>10}")
+              f"{gap:>+13.3f} {'yes' if gap > margin else 'no':>7} {statistics.fmean(scores(random_sweep)):>12.3f} "
+              f"{statistics.fmean(scores(pbt_sweep)):>9.3f} {steps[-1]:>12.3f} {walls[-1]:>11.2f} {counts[-1]:>10}")
     count = len(gaps)
-    return [figure("reward_noise_sd", noise, "reward", note=f"{len(scores)} seeds of random-1's best"),
+    return [figure("reward_noise_sd", noise, "reward", note=f"{len(noise_scores)} seeds of random-1's best"),
             figure("pbt_beats_random_beyond_noise", sum(beyond), f"of {count}", f">= {math.ceil(2 * count / 3)}"),
             figure("pbt_minus_random_best_mean", statistics.fmean(gaps), "reward"),
             figure("pbt_best_mean", statistics.fmean(best_score(sweep) for sweep in done["pbt"]), "reward"),
             figure("random_best_mean", statistics.fmean(best_score(sweep) for sweep in done["random"]), "reward"),
+            figure("pbt_population_mean", statistics.fmean(statistics.fmean(scores(sweep)) for sweep in done["pbt"]),
+                   "reward", note="the mean score of a sweep's 8 runs"),
+            figure("random_population_mean", statistics.fmean(statistics.fmean(scores(sweep)) for sweep in done["random"]),
+                   "reward"),
+            figure("pbt_worst_mean", statistics.fmean(min(scores(sweep)) for sweep in done["pbt"]), "reward",
+                   note="a sweep's worst run"),
+            figure("random_worst_mean", statistics.fmean(min(scores(sweep)) for sweep in done["random"]), "reward"),
             figure("pbt_steps_ratio_max", max(steps), "x", "<= 1.05", "trained steps, PBT over random"),
             figure("pbt_wall_ratio_mean", statistics.fmean(walls), "x"),
             figure("pbt_takeovers_mean", statistics.fmean(counts), "takeovers")]

@@ -59,6 +59,7 @@ EXPECTED = {
     ],
     "pbt.py": [
         "reward_noise_sd", "pbt_beats_random_beyond_noise", "pbt_minus_random_best_mean", "pbt_best_mean", "random_best_mean",
+        "pbt_population_mean", "random_population_mean", "pbt_worst_mean", "random_worst_mean",
         "pbt_steps_ratio_max", "pbt_wall_ratio_mean", "pbt_takeovers_mean",
     ],
     "ray_cluster.py": [
