@@ -279,13 +279,14 @@ def ml_fresh_seeds(base: int, count: int) -> list:
 
 def test_population_based_training_hands_a_checkpoint_over_and_the_run_trains_on_with_its_new_learning_rate(tmp_path):
     # Two trials of a random search over the learning rate (constant schedule, so the rate TensorBoard shows is the
-    # config's), 2 at once, rule: pbt every 2000 steps of 6000, quantile 0.5: at each interval the worse run takes
-    # over the better one's checkpoint and goes on with half its learning rate (perturb [0.5], no resampling).
-    config = yaml.safe_load(one_run(tmp_path, max_steps=6000, summary_freq=500).read_text())
+    # config's), 2 at once, rule: pbt at step 2500 of 5000 (one interval), quantile 0.5: the worse run takes over the
+    # better one's checkpoint and goes on with half its learning rate (perturb [0.5], no resampling). PPO updates
+    # every 1024 steps here, so the session after the takeover logs its learning rate at least once.
+    config = yaml.safe_load(one_run(tmp_path, max_steps=5000, summary_freq=500).read_text())
     behavior = config["behaviors"]["MoveToTarget"]
     behavior["hyperparameters"]["learning_rate"] = {"opt_range": [1.0e-4, 3.0e-3], "log": True}
     behavior["hyperparameters"]["learning_rate_schedule"] = "constant"
-    behavior["opt_stop"] = {"tag": REWARD, "rule": "pbt", "interval": 2000, "quantile": 0.5, "perturb": [0.5], "resample": 0}
+    behavior["opt_stop"] = {"tag": REWARD, "rule": "pbt", "interval": 2500, "quantile": 0.5, "perturb": [0.5], "resample": 0}
     path = tmp_path / "pbt.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     result = subprocess.run(sweep_command(path, "--search", "random", "--num-trials", "2", "--search-seed", "5",
@@ -297,16 +298,14 @@ def test_population_based_training_hands_a_checkpoint_over_and_the_run_trains_on
     runs = {run["run_id"]: run for run in state["runs"]}
     assert set(runs) == {"e2e-0", "e2e-1"} and all(run["status"] == "finished" for run in runs.values())
     takeovers = sorted(((e["interval"], run_id, e) for run_id, run in runs.items() for e in run["lineage"]), key=lambda t: t[0])
-    assert [interval for interval, _, _ in takeovers] == [1, 2]  # one per interval: the worse of the two
+    assert [interval for interval, _, _ in takeovers] == [1]  # the worse of the two, at the one interval
     interval, taker, first = takeovers[0]
     donor = runs[first["donor"]]
     rate = float(first["after"][0][2])
     assert first["before"][0][2] != first["after"][0][2]
-    later = [e for e in donor["lineage"] if e["interval"] > interval]  # the donor's values then, before any later takeover
-    donor_rate = float((later[0]["before"] if later else donor["values"])[0][2])
-    assert rate == float(f"{donor_rate * 0.5:.4g}")  # the donor's rate, perturbed
+    assert rate == float(f"{float(donor['values'][0][2]) * 0.5:.4g}")  # the donor's rate, perturbed
     step = int(first["step"])
-    assert step >= 2000
+    assert step >= 2500
     log = (tmp_path / "results" / "e2e-sweep" / "logs" / f"{taker}.log").read_text()
     assert f"Resuming training from step {step}." in log  # ML-Agents loaded the copied checkpoint, at the donor's step
     # The session after the takeover trained with the new learning rate (ML-Agents sets it from the config at
@@ -325,7 +324,7 @@ def test_population_based_training_hands_a_checkpoint_over_and_the_run_trains_on
     assert rates and all(abs(value - rate) <= 1e-6 * rate for value in rates), (rates, rate)
     assert min(steps) > step
     status = json.loads((tmp_path / "results" / taker / "run_logs" / "training_status.json").read_text())
-    assert status["MoveToTarget"]["final_checkpoint"]["steps"] >= 6000  # trained to the end
+    assert status["MoveToTarget"]["final_checkpoint"]["steps"] >= 5000  # trained to the end
     assert first["donor"] not in json.dumps(status)  # its record never names the donor's files
     assert (tmp_path / "results" / taker / "MoveToTarget.onnx").stat().st_mtime > session["began"]  # its own final model
     summary = (tmp_path / "results" / "e2e-sweep" / "summary.md").read_text()
