@@ -2754,17 +2754,19 @@ def rung_value(points: Points, rung: float) -> float | None:
 
 
 def rungs_of(run: Run, rule: StopRule) -> list[float]:
-    """The steps a run is judged at: step, step x factor, ... while it is not yet in its last summary period.
+    """The steps a run is judged at by its scheduling rule while it is not yet in its last summary period: halving's
+    step, step x factor, ...; population based training's interval, 2 x interval, ...
 
     A run in its last summary period is about to export its final model (see
     Run.in_last_stretch): it trains to the end instead.
     """
     behaviors = [other.behavior for other in run.stop_rules if RULE_KINDS[other.rule].schedules]
+    pbt = rule.rule == "pbt"
     found: list[float] = []
-    rung = rule.step
-    while not any(run.in_last_stretch(behavior, rung) for behavior in behaviors) and len(found) < 64:
+    rung = rule.interval if pbt else rule.step
+    while not any(run.in_last_stretch(behavior, rung) for behavior in behaviors) and len(found) < (10_000 if pbt else 64):
         found.append(rung)
-        rung *= rule.factor
+        rung = rung + rule.interval if pbt else rung * rule.factor
     return found
 
 
@@ -3212,18 +3214,6 @@ def explore(options: Sequence[Option], values: Sequence[Any], chooser: Any, pert
     return found
 
 
-def intervals_of(run: Run, rule: StopRule) -> list[float]:
-    """The steps a PBT run is compared at: interval, 2 x interval, ... while it is not yet in its last summary
-    period (it trains to the end then, and exports its final model)."""
-    behaviors = [other.behavior for other in run.stop_rules if other.rule == "pbt"]
-    found: list[float] = []
-    step = rule.interval
-    while not any(run.in_last_stretch(behavior, step) for behavior in behaviors) and len(found) < 10_000:
-        found.append(step)
-        step += rule.interval
-    return found
-
-
 class PbtPolicy(HalvingPolicy):
     """Population based training (Jaderberg et al., 2017) by the runs' rule: pbt, synchronous.
 
@@ -3245,14 +3235,8 @@ class PbtPolicy(HalvingPolicy):
 
     def __init__(self, grid: GridPolicy, options: Sequence[Option], seed: int, kept: Iterable[int] = ()) -> None:
         super().__init__(grid)
-        self.rule = next(rule for rule in grid.rules if rule.rule == "pbt")
-        self.mode = self.rule.mode
+        self.rule = next(rule for rule in grid.rules if rule.rule == "pbt")  # its intervals are its rungs (rungs_of)
         self.options, self.seed, self.kept = list(options), seed, tuple(kept)
-
-    def rungs(self, run: Run) -> list[float]:
-        if run.run_id not in self._rungs:
-            self._rungs[run.run_id] = intervals_of(run, self.rule) if self.halving(run) else []
-        return self._rungs[run.run_id]
 
     def value_there(self, points: Points, rung: float) -> float | None:
         return interval_value(points, rung, self.rule.interval)
@@ -4940,21 +4924,30 @@ def check_state(data: Any, path: Path) -> dict[str, Any]:
     return data
 
 
+T = TypeVar("T")  # what read_each reads, and what best_first orders: runs or combinations
+
+
+def read_each(items: Sequence[Any], read: Callable[[Any], T], name: str) -> list[T]:
+    """A list field of a record read item by item; ValueError says which item is wrong (name[index].field)."""
+    found = []
+    for index, item in enumerate(items):
+        try:
+            found.append(read(item))
+        except ValueError as exc:
+            raise ValueError(f"{name}[{index}].{exc}") from None
+    return found
+
+
 def read_records(data: Mapping[str, Any], path: Path, make_run: Callable[[RunSpec], Run], policy: Policy) -> list[RunRecord]:
     """The run records of a state file, every field checked, each run made again from its recorded values."""
     records, seen = [], set()
     for number, entry in enumerate(data["runs"]):
         try:
             # A state file of a sweep before scores were kept has none: its runs' scores come with the first poll;
-            # nor had it confirmation runs.
+            # nor had it confirmation runs, nor takeovers (population based training).
             fields = expect_fields({"score": None, "confirms": False, "lineage": [], **entry} if isinstance(entry, dict)
                                    else entry, RECORD_FIELDS)
-            lineage = []
-            for index, exploit in enumerate(fields["lineage"]):
-                try:
-                    lineage.append(Exploit.from_json(exploit))
-                except ValueError as exc:
-                    raise ValueError(f"lineage[{index}].{exc}") from None
+            lineage = read_each(fields["lineage"], Exploit.from_json, "lineage")
             spec = record_spec(fields)
             score = fields["score"]
             if score is not None and not (len(score) == 2 and finite_number(score[0]) and isinstance(score[1], (int, float))
@@ -4964,12 +4957,7 @@ def read_records(data: Mapping[str, Any], path: Path, make_run: Callable[[RunSpe
                 status = Status(fields["status"])
             except ValueError:
                 raise ValueError(f"status is {json.dumps(fields['status'])[:40]}") from None
-            sessions = []
-            for index, session in enumerate(fields["sessions"]):
-                try:
-                    sessions.append(Session.from_json(session))
-                except ValueError as exc:
-                    raise ValueError(f"sessions[{index}].{exc}") from None
+            sessions = read_each(fields["sessions"], Session.from_json, "sessions")
             if (status is Status.RUNNING) != (bool(sessions) and sessions[-1].ending is None) or (
                     status is not Status.PENDING and not sessions):
                 raise ValueError(f"status is {status.value}, which its sessions do not tell")
@@ -5043,12 +5031,7 @@ class Results:
         """
         if not self.changed(run, inherited, self.STATUS):
             return {}
-        try:
-            status = json.loads((self.run_folder(run.run_id) / self.STATUS).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-        if not isinstance(status, dict):
-            return {}
+        status = self.status_of(run.run_id)
 
         def step_of(point: Any) -> float | None:
             steps = point.get("steps") if isinstance(point, dict) else None
@@ -5064,6 +5047,14 @@ class Results:
             steps = [step for step in (final, *map(step_of, listed)) if step is not None]
             record[behavior] = (final, steps)
         return record
+
+    def status_of(self, run_id: str) -> dict[str, Any]:
+        """A run's training_status.json as it is, or {} if it is missing, unreadable or not a mapping."""
+        try:
+            status = json.loads((self.run_folder(run_id) / self.STATUS).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return status if isinstance(status, dict) else {}
 
     def trained_to_the_end(self, run: Run, inherited: Mapping[str, Sequence[int]]) -> bool:
         """True if ML-Agents' own record says this sweep trained every behavior to max_steps and exported it.
@@ -5126,15 +5117,7 @@ class Results:
         same. The run keeps its own list of older checkpoints, which ML-Agents prunes as it saves new ones
         (a list naming the donor's files would make it delete them). OSError if a file cannot be copied."""
         theirs, mine = self.run_folder(donor.run_id), self.run_folder(run.run_id)
-        try:
-            status = json.loads((theirs / self.STATUS).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            status = {}
-        try:
-            own = json.loads((mine / self.STATUS).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            own = {}
-        status, own = (status if isinstance(status, dict) else {}), (own if isinstance(own, dict) else {})
+        status, own = self.status_of(donor.run_id), self.status_of(run.run_id)
 
         def moved(path: Any) -> Any:
             """A path of the donor's folder as the same path in the run's. ML-Agents writes <run>/<B>/<B>-<step>.*
@@ -6091,7 +6074,6 @@ def ranking_value(record: RunRecord, metric: str) -> float | None:
     return statistics.fmean(values) if values else None
 
 
-T = TypeVar("T")  # what best_first orders: runs or combinations
 
 
 def best_first(items: Sequence[T], value_of: Callable[[T], float | None], mode: str,

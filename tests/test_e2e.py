@@ -59,6 +59,19 @@ def one_run(tmp_path: Path, **changes) -> Path:
     return path
 
 
+def random_search(tmp_path: Path, config: dict, trials: int) -> tuple[subprocess.CompletedProcess, dict]:
+    """A random search of the config (--search-seed 5), 2 trials at once, TensorBoard polled every 2 s: its
+    output and its state file; it must exit 0."""
+    path = tmp_path / "search.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    result = subprocess.run(sweep_command(path, "--search", "random", "--num-trials", str(trials), "--search-seed", "5",
+                                          "--num-envs", "2", "--poll-interval", "2",
+                                          "--tensorboard-url", f"http://127.0.0.1:{free_port(1)}"),
+                            cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result, json.loads((tmp_path / "results" / "e2e-sweep" / "sweep_state.json").read_text())
+
+
 def processes_mentioning(text: str) -> list[str]:
     """Live processes that run in, or name, a folder: trainers, their workers, environments, TensorBoard."""
     found = []
@@ -198,14 +211,7 @@ def test_a_search_with_asha_pauses_its_trials_at_the_rung_and_trains_the_best_on
     behavior = config["behaviors"]["MoveToTarget"]
     behavior["hyperparameters"]["learning_rate"] = {"opt_range": [1.0e-5, 3.0e-3], "log": True}
     behavior["opt_stop"] = {"tag": REWARD, "rule": "halving", "step": 4000, "factor": 3}
-    path = tmp_path / "search.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    result = subprocess.run(sweep_command(path, "--search", "random", "--num-trials", "3", "--search-seed", "5",
-                                          "--num-envs", "2", "--poll-interval", "2",
-                                          "--tensorboard-url", f"http://127.0.0.1:{free_port(1)}"),
-                            cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout + result.stderr
-    state = json.loads((tmp_path / "results" / "e2e-sweep" / "sweep_state.json").read_text())
+    result, state = random_search(tmp_path, config, 3)
     at_rung = {run["run_id"]: run["memory"]["values"]["0"] for run in state["runs"]}
     best = max(at_rung, key=at_rung.get)
     assert [run["run_id"] for run in state["runs"]] == ["e2e-0", "e2e-1", "e2e-2"]
@@ -287,14 +293,7 @@ def test_population_based_training_hands_a_checkpoint_over_and_the_run_trains_on
     behavior["hyperparameters"]["learning_rate"] = {"opt_range": [1.0e-4, 3.0e-3], "log": True}
     behavior["hyperparameters"]["learning_rate_schedule"] = "constant"
     behavior["opt_stop"] = {"tag": REWARD, "rule": "pbt", "interval": 2500, "quantile": 0.5, "perturb": [0.5], "resample": 0}
-    path = tmp_path / "pbt.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    result = subprocess.run(sweep_command(path, "--search", "random", "--num-trials", "2", "--search-seed", "5",
-                                          "--num-envs", "2", "--poll-interval", "2",
-                                          "--tensorboard-url", f"http://127.0.0.1:{free_port(1)}"),
-                            cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout + result.stderr
-    state = json.loads((tmp_path / "results" / "e2e-sweep" / "sweep_state.json").read_text())
+    _, state = random_search(tmp_path, config, 2)
     runs = {run["run_id"]: run for run in state["runs"]}
     assert set(runs) == {"e2e-0", "e2e-1"} and all(run["status"] == "finished" for run in runs.values())
     takeovers = sorted(((e["interval"], run_id, e) for run_id, run in runs.items() for e in run["lineage"]), key=lambda t: t[0])

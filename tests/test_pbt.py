@@ -60,7 +60,7 @@ def test_intervals_stop_short_of_the_last_summary_period(max_steps, summary_freq
     text = (f"behaviors:\n  B:\n    max_steps: {max_steps}\n    summary_freq: {summary_freq}\n"
             f"    opt_stop: {{tag: R, rule: pbt, interval: {interval}}}\n")
     [run] = ml.expand(ml.parse_config(text), "r")
-    assert ml.intervals_of(run, run.stop_rules[0]) == found
+    assert ml.rungs_of(run, run.stop_rules[0]) == found
 
 
 @pytest.mark.parametrize("values, value, factor, moved", [

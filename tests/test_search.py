@@ -532,11 +532,9 @@ def test_a_study_that_cannot_be_written_is_said_once_and_the_search_goes_on(tmp_
         "warning: cannot write optuna-journal.log (RuntimeError: the journal's lock is held); training goes on"]
 
 
-@pytest.mark.parametrize("saved, status", [(4860.0, ml.Status.PAUSED), (None, ml.Status.FAILED)])
-def test_a_trainer_that_saves_on_its_pause_and_then_fails_closing_is_paused_not_failed(tmp_path, saved, status):
-    # Seen with mlagents-learn 1.1.0 in bench/search.py: SIGINT, the checkpoint and model saved, then an EOFError
-    # in subprocess_env_manager.close() and exit 1. The run was lost to the search as "failed"; what was
-    # asked happened. Without a checkpoint saved in the session it failed indeed.
+def pausing_first_trial(tmp_path):
+    """A search with halving, one trial at a time, whose first trial has reached its rung and been asked to pause:
+    its trainer has not ended yet (the test ends it)."""
     watcher, launcher = FakeWatcher(), FakeLauncher(on_interrupt=None)
     h = Harness(tmp_path, search_config(), launcher=launcher, watcher=watcher, concurrency=1, tensorboard_url="http://board",
                 metric=TAG, sampler=Scripted([0.5, 0.2]), budget=2)
@@ -544,6 +542,15 @@ def test_a_trainer_that_saves_on_its_pause_and_then_fails_closing_is_paused_not_
     watcher.serve(1.0, {("r-0", "B", TAG): [(100.0, 0.5)]})
     h.tick(1)
     assert launcher.last("r-0").asked == ["interrupt"]
+    return h, launcher
+
+
+@pytest.mark.parametrize("saved, status", [(4860.0, ml.Status.PAUSED), (None, ml.Status.FAILED)])
+def test_a_trainer_that_saves_on_its_pause_and_then_fails_closing_is_paused_not_failed(tmp_path, saved, status):
+    # Seen with mlagents-learn 1.1.0 in bench/search.py: SIGINT, the checkpoint and model saved, then an EOFError
+    # in subprocess_env_manager.close() and exit 1. The run was lost to the search as "failed"; what was
+    # asked happened. Without a checkpoint saved in the session it failed indeed.
+    h, launcher = pausing_first_trial(tmp_path)
     if saved is not None:  # its checkpoint and model, but no training_status.json: written after the close that failed
         h.results.save_unrecorded(launcher.last("r-0").request.run, saved)
     launcher.last("r-0").end(1)
@@ -559,13 +566,7 @@ def test_a_trainer_that_saves_on_its_pause_and_then_fails_closing_is_paused_not_
 def test_a_run_that_finished_as_its_pause_came_and_died_of_the_signal_on_its_way_out_finished(tmp_path, to_the_end, status):
     # Seen in bench/search.py --quick: a trainer that had trained to the end and exported its model got the pause's
     # SIGINT as Python was shutting down (its handlers gone): exit -2. ML-Agents' record says it finished, so it did.
-    watcher, launcher = FakeWatcher(), FakeLauncher(on_interrupt=None)
-    h = Harness(tmp_path, search_config(), launcher=launcher, watcher=watcher, concurrency=1, tensorboard_url="http://board",
-                metric=TAG, sampler=Scripted([0.5, 0.2]), budget=2)
-    h.tick()
-    watcher.serve(1.0, {("r-0", "B", TAG): [(100.0, 0.5)]})
-    h.tick(1)
-    assert launcher.last("r-0").asked == ["interrupt"]
+    h, launcher = pausing_first_trial(tmp_path)
     run = launcher.last("r-0").request.run
     if to_the_end:
         h.results.save(run, run.total_steps())
